@@ -1,0 +1,113 @@
+"""Parse the IR text form back into a :class:`~nicc.compiler.ir.Pipeline`."""
+from __future__ import annotations
+
+import os
+import re
+
+import lark
+import numpy as np
+
+from .errors import NiccError, SourceLoc
+from .ir import Block, Group, Node, Op, Pipeline, SPECS, State, Table
+from .types import Scalar, parse_type
+
+_GRAMMAR = os.path.join(os.path.dirname(__file__), "ir.lark")
+_parser: lark.Lark | None = None
+_LOC_RE = re.compile(r"#\s*(.*):(\d+)\s*$")
+
+
+def _lark() -> lark.Lark:
+    global _parser
+    if _parser is None:
+        with open(_GRAMMAR) as f:
+            _parser = lark.Lark(f.read(), parser="lalr", propagate_positions=True)
+    return _parser
+
+
+def _loc(tok) -> SourceLoc:
+    m = _LOC_RE.match(str(tok))
+    if not m:
+        raise NiccError(f"malformed location comment {str(tok)!r}", SourceLoc("<ir>", tok.line))
+    return SourceLoc(m.group(1), int(m.group(2)))
+
+
+class _Builder:
+    def __init__(self, filename: str):
+        self.filename = filename
+        self.env: dict[str, Node] = {}
+
+    def err(self, msg: str, tree) -> NiccError:
+        line = getattr(getattr(tree, "meta", None), "line", None) or getattr(tree, "line", 0)
+        return NiccError(msg, SourceLoc(self.filename, line))
+
+    def value(self, t):
+        if t.data == "int_value":
+            return int(t.children[0])
+        if t.data == "name_value":
+            return str(t.children[0])
+        return tuple(self.value(c) for c in t.children)
+
+    def node(self, t) -> Node:
+        kids = list(t.children)
+        result = kids.pop(0) if isinstance(kids[0], lark.Tree) and kids[0].data == "result" else None
+        opname = str(kids.pop(0))
+        try:
+            op = Op(opname)
+        except ValueError:
+            raise self.err(f"unknown op '{opname}'", t) from None
+        attrs, args = (), ()
+        if kids and isinstance(kids[0], lark.Tree) and kids[0].data == "attrs":
+            attrs = tuple((str(a.children[0]), self.value(a.children[1])) for a in kids.pop(0).children)
+        if kids and isinstance(kids[0], lark.Tree) and kids[0].data == "args":
+            names = [str(v) for v in kids.pop(0).children]
+            missing = [v for v in names if v not in self.env]
+            if missing:
+                raise self.err(f"use of undefined value {missing[0]}", t)
+            args = tuple(self.env[v] for v in names)
+        loc = _loc(kids.pop(0))
+        body = Block([self.node(c) for c in kids]) if op is Op.MAP else None
+        if kids and op is not Op.MAP:
+            raise self.err(f"op '{opname}' takes no body", t)
+        if (result is not None) != SPECS[op].result:
+            raise self.err(f"op '{opname}' {'has' if SPECS[op].result else 'has no'} result", t)
+        typ = None
+        if result is not None:
+            var, tytok = result.children
+            try:
+                typ = parse_type(str(tytok))
+            except (KeyError, ValueError):
+                raise self.err(f"unknown type '{tytok}'", result) from None
+        n = Node(op, args, attrs, typ, loc, body)
+        if result is not None:
+            self.env[str(result.children[0])] = n
+        return n
+
+    def pipeline(self, tree) -> Pipeline:
+        name, port, ploc, *rest = tree.children
+        p = Pipeline(str(name), int(port), Block(), loc=_loc(ploc))
+        for t in rest:
+            if t.data == "table":
+                g, ity, oty, loc, ints = t.children
+                index, out = parse_type(str(ity)), parse_type(str(oty))
+                vals = np.array([int(v) for v in ints.children], dtype=out.dtype)
+                p.tables[str(g)[1:]] = Table(str(g)[1:], index, out, vals, _loc(loc))
+            elif t.data == "state":
+                g, ty, init, loc = t.children
+                arr = parse_type(str(ty))
+                p.states[str(g)[1:]] = State(str(g)[1:], arr.elem, arr.max, _loc(loc), int(init))
+            elif t.data == "group":
+                g, ints, loc = t.children
+                p.groups[str(g)[1:]] = Group(str(g)[1:], tuple(int(v) for v in ints.children), _loc(loc))
+            else:
+                p.body.nodes.append(self.node(t))
+        return p
+
+
+def parse_pipeline(text: str, filename: str = "<ir>") -> Pipeline:
+    """Parse IR text; syntax errors are reported as ``file:line: error:`` with context."""
+    try:
+        tree = _lark().parse(text)
+    except lark.UnexpectedInput as e:
+        ctx = e.get_context(text).rstrip("\n")
+        raise NiccError(f"IR syntax error at column {e.column}\n{ctx}", SourceLoc(filename, e.line)) from None
+    return _Builder(filename).pipeline(tree)

@@ -1,0 +1,85 @@
+"""The canonical text form of the IR (parsed back by :mod:`nicc.compiler.parser`).
+
+One line per node, jaxpr-like, with the user's location as a trailing comment::
+
+    %3:bool = gt %1, %2  # normalize.py:12
+    reject_if %3  # normalize.py:12
+
+Names are assigned when printing. ``print -> parse -> print`` is the identity.
+"""
+from __future__ import annotations
+
+import os
+
+from .ir import Block, Node, Op, Pipeline, SPECS
+from .errors import SourceLoc
+
+
+def fmt_attr(v) -> str:
+    if isinstance(v, tuple):
+        return "(" + ", ".join(fmt_attr(x) for x in v) + ")"
+    if isinstance(v, bool):
+        raise TypeError("bool attrs are not part of the IR")
+    return str(v)
+
+
+def fmt_loc(loc: SourceLoc, root: str | None) -> str:
+    path = loc.file
+    if root and os.path.isabs(path):
+        rel = os.path.relpath(path, root)
+        if not rel.startswith(".."):
+            path = rel
+    return f"# {path}:{loc.line}"
+
+
+class Printer:
+    def __init__(self, root: str | None = None):
+        self.names: dict[int, str] = {}
+        self.root = root if root is not None else os.getcwd()
+        self.lines: list[str] = []
+
+    def name(self, n: Node) -> str:
+        return self.names[id(n)]
+
+    def node(self, n: Node, indent: str) -> None:
+        head = ""
+        if SPECS[n.op].result:
+            self.names[id(n)] = f"%{len(self.names)}"
+            head = f"{self.name(n)}:{n.type} = "
+        text = n.op.value
+        if n.attrs:
+            text += "[" + ", ".join(f"{k}={fmt_attr(v)}" for k, v in n.attrs) + "]"
+        if n.args:
+            text += " " + ", ".join(self.name(a) for a in n.args)
+        loc = fmt_loc(n.loc, self.root)
+        if n.body is not None:
+            self.lines.append(f"{indent}{head}{text} {{  {loc}")
+            self.block(n.body, indent + "  ")
+            self.lines.append(f"{indent}}}")
+        else:
+            self.lines.append(f"{indent}{head}{text}  {loc}")
+
+    def block(self, b: Block, indent: str) -> None:
+        for n in b.nodes:
+            self.node(n, indent)
+
+    def pipeline(self, p: Pipeline) -> str:
+        self.lines.append(f"pipeline {p.name} port {p.port} {{  {fmt_loc(p.loc, self.root)}")
+        for t in p.tables.values():
+            vals = [str(int(v)) for v in t.values]
+            rows = [", ".join(vals[i:i + 16]) for i in range(0, len(vals), 16)]
+            self.lines.append(f"  table @{t.name} : {t.index} -> {t.out} = [  {fmt_loc(t.loc, self.root)}")
+            self.lines.extend(f"    {r}," if i < len(rows) - 1 else f"    {r}" for i, r in enumerate(rows))
+            self.lines.append("  ]")
+        for s in p.states.values():
+            self.lines.append(f"  state @{s.name} : {s.elem}[{s.size}] = {s.init}  {fmt_loc(s.loc, self.root)}")
+        for g in p.groups.values():
+            self.lines.append(f"  group @{g.name} = [{', '.join(map(str, g.ports))}]  {fmt_loc(g.loc, self.root)}")
+        self.block(p.body, "  ")
+        self.lines.append("}")
+        return "\n".join(self.lines) + "\n"
+
+
+def print_pipeline(p: Pipeline, root: str | None = None) -> str:
+    """Text form of ``p``; source paths are shown relative to ``root`` (default: cwd)."""
+    return Printer(root).pipeline(p)

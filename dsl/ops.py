@@ -1,0 +1,306 @@
+"""The DSL's operations beyond operators: tables, hashing, arrays, state, verdicts."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..compiler.errors import NiccError, SourceLoc, user_loc
+from ..compiler.ir import Block, Group, Node, Op, State, Table
+from ..compiler.types import Array, BOOL, F16, Scalar
+from .tracer import ArrayValue, Element, Value, as_value, tracer, wrap
+
+
+def const(v: int, t: Scalar) -> Value:
+    """A typed constant."""
+    return as_value(int(v), _TypedLike(t))
+
+
+class _TypedLike:
+    def __init__(self, t):
+        self.type = t
+
+
+def where(cond, a, b) -> Value:
+    """Per-packet choice: ``a`` where ``cond`` holds, else ``b`` (no branching in Python)."""
+    c = as_value(cond)
+    if isinstance(a, Value):
+        b = as_value(b, a)
+    elif isinstance(b, Value):
+        a = as_value(a, b)
+    else:
+        raise NiccError("where() needs at least one traced value among its branches", user_loc())
+    return tracer().value(Op.SELECT, (c, a, b))
+
+
+@contextmanager
+def overflow(mode: str):
+    """Within the block, +, -, * and narrowing casts ``wrap`` (default) or ``sat``urate."""
+    if mode not in ("wrap", "sat"):
+        raise NiccError(f"overflow mode must be 'wrap' or 'sat', got {mode!r}", user_loc())
+    tr = tracer()
+    old, tr.overflow = tr.overflow, mode
+    try:
+        yield
+    finally:
+        tr.overflow = old
+
+
+class Lut:
+    """An exact lookup table made by evaluating ``fn`` over every value of ``domain`` at compile time.
+
+        norm_r = nd.lut(lambda x: (x / 255 - 0.485) / 0.229, domain=nd.u8, out=nd.f16)
+        y = norm_r(px.r)          # one table read on the NIC, bit-exact with fn
+
+    ``fn`` may use any Python or numpy; float results are rounded once to ``out``
+    (``f16``: IEEE half, round-to-nearest-even, as numpy and torch do).
+    """
+
+    def __init__(self, fn, domain: Scalar, out: Scalar, name: str | None, loc: SourceLoc):
+        self.fn, self.domain, self.out, self.loc = fn, domain, out, loc
+        self.name = name or (fn.__name__ if getattr(fn, "__name__", "<lambda>") != "<lambda>" else None)
+        self._values: np.ndarray | None = None
+
+    def values(self) -> np.ndarray:
+        if self._values is None:
+            self._values = _tabulate(self.fn, self.domain, self.out, self.loc)
+        return self._values
+
+    def __call__(self, x) -> Value:
+        tr = tracer()
+        x = as_value(x)
+        name = tr.lut_ids.get(id(self))
+        if name is None:
+            base = self.name or "lut"
+            name, i = base, 0
+            while name in tr.pipeline.tables:
+                i += 1
+                name = f"{base}_{i}"
+            tr.pipeline.tables[name] = Table(name, self.domain, self.out, self.values(), self.loc)
+            tr.lut_ids[id(self)] = name
+        return tr.value(Op.LUT, (x,), {"table": name})
+
+
+def _tabulate(fn, domain: Scalar, out: Scalar, loc: SourceLoc) -> np.ndarray:
+    xs = np.arange(domain.lo, domain.hi + 1, dtype=np.int64).astype(domain.dtype)
+    try:
+        res = [fn(x) for x in xs]
+    except NiccError:
+        raise
+    except Exception as e:
+        raise NiccError(f"lut function failed on the domain {domain}: {type(e).__name__}: {e}", loc) from None
+    arr = np.asarray(res)
+    if arr.shape != (len(xs),):
+        raise NiccError(f"lut function must return one number per input, got shape {arr.shape[1:]}", loc)
+    if out == F16:
+        return np.asarray(arr, dtype=np.float16).view(np.uint16)
+    if arr.dtype.kind == "f":
+        raise NiccError(f"lut function returns floats but out={out}: declare out=nd.f16, or round to integers", loc)
+    if arr.dtype.kind == "b":
+        arr = arr.astype(np.int64)
+    if arr.min() < out.lo or arr.max() > out.hi:
+        raise NiccError(f"lut results {int(arr.min())}..{int(arr.max())} do not fit {out}", loc)
+    return arr.astype(out.dtype)
+
+
+def lut(fn, domain: Scalar, out: Scalar, name: str | None = None) -> Lut:
+    loc = user_loc()
+    if not isinstance(domain, Scalar) or not domain.is_int or domain.bits > 16:
+        raise NiccError(f"lut domain must be an integer type of at most 16 bits (a table of at most 65536 entries), "
+                        f"got {domain!r}", loc)
+    if not isinstance(out, Scalar) or out == BOOL:
+        raise NiccError(f"lut out must be an integer type or nd.f16, got {out!r}", loc)
+    return Lut(fn, domain, out, name, loc)
+
+
+def bucketize(x, boundaries) -> Value:
+    """Number of boundaries ``<= x`` (numpy ``searchsorted(boundaries, x, side='right')``), as u8."""
+    bounds = tuple(int(b) for b in boundaries)
+    return tracer().value(Op.BUCKETIZE, (as_value(x),), {"boundaries": bounds})
+
+
+def crc32(x) -> Value:
+    """``zlib.crc32`` of ``x``'s big-endian bytes, as u32."""
+    return tracer().value(Op.CRC32, (as_value(x),))
+
+
+def map(fn, *arrays: ArrayValue) -> ArrayValue:
+    """Element-wise ``fn`` over one or more arrays of one length; a bounded loop on the NIC.
+
+    ``fn`` receives one element per array (a value, or an element with a field per struct
+    member) and returns a value, a tuple, or a dict naming the result's fields.
+    """
+    tr = tracer()
+    loc = user_loc()
+    for a in arrays:
+        if not isinstance(a, ArrayValue):
+            raise NiccError(f"map needs arrays, got {a!r}", loc)
+    types = [a.type for a in arrays]
+    if any((t.max, t.dynamic) != (types[0].max, types[0].dynamic) for t in types):
+        raise NiccError("map over arrays of different lengths", loc)
+    with tr.block(types) as body:
+        elems = []
+        for i, t in enumerate(types):
+            st = t.struct
+            fields = {f: tr.value(Op.ELEM, (), {"input": i, "field": f}, ft, loc) for f, ft in st.fields}
+            elems.append(fields["_"] if isinstance(t.elem, Scalar) else Element(fields))
+        out = fn(*elems)
+        if isinstance(out, dict):
+            names, vals = tuple(out), list(out.values())
+        elif isinstance(out, tuple):
+            names, vals = tuple(f"f{i}" for i in range(len(out))), list(out)
+        else:
+            names, vals = ("_",), [out]
+        vals = [as_value(v) for v in vals]
+        tr.add(Op.YIELD, vals, {"names": names}, loc=loc)
+    return wrap(tr.add(Op.MAP, arrays, (), loc=loc, body=body))
+
+
+class StateArray:
+    """Keyed per-flow state: ``size`` slots of ``elem``, kept across packets (initially 0).
+
+        seen = nd.state("seen", nd.u64, size=16384)
+        old = seen[slot]; seen[slot] = v          # read, write
+        fresh = seen.update_if(slot, v, "gt")     # atomically: if v > old, store v; returns whether stored
+
+    Out-of-range indices read 0 and write nothing.
+    """
+
+    def __init__(self, name: str, elem: Scalar, size: int, loc: SourceLoc):
+        self.name, self.elem, self.size, self.loc = name, elem, size, loc
+
+    def _register(self):
+        tr = tracer()
+        have = tr.pipeline.states.get(self.name)
+        if have is None:
+            tr.pipeline.states[self.name] = State(self.name, self.elem, self.size, self.loc)
+        elif (have.elem, have.size) != (self.elem, self.size):
+            raise NiccError(f"two different states are named '{self.name}'", user_loc())
+        return tr
+
+    def __getitem__(self, idx) -> Value:
+        tr = self._register()
+        return tr.value(Op.STATE_READ, (as_value(idx),), {"state": self.name})
+
+    def __setitem__(self, idx, v):
+        self.write(idx, v)
+
+    def write(self, idx, v, when=True):
+        tr = self._register()
+        v = as_value(v, _TypedLike(self.elem))
+        tr.add(Op.STATE_WRITE, (as_value(idx), v, as_value(when)), {"state": self.name})
+
+    def update_if(self, idx, v, cmp: str = "gt") -> Value:
+        """Store ``v`` if ``v <cmp> old`` (cmp in eq ne lt le gt ge always); return whether it was stored."""
+        tr = self._register()
+        v = as_value(v, _TypedLike(self.elem))
+        return tr.value(Op.STATE_UPDATE_IF, (as_value(idx), v), {"state": self.name, "cmp": cmp})
+
+
+def state(name: str, elem: Scalar, size: int | None = None) -> StateArray:
+    loc = user_loc()
+    if size is None:
+        raise NiccError(f"state '{name}' has no size: NIC state is a bounded array, give size=N", loc)
+    if not isinstance(size, int) or not (1 <= size <= 1 << 24):
+        raise NiccError(f"state size must be 1..16777216, got {size!r}", loc)
+    if not isinstance(elem, Scalar) or not elem.is_int:
+        raise NiccError(f"state element must be an integer type, got {elem!r}", loc)
+    return StateArray(name, elem, size, loc)
+
+
+def group(name: str, ports) -> str:
+    """Declare a multicast group (inside the pipeline function); returns its name for nd.multicast."""
+    tr = tracer()
+    ports = tuple(int(p) for p in ports)
+    if not ports:
+        raise NiccError("a multicast group needs at least one port", user_loc())
+    tr.pipeline.groups[name] = Group(name, ports, user_loc())
+    return name
+
+
+def reject_if(cond) -> None:
+    """Treat the packet as malformed when ``cond``: it passes to the host unchanged, counted."""
+    tracer().add(Op.REJECT_IF, (as_value(cond),))
+
+
+def _verdict_if(verdict: str, cond, group: str = "none") -> None:
+    tracer().add(Op.VERDICT_IF, (as_value(cond),), {"verdict": verdict, "group": group})
+
+
+def drop_if(cond) -> None:
+    """Drop the packet when ``cond`` (processing stops there)."""
+    _verdict_if("drop", cond)
+
+
+def pass_if(cond) -> None:
+    """Pass the packet to the host when ``cond`` (processing stops there)."""
+    _verdict_if("pass", cond)
+
+
+def transmit_if(cond) -> None:
+    _verdict_if("transmit", cond)
+
+
+def multicast_if(cond, group: str) -> None:
+    _verdict_if("multicast", cond, group)
+
+
+@dataclass
+class _LE:
+    value: Value
+
+
+def le(v: Value) -> _LE:
+    """Mark a value to be emitted little-endian."""
+    return _LE(v)
+
+
+def emit(*items) -> None:
+    """Replace the UDP payload by ``items`` (values and arrays, big-endian unless wrapped in nd.le)."""
+    vals, ends = [], []
+    for it in items:
+        end = "be"
+        if isinstance(it, _LE):
+            it, end = it.value, "le"
+        if not isinstance(it, Value):
+            raise NiccError(f"emit takes traced values (give constants a type with nd.const), got {it!r}", user_loc())
+        vals.append(it)
+        ends.append(end)
+    tracer().add(Op.EMIT, vals, {"endian": tuple(ends)})
+
+
+@dataclass
+class Verdict:
+    kind: str
+    group: str = "none"
+    loc: SourceLoc | None = None
+
+    def __post_init__(self):
+        if self.loc is None:
+            self.loc = user_loc()
+
+
+def _final(kind: str, items, group: str = "none") -> Verdict:
+    if items:
+        emit(*items)
+    return Verdict(kind, group)
+
+
+def to_host(*items) -> Verdict:
+    """Pass to the host, with a new payload if ``items`` are given."""
+    return _final("pass", items)
+
+
+def transmit(*items) -> Verdict:
+    """Send back out of the port it came in on."""
+    return _final("transmit", items)
+
+
+def multicast(group: str, *items) -> Verdict:
+    """Send one copy to each port of ``group``."""
+    return _final("multicast", items, group)
+
+
+def drop() -> Verdict:
+    return Verdict("drop")

@@ -1,0 +1,220 @@
+"""Tracing: traced values record IR nodes as the user's Python runs.
+
+A :class:`Value` stands for a run-time value of the packet being processed.
+Operators on it add nodes to the current block; its type is checked at once
+by the IR's type rules, so errors point at the user's own line. Python control
+flow on a traced value (``if``, ``while``, ``bool()``, iteration) is an error
+that names the alternative (``nd.where``, ``.map``).
+"""
+from __future__ import annotations
+
+import numbers
+from contextlib import contextmanager
+
+from ..compiler.errors import NiccError, SourceLoc, user_loc
+from ..compiler.ir import Block, Node, Op, Pipeline, SPECS
+from ..compiler.typecheck import infer_type
+from ..compiler.types import Array, BOOL, Scalar, Type
+
+_current: list["Tracer"] = []
+
+
+def tracer() -> "Tracer":
+    if not _current:
+        raise NiccError("nicc operations can only be used inside a pipeline function while it is traced", user_loc())
+    return _current[-1]
+
+
+class Tracer:
+    """Builds one :class:`Pipeline` while the user's function runs."""
+
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
+        self.blocks: list[Block] = [pipeline.body]
+        self.map_inputs: list[tuple[Node | None, list[Type]]] = []
+        self.overflow = "wrap"
+        self.lut_ids: dict[int, str] = {}
+
+    def __enter__(self):
+        _current.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _current.pop()
+
+    def add(self, op: Op, args=(), attrs=(), type: Type | None = None, loc: SourceLoc | None = None,
+            body: Block | None = None) -> Node:
+        loc = loc or user_loc()
+        nodes = tuple(a.node if isinstance(a, Value) else a for a in args)
+        n = Node(op, nodes, attrs, type, loc, body)
+        arg_types = [a.type for a in nodes]
+        t = infer_type(self.pipeline, n, arg_types, self.map_inputs)
+        if SPECS[op].result:
+            n.type = t
+        self.blocks[-1].nodes.append(n)
+        return n
+
+    def value(self, op: Op, args=(), attrs=(), type=None, loc=None) -> "Value":
+        return wrap(self.add(op, args, attrs, type, loc))
+
+    def const(self, v, t: Scalar, loc: SourceLoc | None = None) -> "Value":
+        return self.value(Op.CONST, (), {"value": int(v)}, t, loc)
+
+    @contextmanager
+    def block(self, map_inputs: list[Type]):
+        b = Block()
+        self.blocks.append(b)
+        self.map_inputs.append((None, map_inputs))
+        try:
+            yield b
+        finally:
+            self.blocks.pop()
+            self.map_inputs.pop()
+
+
+def wrap(n: Node) -> "Value":
+    return ArrayValue(n) if isinstance(n.type, Array) else Value(n)
+
+
+def _flow_error(what: str, hint: str):
+    raise NiccError(f"Python control flow on a traced value ({what}): the value is only known per packet "
+                    f"on the NIC; {hint}", user_loc())
+
+
+def as_value(x, like: "Value | None" = None) -> "Value":
+    """Turn a Python int into a constant of ``like``'s type; refuse floats."""
+    if isinstance(x, Value):
+        return x
+    loc = user_loc()
+    if isinstance(x, bool):
+        return tracer().const(int(x), BOOL, loc)
+    if isinstance(x, numbers.Integral):
+        t = like.type if like is not None and isinstance(like.type, Scalar) else None
+        if t is None or t.kind == "f16":
+            raise NiccError(f"constant {x} needs a type here: use nd.const({x}, nd.u32) or similar", loc)
+        if t == BOOL:
+            if x not in (0, 1):
+                raise NiccError(f"constant {x} does not fit bool", loc)
+        elif not t.fits(int(x)):
+            raise NiccError(f"constant {x} does not fit {t} (range {t.lo}..{t.hi})", loc)
+        return tracer().const(int(x), t, loc)
+    if isinstance(x, numbers.Real):
+        raise NiccError(f"float constant {x!r} cannot reach NIC code: NICs have no floating point; "
+                        "precompute float math with nd.lut(fn, domain=...) or use integer fixed point", loc)
+    raise NiccError(f"cannot use {type(x).__name__} value {x!r} in a pipeline", loc)
+
+
+def _binop(op: Op, reflected: bool = False):
+    def f(self, other):
+        o = as_value(other, self)
+        a, b = (o, self) if reflected else (self, o)
+        attrs = {"overflow": tracer().overflow} if op in (Op.ADD, Op.SUB, Op.MUL) else {}
+        return tracer().value(op, (a, b), attrs)
+    return f
+
+
+class Value:
+    """A traced scalar (or, via :class:`ArrayValue`, array) of the packet being processed."""
+
+    __slots__ = ("node",)
+    __array_ufunc__ = None          # make numpy defer to our reflected operators
+
+    def __init__(self, node: Node):
+        self.node = node
+
+    @property
+    def type(self) -> Type:
+        return self.node.type
+
+    def __repr__(self) -> str:
+        return f"<traced {self.type} from {self.node.op.value} at {self.node.loc}>"
+
+    __add__, __radd__ = _binop(Op.ADD), _binop(Op.ADD, True)
+    __sub__, __rsub__ = _binop(Op.SUB), _binop(Op.SUB, True)
+    __mul__, __rmul__ = _binop(Op.MUL), _binop(Op.MUL, True)
+    __floordiv__, __rfloordiv__ = _binop(Op.DIV), _binop(Op.DIV, True)
+    __mod__, __rmod__ = _binop(Op.MOD), _binop(Op.MOD, True)
+    __and__, __rand__ = _binop(Op.AND), _binop(Op.AND, True)
+    __or__, __ror__ = _binop(Op.OR), _binop(Op.OR, True)
+    __xor__, __rxor__ = _binop(Op.XOR), _binop(Op.XOR, True)
+    __lshift__, __rlshift__ = _binop(Op.SHL), _binop(Op.SHL, True)
+    __rshift__, __rrshift__ = _binop(Op.SHR), _binop(Op.SHR, True)
+    __eq__, __ne__ = _binop(Op.EQ), _binop(Op.NE)
+    __lt__, __le__ = _binop(Op.LT), _binop(Op.LE)
+    __gt__, __ge__ = _binop(Op.GT), _binop(Op.GE)
+    __hash__ = object.__hash__
+
+    def __invert__(self):
+        return tracer().value(Op.NOT, (self,))
+
+    def __truediv__(self, other):
+        raise NiccError("'/' makes a float, which cannot reach NIC code: use '//' for integer division, "
+                        "or nd.lut(fn, domain=...) to precompute float math exactly", user_loc())
+
+    __rtruediv__ = __truediv__
+
+    def __neg__(self):
+        raise NiccError("unary minus is not supported: write 0 - x with an explicit type", user_loc())
+
+    def __pow__(self, other):
+        raise NiccError("'**' is not supported on NIC values: use nd.lut(...) or shifts", user_loc())
+
+    def __bool__(self):
+        _flow_error("if/while/and/or/not", "use nd.where(cond, a, b) to choose, or nd.drop_if(cond) to filter")
+
+    def __iter__(self):
+        _flow_error("iteration", "use array.map(fn) to process each element")
+
+    def __index__(self):
+        _flow_error("used as a Python index or length", "use state[idx] / lookup tables instead")
+
+    def __int__(self):
+        _flow_error("int()", "the value exists only per packet")
+
+    def __float__(self):
+        raise NiccError("float() of a traced value: NICs have no floating point; use nd.lut(...)", user_loc())
+
+    def __len__(self):
+        _flow_error("len()", "use the count field of the record")
+
+    def cast(self, t: Scalar, overflow: str | None = None) -> "Value":
+        """Convert to type ``t``; narrowing wraps (``overflow='wrap'``) or clamps (``'sat'``)."""
+        if not isinstance(t, Scalar):
+            raise NiccError(f"cast target must be a scalar type such as nd.u16, got {t!r}", user_loc())
+        return tracer().value(Op.CAST, (self,), {"overflow": overflow or tracer().overflow}, t)
+
+    def add(self, other, overflow: str = "wrap"):
+        return tracer().value(Op.ADD, (self, as_value(other, self)), {"overflow": overflow})
+
+    def sub(self, other, overflow: str = "wrap"):
+        return tracer().value(Op.SUB, (self, as_value(other, self)), {"overflow": overflow})
+
+    def mul(self, other, overflow: str = "wrap"):
+        return tracer().value(Op.MUL, (self, as_value(other, self)), {"overflow": overflow})
+
+
+class ArrayValue(Value):
+    """A traced array; process it element-wise with :meth:`map`."""
+
+    __slots__ = ()
+
+    def map(self, fn) -> "ArrayValue":
+        """Apply ``fn`` to every element (see :func:`nicc.dsl.map`)."""
+        from .ops import map as map_
+        return map_(fn, self)
+
+    def __getitem__(self, i):
+        _flow_error("array indexing", "use .map(fn) to process elements")
+
+
+class Element:
+    """A struct element inside a map body: ``px.r``, ``px.g``..."""
+
+    def __init__(self, fields: dict[str, Value]):
+        object.__setattr__(self, "_fields", fields)
+
+    def __getattr__(self, name):
+        fields = object.__getattribute__(self, "_fields")
+        if name not in fields:
+            raise NiccError(f"element has no field '{name}' (fields: {', '.join(fields)})", user_loc())
+        return fields[name]
