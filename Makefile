@@ -1,0 +1,56 @@
+# nicc: `make demo` runs the main job, `make test` the tests. Both install what they need.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+NICC := $(VENV)/bin/nicc
+# Debian packages: BPF toolchain (clang, libbpf, bpftool), DPDK 22.11, pcap, iproute2 for netns tests.
+APT_PKGS := clang llvm libbpf-dev bpftool linux-libc-dev libdpdk-dev dpdk libpcap-dev pkg-config iproute2 gcc make
+PYTEST_ARGS ?=
+
+.PHONY: all deps apt venv demo test test-unit test-targets fuzz bench goldens clean
+
+all: test
+
+deps: apt venv
+
+apt: $(VENV)/.apt-stamp
+$(VENV)/.apt-stamp:
+	@missing=$$(for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "warning: not root, cannot install: $$missing (targets needing them will be skipped)"; fi; \
+	fi
+	@mkdir -p $(VENV) && touch $@
+
+venv: $(VENV)/.pip-stamp
+$(VENV)/.pip-stamp: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+demo: deps
+	$(PY) examples/demo.py
+
+# The fast tier: unit, golden, interpreter-vs-reference and target tests (about 15 minutes on 2 cores).
+test: deps
+	@$(PY) -m pytest -q -n 2 --dist loadfile $(PYTEST_ARGS) tests; rc=$$?; \
+	if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
+
+test-unit: venv
+	$(PY) -m pytest -q -n 2 tests/unit
+
+# Longer differential runs (more packets, more seeds).
+fuzz: deps
+	NICC_FUZZ_COUNT=20000 $(PY) -m pytest -q -m slow tests
+
+bench: deps
+	$(PY) benchmarks/run.py
+
+# Regenerate golden files; read the diff before committing.
+goldens: venv
+	UPDATE_GOLDENS=1 $(PY) -m pytest -q tests/golden
+
+clean:
+	rm -rf build demo-out .pytest_cache

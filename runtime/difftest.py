@@ -1,0 +1,97 @@
+"""Differential testing: a target against the reference interpreter, frame by frame.
+
+Generated traffic (:mod:`nicc.runtime.packets`) runs through both; every frame
+must get the same verdict and the same output bytes. On a mismatch the
+sequence is shrunk (delta debugging: the shortest prefix, then as few earlier
+packets as still reproduce it) and the counterexample is printed with both
+outputs.
+"""
+from __future__ import annotations
+
+import sys
+
+from ..compiler.interp import Reference, Result, counters
+from ..compiler.ir import Pipeline
+from .packets import generate
+from .target import Artifact, Target
+
+
+def _same(a: Result, b: Result) -> bool:
+    return a.verdict == b.verdict and a.frames == b.frames
+
+
+def first_mismatch(ref: list[Result], got: list[Result]) -> int | None:
+    if len(ref) != len(got):
+        return min(len(ref), len(got))
+    return next((i for i, (a, b) in enumerate(zip(ref, got)) if not _same(a, b)), None)
+
+
+class Runner:
+    """Runs frame sequences through the target (artifact built once) and the reference."""
+
+    def __init__(self, ir: Pipeline, target: Target, artifact: Artifact | None = None):
+        self.ir, self.target = ir, target
+        self.artifact = target.ensure_artifact(ir, artifact)
+        self.runs = 0
+
+    def mismatch(self, frames: list[bytes]) -> int | None:
+        self.runs += 1
+        return first_mismatch(Reference(self.ir).run(frames), self.target.run(self.ir, frames, self.artifact))
+
+
+def shrink(runner: Runner, frames: list[bytes], budget: int = 40) -> list[bytes]:
+    """A short sequence whose last frame still mismatches (ddmin over the earlier frames)."""
+    i = runner.mismatch(frames)
+    if i is None:
+        return frames
+    frames = frames[:i + 1]
+    if not runner.ir.stateful:
+        return frames[-1:] if runner.mismatch(frames[-1:]) is not None else frames
+    prefix, last = frames[:-1], frames[-1]
+    n = 2
+    while prefix and runner.runs < budget:
+        size = max(1, len(prefix) // n)
+        for k in range(0, len(prefix), size):
+            cand = prefix[:k] + prefix[k + size:]
+            if runner.mismatch(cand + [last]) is not None:
+                prefix, n = cand, max(n - 1, 2)
+                break
+        else:
+            if size == 1:
+                break
+            n = min(len(prefix), n * 2)
+    return prefix + [last]
+
+
+def _show(r: Result) -> str:
+    if not r.frames:
+        return f"{r.verdict} (no frame)"
+    return f"{r.verdict} ({r.reason})\n" + "\n".join(f"      {f.hex()}" for f in r.frames)
+
+
+def differential_test(ir: Pipeline, target: Target, count: int = 2000, seed: int = 0, verbose: bool = False,
+                      artifact: Artifact | None = None, frames: list[bytes] | None = None, out=sys.stdout) -> bool:
+    """True when ``target`` matches the reference on ``count`` generated frames."""
+    frames = frames if frames is not None else generate(ir, count, seed)
+    runner = Runner(ir, target, artifact)
+    ref = Reference(ir).run(frames)
+    got = target.run(ir, frames, runner.artifact)
+    i = first_mismatch(ref, got)
+    c = counters(ref)
+    if i is None:
+        if verbose:
+            print(f"{ir.name}: {target.name} matches the reference interpreter on {len(frames)} frames "
+                  f"(seed {seed}): pass {c['pass']} (malformed {c['malformed']}, unselected {c['unselected']}), "
+                  f"drop {c['drop']}, transmit {c['transmit']}, multicast {c['multicast']}", file=out)
+        return True
+    small = shrink(runner, frames)
+    r_ref = Reference(ir).run(small)[-1]
+    r_got = target.run(ir, small, runner.artifact)
+    r_got = r_got[-1] if len(r_got) == len(small) else Result("?", "missing")
+    print(f"{ir.name}: MISMATCH on {target.name} at frame {i} of {len(frames)} (seed {seed}); "
+          f"shrunk to {len(small)} frame(s)", file=out)
+    for k, f in enumerate(small):
+        print(f"  frame {k}: {f.hex()}", file=out)
+    print(f"  reference: {_show(r_ref)}", file=out)
+    print(f"  {target.name}: {_show(r_got)}", file=out)
+    return False

@@ -1,0 +1,97 @@
+"""The target interface every runtime implements, and the registry of targets.
+
+A target compiles a pipeline's IR into artifacts in a directory and runs
+frames through them, obeying the ``run`` contract: frames are processed in
+order from the pipeline's initial state; every frame the pipeline lets out
+(transmitted, passed to host, each multicast copy) is returned in order;
+dropped frames are absent.
+
+    t = get_target("xdp")
+    t.check_available()                  # raises TargetUnavailable (exit status 3)
+    art = t.compile(ir, "out/")
+    results = t.run(ir, frames, art)     # list[Result], one per input frame
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+from ..compiler.interp import Reference, Result
+from ..compiler.ir import Pipeline
+
+
+class TargetUnavailable(Exception):
+    """The target cannot run on this machine (missing tool, not root...)."""
+
+
+@dataclass
+class Artifact:
+    """What ``compile`` left in ``outdir``: files by role, and a manifest dict."""
+    outdir: str
+    files: dict[str, str] = field(default_factory=dict)
+    manifest: dict = field(default_factory=dict)
+
+
+class Target:
+    name = "?"
+    description = ""
+
+    def unavailable(self) -> str | None:
+        """Why this target cannot run here, or None."""
+        return None
+
+    def check_available(self) -> None:
+        why = self.unavailable()
+        if why:
+            raise TargetUnavailable(f"target {self.name} is unavailable here: {why}")
+
+    def compile(self, ir: Pipeline, outdir: str) -> Artifact:
+        raise TargetUnavailable(f"target {self.name} does not compile")
+
+    def run(self, ir: Pipeline, frames: list[bytes], artifact: Artifact | None = None,
+            timestamps: list[int] | None = None) -> list[Result]:
+        raise TargetUnavailable(f"target {self.name} does not run")
+
+    def ensure_artifact(self, ir: Pipeline, artifact: Artifact | None) -> Artifact:
+        if artifact is None:
+            artifact = self.compile(ir, tempfile.mkdtemp(prefix=f"nicc-{self.name}-"))
+        return artifact
+
+
+class InterpTarget(Target):
+    """The reference interpreter (numpy): the executable spec every target is checked against."""
+    name = "interp"
+    description = "reference interpreter (numpy), the executable specification"
+
+    def compile(self, ir: Pipeline, outdir: str) -> Artifact:
+        os.makedirs(outdir, exist_ok=True)
+        path = os.path.join(outdir, f"{ir.name}.nir")
+        with open(path, "w") as f:
+            f.write(str(ir))
+        return Artifact(outdir, {"ir": path}, {"target": "interp", "pipeline": ir.name})
+
+    def run(self, ir, frames, artifact=None, timestamps=None):
+        return Reference(ir).run(frames, timestamps)
+
+
+TARGETS = {
+    "interp": "nicc.runtime.target:InterpTarget",
+    "xdp": "nicc.runtime.xdp:XdpTarget",
+    "dpdk": "nicc.runtime.dpdk:DpdkTarget",
+    "bmv2": "nicc.runtime.bmv2:Bmv2Target",
+}
+
+
+def get_target(name: str) -> Target:
+    if name not in TARGETS:
+        raise KeyError(name)
+    mod, _, cls = TARGETS[name].partition(":")
+    try:
+        m = importlib.import_module(mod)
+    except ModuleNotFoundError as e:
+        if e.name == mod:
+            raise TargetUnavailable(f"target {name} is not built into this nicc yet") from None
+        raise
+    return getattr(m, cls)()
