@@ -82,13 +82,13 @@ PASSES: list[Callable[[Pipeline], Pipeline]] = [
 
 
 def run_passes(p: Pipeline, passes: Iterable[Callable[[Pipeline], Pipeline]] = PASSES,
-               print_after: set[str] | None = None, out=sys.stderr) -> Pipeline:
+               print_after: set[str] | None = None, out=None) -> Pipeline:
     """Run ``passes`` in order, verifying after each (and printing the IR after those named)."""
     verify(p)
     for fn in passes:
         p = fn(p)
         verify(p)
         if print_after and (fn.__name__ in print_after or "all" in print_after):
-            print(f"// IR after {fn.__name__}", file=out)
-            print(p, file=out)
+            print(f"// IR after {fn.__name__}", file=out or sys.stderr)
+            print(p, file=out or sys.stderr)
     return p

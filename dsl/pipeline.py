@@ -1,6 +1,7 @@
 """``@nd.pipeline``: a user function traced into IR, and loading pipeline files."""
 from __future__ import annotations
 
+import linecache
 import os
 import runpy
 import typing
@@ -147,9 +148,19 @@ def pipeline(port: int, schema: type[Record] | None = None, name: str | None = N
         raise NiccError(f"UDP port must be 1..65535, got {port!r}", loc)
 
     def deco(fn) -> PipelineDef:
-        code = fn.__code__
-        return PipelineDef(fn, port, schema, name, SourceLoc(code.co_filename, code.co_firstlineno))
+        return PipelineDef(fn, port, schema, name, _def_loc(fn))
     return deco
+
+
+def _def_loc(fn) -> SourceLoc:
+    """Location of the ``def`` line (co_firstlineno is the first decorator's line)."""
+    code = fn.__code__
+    line = code.co_firstlineno
+    for k in range(line, line + 20):
+        text = linecache.getline(code.co_filename, k).lstrip()
+        if text.startswith(("def ", "async def ")):
+            return SourceLoc(code.co_filename, k)
+    return SourceLoc(code.co_filename, line)
 
 
 def load(path: str, name: str | None = None) -> PipelineDef:

@@ -163,7 +163,8 @@ class Value:
         _flow_error("if/while/and/or/not", "use nd.where(cond, a, b) to choose, or nd.drop_if(cond) to filter")
 
     def __iter__(self):
-        _flow_error("iteration", "use array.map(fn) to process each element")
+        _flow_error("iteration, an unbounded loop on the NIC", "use array.map(fn) to process each element "
+                    "in a bounded loop")
 
     def __index__(self):
         _flow_error("used as a Python index or length", "use state[idx] / lookup tables instead")
