@@ -1,0 +1,45 @@
+"""The DPDK backend: C rendered from jinja2 templates, built against DPDK with pkg-config.
+
+    files = generate(ir)        # {"normalize_process.c": "...", "normalize_main.c": "...", ...}
+
+:mod:`.renderer` turns the IR into the body of the per-packet function; the
+templates in ``templates/`` hold the fixed C around it (framing, the DPDK main
+with its burst loop, the sanitizer harness, the Makefile). Building and
+running are in :mod:`nicc.runtime.dpdk`.
+"""
+from __future__ import annotations
+
+import os
+
+import jinja2
+
+from ...compiler.ir import Pipeline
+from .renderer import CODES, DpdkRenderer, render  # noqa: F401
+
+TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
+
+_env: jinja2.Environment | None = None
+
+
+def env() -> jinja2.Environment:
+    global _env
+    if _env is None:
+        _env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+                                  trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    return _env
+
+
+# output file (with {name}) -> template
+FILES = {
+    "{name}_process.h": "process.h.j2",
+    "{name}_process.c": "process.c.j2",
+    "{name}_main.c": "main.c.j2",
+    "{name}_harness.c": "harness.c.j2",
+    "Makefile": "Makefile.j2",
+}
+
+
+def generate(ir: Pipeline) -> dict[str, str]:
+    """The generated sources of ``ir``, by file name. Raises NiccError for what the target refuses."""
+    ctx = render(ir)
+    return {fname.format(name=ir.name): env().get_template(tpl).render(**ctx) for fname, tpl in FILES.items()}

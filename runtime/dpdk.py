@@ -1,0 +1,363 @@
+"""The DPDK target: the generated data plane, built against DPDK and run for real.
+
+Verdicts map to ports in one table (also in the generated ``NAME_main.c``):
+
+    verdict                          port
+    -------------------------------  ------------------------------------------
+    pass (selected)                  host port (1) TX   run: a pcap file; live: a TAP interface
+    pass (malformed, not selected)   host port, unchanged
+    transmit                         wire port (0) TX   run: a pcap file; live: the interface itself
+    drop                             none (freed)
+    multicast                        not supported yet (refused at compile time)
+
+``run`` feeds the capture through ``net_pcap`` (``--no-huge --in-memory``, so runs
+can happen at the same time), stops after the known packet count (the pcap PMD
+gives no end-of-file signal; an idle timeout guards the rest) and rebuilds one
+Result per input frame from the binary's verdict log (one byte per packet, in
+order) and the two output captures (each in order).
+
+    t = DpdkTarget()
+    art = t.compile(ir, "out/normalize")          # sources, Makefile, binary, manifest.json
+    results = t.run(ir, frames, art)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+from ..compiler.interp import Reference, Result, counters
+from ..compiler.ir import Op, Pipeline
+from .pcap import read_pcap, write_pcap
+from .target import Artifact, Target, TargetUnavailable
+
+CODE_NAMES = ("pass", "transmit", "drop", "malformed", "unselected", "error")
+EAL_MEMORY_MB = 256
+CACHE = os.environ.get("NICC_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "nicc")
+
+
+def _cmd(*args: str) -> str | None:
+    try:
+        r = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def eal_args(tag: str) -> list[str]:
+    """EAL options for one process: no hugepages, no PCI, no shared config files (--in-memory is
+    refused with --no-huge) and a private file prefix, so that runs can happen at the same time."""
+    cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+    prefix = f"nicc_{tag}_{os.getpid()}_{os.urandom(4).hex()}"
+    return ["--no-huge", "-m", str(EAL_MEMORY_MB), "--no-pci", "--no-shconf", "--no-telemetry",
+            "--file-prefix", prefix, f"--lcores=0@({cpus})", "--log-level=*:error"]
+
+
+def remove_runtime_dir(args: list[str]) -> None:
+    """The EAL still makes an (empty) runtime directory for the prefix: remove it after the run."""
+    prefix = args[args.index("--file-prefix") + 1]
+    base = "/var/run/dpdk" if os.geteuid() == 0 else os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
+    shutil.rmtree(os.path.join(base, prefix), ignore_errors=True)
+
+
+def parse_json_line(stdout: str, key: str = "pipeline") -> dict | None:
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("{") and f'"{key}"' in line:
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                continue
+    return None
+
+
+def frames_blob(frames: list[bytes]) -> bytes:
+    """Frames as the bench and harness read them: u32 little-endian length, then the bytes."""
+    return b"".join(struct.pack("<I", len(f)) + bytes(f) for f in frames)
+
+
+class DpdkTarget(Target):
+    name = "dpdk"
+    description = "C data plane built against DPDK (pcap / af_packet vdevs, no hugepages needed)"
+
+    def __init__(self, echo: bool = True):
+        self.echo = echo                  # show the binary's JSON counter line on stderr
+        self.last_counters: dict | None = None
+
+    # -- availability ------------------------------------------------------------
+    def unavailable(self) -> str | None:
+        if _cmd("pkg-config", "--exists", "libdpdk") is None:
+            return "no DPDK found by pkg-config (install libdpdk-dev)"
+        for tool in ("gcc", "make"):
+            if shutil.which(tool) is None:
+                return f"no {tool} on PATH"
+        return None
+
+    # -- compile -------------------------------------------------------------------
+    def compile(self, ir: Pipeline, outdir: str) -> Artifact:
+        from ..backends.dpdk import generate
+        files = generate(ir)                     # NiccError for what the target refuses
+        self.check_available()
+        os.makedirs(outdir, exist_ok=True)
+        for fname, text in files.items():
+            path = os.path.join(outdir, fname)
+            if not (os.path.exists(path) and open(path).read() == text):
+                with open(path, "w") as f:
+                    f.write(text)
+        key, cached = self._build(ir.name, outdir, files)
+        uses_ts = any(n.op is Op.TIMESTAMP for n in ir.body.walk())
+        manifest = {
+            "target": "dpdk", "pipeline": ir.name, "port": ir.port, "build_key": key, "cached_build": cached,
+            "dpdk": _cmd("pkg-config", "--modversion", "libdpdk"), "stateful": ir.stateful,
+            "uses_timestamp": uses_ts,
+            "ports": {"wire": 0, "host": 1},
+            "verdict_ports": {"pass": "host", "malformed": "host", "unselected": "host", "transmit": "wire",
+                              "drop": None},
+            "verdict_codes": {n: i for i, n in enumerate(CODE_NAMES)},
+            "states": {s.name: {"elem": str(s.elem), "size": s.size} for s in ir.states.values()},
+            "tables": {t.name: len(t.values) for t in ir.tables.values()},
+            "notes": [f"binary {ir.name}: run with --vdev (net_pcap, net_af_packet, net_ring...); "
+                      "port 0 = wire (rx, transmit), port 1 = host (pass)"],
+        }
+        mpath = os.path.join(outdir, "manifest.json")
+        with open(mpath, "w") as f:
+            json.dump(manifest, f, indent=2)
+            f.write("\n")
+        art_files = {
+            "source": os.path.join(outdir, f"{ir.name}_process.c"),
+            "header": os.path.join(outdir, f"{ir.name}_process.h"),
+            "main": os.path.join(outdir, f"{ir.name}_main.c"),
+            "harness": os.path.join(outdir, f"{ir.name}_harness.c"),
+            "build": os.path.join(outdir, "Makefile"),
+            "binary": os.path.join(outdir, ir.name),
+            "manifest": mpath,
+        }
+        return Artifact(outdir, art_files, manifest)
+
+    def _build(self, name: str, outdir: str, files: dict[str, str], goal: str = "") -> tuple[str, bool]:
+        """make the binary (or ``goal``) in outdir, reusing a cached build of identical sources."""
+        target = goal or name
+        h = hashlib.sha256()
+        for fname in sorted(files):
+            if goal or not fname.endswith("_harness.c"):
+                h.update(fname.encode() + b"\0" + files[fname].encode() + b"\0")
+        h.update((_cmd("gcc", "--version") or "").encode())
+        h.update((_cmd("pkg-config", "--cflags", "--libs", "libdpdk") or "").encode())
+        key = h.hexdigest()[:24]
+        cached = os.path.join(CACHE, "dpdk", key, target)
+        dest = os.path.join(outdir, target)
+        if os.path.exists(cached):
+            if not os.path.exists(dest) or not _same_file(cached, dest):
+                tmp = f"{dest}.{os.getpid()}.tmp"
+                shutil.copy2(cached, tmp)
+                os.replace(tmp, dest)
+            return key, True
+        r = subprocess.run(["make", "-s", "-C", outdir, target, "-B"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"building {target} failed:\n{r.stdout}{r.stderr}")
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        tmp = f"{cached}.{os.getpid()}.tmp"
+        shutil.copy2(dest, tmp)
+        os.replace(tmp, cached)
+        return key, False
+
+    # -- run on a capture ----------------------------------------------------------------
+    def run(self, ir: Pipeline, frames: list[bytes], artifact: Artifact | None = None,
+            timestamps: list[int] | None = None) -> list[Result]:
+        self.check_available()
+        artifact = self.ensure_artifact(ir, artifact)
+        if not frames:
+            self.last_counters = counters([])
+            return []
+        with tempfile.TemporaryDirectory(prefix="nicc-dpdk-run-") as d:
+            pin, pwire, phost, plog = (os.path.join(d, f) for f in ("in.pcap", "wire.pcap", "host.pcap", "verdicts"))
+            write_pcap(pin, frames)
+            args = [artifact.files["binary"], *eal_args(ir.name),
+                    f"--vdev=net_pcap0,rx_pcap={pin},tx_pcap={pwire}", f"--vdev=net_pcap1,tx_pcap={phost}",
+                    "--", "--count", str(len(frames)), "--idle-ms", "10000", "--log", plog]
+            if artifact.manifest.get("uses_timestamp"):
+                pts = os.path.join(d, "ts")
+                ts = timestamps if timestamps is not None else [0] * len(frames)
+                with open(pts, "wb") as f:
+                    f.write(struct.pack(f"<{len(ts)}Q", *ts))
+                args += ["--ts", pts]
+            try:
+                r = subprocess.run(args, capture_output=True, text=True, timeout=120 + len(frames) / 1000)
+            finally:
+                remove_runtime_dir(args)
+            got = parse_json_line(r.stdout)
+            if r.returncode != 0 or got is None:
+                raise RuntimeError(f"{ir.name} (dpdk) failed with status {r.returncode}:\n"
+                                   f"{r.stdout[-2000:]}{r.stderr[-2000:]}")
+            with open(plog, "rb") as f:
+                log = f.read()
+            wire = [p.data for p in read_pcap(pwire)]
+            host = [p.data for p in read_pcap(phost)]
+        if len(log) != len(frames):
+            raise RuntimeError(f"{ir.name} (dpdk): {len(log)} of {len(frames)} packets processed "
+                               f"before the idle timeout")
+        results = self._results(log, wire, host)
+        self.last_counters = got
+        mine = counters(results)
+        if any(got[k] != mine[k] for k in mine):
+            raise RuntimeError(f"{ir.name} (dpdk): binary counters {got} disagree with the captures {mine}")
+        if self.echo:
+            print(f"dpdk: {json.dumps(got)}", file=sys.stderr)
+        return results
+
+    @staticmethod
+    def _results(log: bytes, wire: list[bytes], host: list[bytes]) -> list[Result]:
+        wi = hi = 0
+        out = []
+        for code in log:
+            v = CODE_NAMES[code] if code < len(CODE_NAMES) else "error"
+            if v in ("pass", "malformed", "unselected"):
+                if hi >= len(host):
+                    raise RuntimeError("dpdk: the host capture has fewer frames than the verdict log says")
+                out.append(Result("pass", "selected" if v == "pass" else v, [host[hi]]))
+                hi += 1
+            elif v == "transmit":
+                if wi >= len(wire):
+                    raise RuntimeError("dpdk: the wire capture has fewer frames than the verdict log says")
+                out.append(Result("transmit", "selected", [wire[wi]]))
+                wi += 1
+            elif v == "drop":
+                out.append(Result("drop"))
+            else:
+                print("dpdk: warning: a packet had no room to grow and was dropped", file=sys.stderr)
+                out.append(Result("drop"))
+        if wi != len(wire) or hi != len(host):
+            raise RuntimeError(f"dpdk: captures hold {len(wire)} + {len(host)} frames, the verdict log {wi} + {hi}")
+        return out
+
+    # -- run live ---------------------------------------------------------------------------
+    def run_live(self, ir: Pipeline, iface: str, mode: str = "generic", host: str | None = None,
+                 count: int = 0, idle_ms: int = 0, ready=None, artifact: Artifact | None = None) -> int:
+        """Run on ``iface`` (net_af_packet) until Ctrl-C (or ``count`` packets / ``idle_ms`` idle).
+
+        ``host``: where passed packets go: ``tap:NAME`` (default ``tap:<pipeline>-host``, a TAP
+        interface into the kernel) or ``pcap:FILE``. ``mode`` (an XDP attach mode) is ignored.
+        ``ready`` is called once the ports are up."""
+        artifact = self.ensure_artifact(ir, artifact)
+        host = host or f"tap:{ir.name[:10]}-host"
+        kind, _, where = host.partition(":")
+        if kind == "tap":
+            host_vdev = f"--vdev=net_tap0,iface={where}"
+        elif kind == "pcap":
+            host_vdev = f"--vdev=net_pcap1,tx_pcap={where}"
+        else:
+            raise ValueError(f"host must be tap:NAME or pcap:FILE, got {host!r}")
+        args = [artifact.files["binary"], *eal_args(ir.name), f"--vdev=net_af_packet0,iface={iface}", host_vdev,
+                "--", "--count", str(count), "--idle-ms", str(idle_ms)]
+        print(f"{ir.name} on dpdk: {iface} (wire, port 0) -> {host} (host, port 1); Ctrl-C stops", file=sys.stderr)
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        lines: list[str] = []
+        try:
+            self._follow(proc, lines, ready, ir.name)
+        except KeyboardInterrupt:         # Ctrl-C reached the binary too; make sure, then collect its counters
+            proc.send_signal(signal.SIGINT)
+            lines.extend(proc.stdout.read().splitlines(keepends=True))
+            proc.wait()
+        finally:
+            remove_runtime_dir(args)
+        got = parse_json_line("".join(lines))
+        if got is None:
+            print(f"nicc: dpdk data plane exited with status {proc.returncode}", file=sys.stderr)
+            return 1
+        self.last_counters = got
+        print(f"{ir.name} on dpdk: rx {got['rx']}  pass {got['pass']} (malformed {got['malformed']}, "
+              f"unselected {got['unselected']})  transmit {got['transmit']}  drop {got['drop']}  "
+              f"-> {got['tx_frames']} frames out")
+        print(json.dumps(got))
+        return 0 if proc.returncode == 0 else 1
+
+    @staticmethod
+    def _follow(proc: subprocess.Popen, lines: list[str], ready, name: str) -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith(f"{name}: ready") and ready is not None:
+                ready()
+        proc.wait()
+
+    # -- bench --------------------------------------------------------------------------------
+    def bench_numbers(self, ir: Pipeline, packets: int = 2000, rounds: int = 200, seed: int = 0,
+                      artifact: Artifact | None = None) -> dict:
+        from .packets import generate
+        self.check_available()
+        artifact = self.ensure_artifact(ir, artifact)
+        frames = generate(ir, packets, seed)
+        with tempfile.TemporaryDirectory(prefix="nicc-dpdk-bench-") as d:
+            path = os.path.join(d, "frames")
+            with open(path, "wb") as f:
+                f.write(frames_blob(frames))
+            args = [artifact.files["binary"], *eal_args(ir.name), "--", "--bench", path, "--rounds", str(rounds)]
+            try:
+                r = subprocess.run(args, capture_output=True, text=True, timeout=600)
+            finally:
+                remove_runtime_dir(args)
+        got = parse_json_line(r.stdout, "bench")
+        if r.returncode != 0 or got is None:
+            raise RuntimeError(f"dpdk bench failed with status {r.returncode}:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+        # the reference interpreter on the same packets (best of a few runs)
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            Reference(ir).run(frames)
+            best = min(best, time.perf_counter() - t0)
+        got["interp_pps"] = len(frames) / best
+        got["interp_ns_per_packet"] = best * 1e9 / len(frames)
+        got["mix"] = {k: v for k, v in counters(Reference(ir).run(frames)).items()}
+        return got
+
+    def bench(self, ir: Pipeline, packets: int = 2000) -> int:
+        b = self.bench_numbers(ir, packets)
+        m = b["mix"]
+        print(f"{ir.name} on dpdk: {b['packets']} packets x {b['rounds']} rounds, one core, in-memory mbufs "
+              f"refilled from the original frames every round (best round)")
+        print(f"  mix: pass {m['pass']} (malformed {m['malformed']}, unselected {m['unselected']}), "
+              f"drop {m['drop']}, transmit {m['transmit']}")
+        print(f"  {'':22}{'packets/s':>14}{'ns/packet':>12}")
+        print(f"  {'pipeline':22}{b['pps']:>14,.0f}{b['ns_per_packet']:>12.1f}")
+        print(f"  {'no-op loop (floor)':22}{b['floor_pps']:>14,.0f}{b['floor_ns_per_packet']:>12.1f}")
+        print(f"  {'pipeline - floor':22}{'':>14}{b['ns_per_packet'] - b['floor_ns_per_packet']:>12.1f}")
+        print(f"  {'reference interpreter':22}{b['interp_pps']:>14,.0f}{b['interp_ns_per_packet']:>12.1f}")
+        return 0
+
+    # -- sanitizer harness ---------------------------------------------------------------------
+    def build_harness(self, ir: Pipeline, artifact: Artifact) -> str:
+        """The per-packet function under ASan + UBSan in a plain C harness (``make sanitize``)."""
+        from ..backends.dpdk import generate
+        self._build(ir.name, artifact.outdir, generate(ir), goal=f"{ir.name}_harness")
+        return os.path.join(artifact.outdir, f"{ir.name}_harness")
+
+    def run_harness(self, ir: Pipeline, artifact: Artifact, frames: list[bytes]) -> tuple[subprocess.CompletedProcess,
+                                                                                        list[tuple[str, bytes]]]:
+        """Run the sanitizer harness on ``frames``; returns the process and (verdict, frame) per frame."""
+        exe = self.build_harness(ir, artifact)
+        with tempfile.TemporaryDirectory(prefix="nicc-dpdk-san-") as d:
+            cin, cout = os.path.join(d, "corpus"), os.path.join(d, "out")
+            with open(cin, "wb") as f:
+                f.write(frames_blob(frames))
+            env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1",
+                       UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+            p = subprocess.run([exe, cin, cout], capture_output=True, text=True, env=env, timeout=600)
+            out = []
+            if os.path.exists(cout):
+                buf = open(cout, "rb").read()
+                off = 0
+                while off + 5 <= len(buf):
+                    code, n = buf[off], struct.unpack_from("<I", buf, off + 1)[0]
+                    out.append((CODE_NAMES[code], buf[off + 5:off + 5 + n]))
+                    off += 5 + n
+        return p, out
+
+
+def _same_file(a: str, b: str) -> bool:
+    sa, sb = os.stat(a), os.stat(b)
+    return sa.st_size == sb.st_size and int(sa.st_mtime) == int(sb.st_mtime)
