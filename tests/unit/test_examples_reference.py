@@ -156,8 +156,8 @@ def test_e1_all_pixel_values_bit_exact_with_torch():
 
 def test_e3_state_persists_and_is_fresh_per_run():
     p = pipeline("dedup")
-    mk = lambda m: bytes(rewritten(bytes(14) + bytes([0x45]) + bytes(8) + bytes([17]) + bytes(18) +
-                                   struct.pack("!HH", 9003, 0) + bytes(4), struct.pack("!Q", m)))
+    mk = lambda m: bytes(rewritten(bytes(12) + b"\x08\x00" + bytes([0x45]) + bytes(8) + bytes([17]) + bytes(12) +
+                                   struct.pack("!HH", 9003, 0) + bytes(2), struct.pack("!Q", m)))
     frames = [mk(5), mk(5), mk(5 + 16384), mk(5)]
     ref = Reference(p)
     assert [r.verdict for r in ref.run(frames)] == ["pass", "drop", "pass", "drop"]
