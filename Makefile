@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 NICC := $(VENV)/bin/nicc
 # Debian packages: BPF toolchain (clang, libbpf, bpftool), DPDK 22.11, pcap, iproute2 for netns tests.
-APT_PKGS := clang llvm libbpf-dev bpftool linux-libc-dev libdpdk-dev dpdk libpcap-dev pkg-config iproute2 gcc make
+APT_PKGS := graphviz clang llvm libbpf-dev bpftool linux-libc-dev libdpdk-dev dpdk libpcap-dev pkg-config iproute2 gcc make
 PYTEST_ARGS ?=
 
 .PHONY: all deps apt venv demo test test-unit test-targets fuzz bench goldens clean

@@ -51,7 +51,10 @@ def cmd_ir(a) -> int:
     ir = _load(a.pipeline)
     if a.graph:
         from nicc.runtime.graph import draw
-        draw(ir, a.graph)
+        try:
+            draw(ir, a.graph)
+        except (RuntimeError, OSError) as e:
+            raise UsageError(str(e)) from None
         print(f"wrote {a.graph}", file=sys.stderr)
     sys.stdout.write(str(ir))
     return 0
