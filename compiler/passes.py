@@ -52,24 +52,15 @@ def verify(p: Pipeline) -> Pipeline:
 
 def eliminate_dead_code(p: Pipeline) -> Pipeline:
     """Drop value nodes nobody uses (effects always stay), and tables nobody reads."""
-    used: set[int] = set()
-    for n in p.body.walk():
-        used.update(id(a) for a in n.args)
-
-    def keep(n: Node) -> bool:
-        return n.op in EFFECTS or n.op is Op.MAP and id(n) in used or id(n) in used
-
     changed = True
     while changed:
         changed = False
+        used = {id(a) for n in p.body.walk() for a in n.args}
         for b in [p.body] + [n.body for n in p.body.walk() if n.body is not None]:
-            new = [n for n in b.nodes if keep(n) or n.op in EFFECTS]
+            new = [n for n in b.nodes if n.op in EFFECTS or id(n) in used]
             if len(new) != len(b.nodes):
                 changed = True
                 b.nodes = new
-        used = set()
-        for n in p.body.walk():
-            used.update(id(a) for a in n.args)
     live_tables = {n.attr("table") for n in p.body.walk() if n.op is Op.LUT}
     p.tables = {k: v for k, v in p.tables.items() if k in live_tables}
     return p
