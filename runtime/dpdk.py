@@ -238,12 +238,14 @@ class DpdkTarget(Target):
 
     # -- run live ---------------------------------------------------------------------------
     def run_live(self, ir: Pipeline, iface: str, mode: str = "generic", host: str | None = None,
-                 count: int = 0, idle_ms: int = 0, ready=None, artifact: Artifact | None = None) -> int:
+                 count: int = 0, idle_ms: int = 0, ready=None, artifact: Artifact | None = None,
+                 netns: str | None = None, log: str | None = None) -> int:
         """Run on ``iface`` (net_af_packet) until Ctrl-C (or ``count`` packets / ``idle_ms`` idle).
 
         ``host``: where passed packets go: ``tap:NAME`` (default ``tap:<pipeline>-host``, a TAP
         interface into the kernel) or ``pcap:FILE``. ``mode`` (an XDP attach mode) is ignored.
-        ``ready`` is called once the ports are up."""
+        ``ready`` is called once the ports are up; ``netns`` runs the binary in that network namespace;
+        ``log`` receives the verdict log (one byte per packet)."""
         artifact = self.ensure_artifact(ir, artifact)
         host = host or f"tap:{ir.name[:10]}-host"
         kind, _, where = host.partition(":")
@@ -253,10 +255,11 @@ class DpdkTarget(Target):
             host_vdev = f"--vdev=net_pcap1,tx_pcap={where}"
         else:
             raise ValueError(f"host must be tap:NAME or pcap:FILE, got {host!r}")
-        args = [artifact.files["binary"], *eal_args(ir.name), f"--vdev=net_af_packet0,iface={iface}", host_vdev,
-                "--", "--count", str(count), "--idle-ms", str(idle_ms)]
+        args = [artifact.files["binary"], *eal_args(ir.name), f"--vdev=net_af_packet0,iface={iface},framecnt=4096",
+                host_vdev, "--", "--count", str(count), "--idle-ms", str(idle_ms)] + (["--log", log] if log else [])
         print(f"{ir.name} on dpdk: {iface} (wire, port 0) -> {host} (host, port 1); Ctrl-C stops", file=sys.stderr)
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen((["ip", "netns", "exec", netns] if netns else []) + args, stdout=subprocess.PIPE,
+                                text=True)
         lines: list[str] = []
         try:
             self._follow(proc, lines, ready, ir.name)

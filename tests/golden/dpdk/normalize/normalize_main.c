@@ -37,6 +37,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_ether.h>
 
 #include "normalize_process.h"
 
@@ -208,11 +209,17 @@ normalize_port_init(uint16_t port, struct rte_mempool *pool)
 
 /* Run the pipeline on one packet; the mbuf is trimmed or grown to the frame's new length. */
 static inline int
-normalize_handle(struct rte_mbuf *m)
+normalize_handle(struct rte_mbuf **mp)
 {
+    struct rte_mbuf *m;
     uint32_t out_len;
     int code;
 
+    /* a VLAN tag the NIC (or the kernel, for net_af_packet) stripped goes back in: the pipeline sees
+     * the frame as it was on the wire, and an unselected frame leaves unchanged */
+    if (((*mp)->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) && rte_vlan_insert(mp) != 0)
+        return NORMALIZE_V_ERROR;
+    m = *mp;
     if (!rte_pktmbuf_is_contiguous(m) && rte_pktmbuf_linearize(m) != 0)
         return NORMALIZE_V_ERROR;
     code = normalize_process(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_data_len(m),
@@ -273,7 +280,7 @@ normalize_main_loop(void)
 
             if (normalize_ts != NULL)
                 normalize_st.now_ns = seq < normalize_nb_ts ? normalize_ts[seq] : 0;
-            code = normalize_handle(rx[i]);
+            code = normalize_handle(&rx[i]);
             log[i] = (uint8_t)code;
             normalize_verdicts[code]++;
             switch (code) {
