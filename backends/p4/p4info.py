@@ -14,12 +14,50 @@ import sys
 from .render import CONTROL, P4Program
 
 
-def _pb():
-    # p4runtime's generated modules predate protobuf's upb runtime: use the pure-Python one
+class _Messages:
+    """``P4Info`` and ``MatchField`` message classes of p4.config.v1."""
+
+    def __init__(self, P4Info, MatchField):
+        self.P4Info, self.MatchField = P4Info, MatchField
+        self.RANGE = MatchField.DESCRIPTOR.enum_types_by_name["MatchType"].values_by_name["RANGE"].number
+
+
+def _pb() -> _Messages:
+    """The p4runtime package's P4Info protobufs.
+
+    Its generated modules predate protobuf 4: they import only under the pure-Python
+    runtime. Otherwise the same descriptors (read from those modules) are added to the
+    default pool and the classes built from them.
+    """
     if "google.protobuf" not in sys.modules:
         os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
-    from p4.config.v1 import p4info_pb2
-    return p4info_pb2
+    try:
+        from p4.config.v1 import p4info_pb2
+        return _Messages(p4info_pb2.P4Info, p4info_pb2.MatchField)
+    except TypeError:
+        pass
+    import ast
+    import importlib.util
+    from google.protobuf import any_pb2, descriptor_pool, message_factory  # noqa: F401
+    pool = descriptor_pool.Default()
+    for mod in ("p4.config.v1.p4types_pb2", "p4.config.v1.p4info_pb2"):
+        with open(importlib.util.find_spec(mod).origin) as f:
+            tree = ast.parse(f.read())
+        blob = next(ast.literal_eval(k.value) for node in ast.walk(tree) if isinstance(node, ast.Call)
+                    for k in node.keywords if k.arg == "serialized_pb")
+        name = mod.replace(".", "/")[:-4] + ".proto"
+        try:
+            pool.FindFileByName(name)
+        except KeyError:
+            pool.AddSerializedFile(blob)
+    get = getattr(message_factory, "GetMessageClass", None) or message_factory.MessageFactory(pool).GetPrototype
+    return _Messages(get(pool.FindMessageTypeByName("p4.config.v1.P4Info")),
+                     get(pool.FindMessageTypeByName("p4.config.v1.MatchField")))
+
+
+def p4info_message_class():
+    """The P4Info message class (for reading P4Info back)."""
+    return _pb().P4Info
 
 
 def qualified(name: str) -> str:
@@ -40,7 +78,7 @@ def build_p4info(prog: P4Program):
         tb = info.tables.add()
         tb.preamble.id, tb.preamble.name, tb.preamble.alias = t.id, qualified(t.name), t.name
         mf = tb.match_fields.add()
-        mf.id, mf.name, mf.bitwidth, mf.match_type = 1, "x", t.key_bits, pb.MatchField.RANGE
+        mf.id, mf.name, mf.bitwidth, mf.match_type = 1, "x", t.key_bits, pb.RANGE
         tb.action_refs.add().id = prog.actions[0][0]
         tb.size = t.size
     for r in prog.registers:
@@ -52,8 +90,9 @@ def build_p4info(prog: P4Program):
 
 
 def p4info_text(prog: P4Program) -> str:
+    info = build_p4info(prog)
     from google.protobuf import text_format
-    return text_format.MessageToString(build_p4info(prog))
+    return text_format.MessageToString(info)
 
 
 def runtime_state(prog: P4Program) -> dict:

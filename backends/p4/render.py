@@ -169,7 +169,8 @@ def r_array(w, n, count):
         w.need_avail(n, seg.end)
         cnt = f"32w{seg.max}"
     st = n.type.struct
-    elems = [{f: f"hdr.a{seg.index}[{i}].{fname(f)}" for f, _ in st.fields} for i in range(seg.cap)]
+    elems = [{f: (f"(int<{ft.bits}>)hdr.a{seg.index}[{i}].{fname(f)}" if ft.signed else
+                  f"hdr.a{seg.index}[{i}].{fname(f)}") for f, ft in st.fields} for i in range(seg.cap)]
     return ArrVal(seg, cnt, elems, st)
 
 
@@ -601,7 +602,7 @@ def _parser(prog: P4Program, p: Pipeline, lay: Layout) -> None:
             continue
         a = f"a{s.index}"
         if not s.dynamic:
-            st, tr = sel(f"meta.avail >= 16w{s.end}", f"{me}_loop")
+            st, tr = sel(f"meta.avail >= 16w{s.end}", f"{me}_first")
             S.append((me, st + [f"meta.{a}_rem = 32w{s.max};"], tr))
         else:
             ct: Scalar = s.count.type
@@ -617,8 +618,8 @@ def _parser(prog: P4Program, p: Pipeline, lay: Layout) -> None:
             st, tr = sel(f"meta.{a}_rem <= 32w{s.cap} && (bit<32>)meta.avail >= 32w{s.offset} + "
                          f"meta.{a}_rem * 32w{s.esz}", f"{me}_first")
             S.append((f"{me}_check", st, tr))
-            S.append((f"{me}_first", [], [f"transition select(meta.{a}_rem) {{", f"    32w0: {nxt};",
-                                          f"    default: {me}_loop;", "}"]))
+        S.append((f"{me}_first", [], [f"transition select(meta.{a}_rem) {{", f"    32w0: {nxt};",
+                                      f"    default: {me}_loop;", "}"]))
         S.append((f"{me}_loop", [f"pkt.extract(hdr.{a}.next);", f"meta.{a}_rem = meta.{a}_rem - 32w1;"],
                   [f"transition select(meta.{a}_rem) {{", f"    32w0: {nxt};", f"    default: {me}_loop;", "}"]))
 
