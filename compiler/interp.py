@@ -113,9 +113,10 @@ def r_field(w, n):
 def r_array(w, n, count):
     t: Array = n.type
     st, esz = t.struct, t.struct.nbytes
-    cnt = count.astype(np.int64)
+    # the array holds min(count, max) elements; a negative count holds none
+    cnt = np.where(count < 0, 0, np.minimum(count, t.max)).astype(np.int64)
     off = n.attr("offset")
-    w.need_bytes(off + np.minimum(cnt, t.max) * esz, n)
+    w.need_bytes(off + cnt * esz, n)
     fields, foff = {}, 0
     for name, ft in st.fields:
         cols = []
@@ -123,7 +124,7 @@ def r_array(w, n, count):
             cols.append(_read_be(w, off + i * esz + foff, ft))
         fields[name] = np.stack(cols, axis=1) if cols else np.zeros((w.B, 0), ft.dtype)
         foff += ft.nbytes
-    return ArrVal(fields, np.minimum(cnt, t.max))
+    return ArrVal(fields, cnt)
 
 
 def r_arith(w, n, a, b):

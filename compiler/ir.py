@@ -177,7 +177,7 @@ class Table:
     name: str
     index: Scalar
     out: Scalar
-    values: np.ndarray           # dtype out.dtype, length 2**index.bits (or less)
+    values: np.ndarray           # dtype out.dtype, one entry per value of ``index`` (the whole domain)
     loc: SourceLoc
 
     def __eq__(self, other) -> bool:

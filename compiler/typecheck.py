@@ -130,6 +130,9 @@ def t_lut(w, n, x):
     if tab is None:
         raise _err(n, f"unknown table @{n.attr('table')}")
     _int(n, x, "table index")
+    if len(tab.values) != tab.index.hi - tab.index.lo + 1:
+        raise _err(n, f"table @{tab.name} has {len(tab.values)} entries; its index type {tab.index} needs "
+                      f"{tab.index.hi - tab.index.lo + 1}")
     if x != tab.index:
         raise _err(n, f"table @{tab.name} is indexed by {tab.index}, got {x}; cast the index")
     return tab.out

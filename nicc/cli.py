@@ -88,7 +88,8 @@ def cmd_run(a) -> int:
         if not hasattr(t, "run_live"):
             raise UsageError(f"target {a.target} has no live mode")
         t.check_available()
-        return t.run_live(ir, a.iface, mode=a.mode)
+        kw = {"host": a.host} if a.host else {}
+        return t.run_live(ir, a.iface, mode=a.mode, **kw)
     if not (a.pcap_in and a.pcap_out):
         raise UsageError("run needs --pcap-in and --pcap-out (or --iface for live traffic)")
     try:
@@ -165,6 +166,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--pcap-out", metavar="B", help="output capture: every frame the pipeline lets out, in order")
     s.add_argument("--iface", metavar="IF", help="run live on a network interface instead")
     s.add_argument("--mode", choices=["native", "generic"], default="generic", help="XDP attach mode for --iface")
+    s.add_argument("--host", metavar="WHERE", help="DPDK --iface: where passed packets go (tap:NAME or pcap:FILE)")
     s.add_argument("--json", action="store_true", help="also print the counters as one JSON line")
     s.set_defaults(fn=cmd_run)
 

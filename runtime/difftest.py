@@ -70,8 +70,9 @@ def _show(r: Result) -> str:
 
 
 def differential_test(ir: Pipeline, target: Target, count: int = 2000, seed: int = 0, verbose: bool = False,
-                      artifact: Artifact | None = None, frames: list[bytes] | None = None, out=sys.stdout) -> bool:
+                      artifact: Artifact | None = None, frames: list[bytes] | None = None, out=None) -> bool:
     """True when ``target`` matches the reference on ``count`` generated frames."""
+    out = out or sys.stdout
     frames = frames if frames is not None else generate(ir, count, seed)
     runner = Runner(ir, target, artifact)
     ref = Reference(ir).run(frames)
