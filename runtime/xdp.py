@@ -57,7 +57,7 @@ def clang_cmd(src: str, obj: str) -> list[str]:
     """clang for eBPF, with Debian's multiarch include directory (asm/types.h)."""
     arch = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}.get(platform.machine(),
                                                                              f"{platform.machine()}-linux-gnu")
-    return ["clang", "-O2", "-g", "-target", "bpf", "-mcpu=v3", "-Wall", f"-I/usr/include/{arch}",
+    return ["clang", "-O2", "-g", "-target", "bpf", "-mcpu=v3", "-Wall", "-Wno-unused-variable", "-Wno-unused-but-set-variable", f"-I/usr/include/{arch}",
             "-c", src, "-o", obj]
 
 
@@ -250,18 +250,21 @@ class XdpTarget(Target):
         if shutil.which("clang") is None:
             raise TargetUnavailable("target xdp is unavailable here: no clang (apt-get install clang)")
         os.makedirs(outdir, exist_ok=True)
-        src, ctx = generate(ir, self.renderer_cls)
         c_path = os.path.join(outdir, f"{ir.name}.bpf.c")
         o_path = os.path.join(outdir, f"{ir.name}.bpf.o")
-        with open(c_path, "w") as f:
-            f.write(src)
-        p = subprocess.run(clang_cmd(c_path, o_path), capture_output=True, text=True)
+        for spill in (False, True):
+            src, ctx = generate(ir, self.renderer_cls, spill=spill)
+            with open(c_path, "w") as f:
+                f.write(src)
+            p = subprocess.run(clang_cmd(c_path, o_path), capture_output=True, text=True)
+            if p.returncode == 0 or "stack limit" not in p.stderr:
+                break
         stages = [s.as_dict() for s in ctx["stages"]]
         if p.returncode != 0:
             raise NiccError(f"clang could not build the generated eBPF C ({c_path})", _loc(stages[0]),
                             notes=[ln for ln in p.stderr.splitlines() if ln.strip()][:20])
         ncpu = Libbpf.get().ncpus if self._can_load() else os.cpu_count() or 1
-        scratch = ctx["in_size"] + ctx["out_size"] + sum(_csize(t) * n for t, _, n in ctx["scratch"])
+        scratch = ctx["in_size"] + ctx["out_size"] + sum(_csize(t) * max(n, 1) for t, _, n in ctx["scratch"])
         maps = [dict(name="nicc_counters", type="percpu_array", entries=1, key=4, value=8 * NCOUNTERS,
                      contents="per-outcome packet counters " + ", ".join(f"{k}={v}" for k, v in CODES.items())),
                 dict(name="nicc_scratch", type="percpu_array", entries=1, key=4, value=scratch,
@@ -289,7 +292,7 @@ class XdpTarget(Target):
             "program": f"nicc_{ir.name}", "object": os.path.basename(o_path), "source": os.path.basename(c_path),
             "clang": " ".join(clang_cmd(os.path.basename(c_path), os.path.basename(o_path))),
             "actions": ACTIONS, "codes": CODES, "maps": maps, "luts": luts, "stages": stages,
-            "states": ctx["states"],
+            "states": ctx["states"], "values_in_scratch": spill,
             "resources": {"map_bytes": mem, "possible_cpus": ncpu,
                           "payload_bytes_read": ctx["reads"], "max_payload_out": ctx["out_size"]},
             "notes": [],

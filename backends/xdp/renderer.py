@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import jinja2
 
 from ...compiler.errors import SourceLoc
-from ...compiler.ir import Node, Op, Pipeline
+from ...compiler.ir import ARITH, Node, Op, Pipeline
 from ...compiler.types import Array, BOOL, Scalar, Struct
 from ..c.cstyle import CRenderer, c_const
 
@@ -84,6 +84,7 @@ class ArrX:
     struct: Struct
     max: int
     offset: int | None = None
+    bounded: bool = False             # elements may lie past the payload end: read byte by byte, 0 beyond
     locals: dict[str, str] = field(default_factory=dict)   # field -> scratch member name
 
     def field_offset(self, fname: str) -> int:
@@ -121,14 +122,16 @@ class XdpRenderer(CRenderer):
     prefix = "nicc"
     target_name = "the xdp target"
 
-    def __init__(self, pipeline: Pipeline):
+    def __init__(self, pipeline: Pipeline, spill: bool = False):
         super().__init__(pipeline)
+        self.spill = spill            # values live in the scratch map value instead of the (512-byte) stack
         self.stages: list[Stage] = [Stage("pipeline", pipeline.loc or SourceLoc(pipeline.name, 0))]
         self.node: Node | None = None
         self.in_size = 0              # payload bytes the pipeline reads
         self.out_size = 0             # largest payload the emit can produce
         self.emitted = False
         self.uses_timestamp = False
+        self.uses_bounded = False
         self.scratch: list[tuple[str, str, int]] = []   # (C type, member, length) map outputs
         self.callbacks: list[Callback] = []
         self.cb: Callback | None = None                 # the callback being rendered
@@ -155,6 +158,20 @@ class XdpRenderer(CRenderer):
             return super().run_node(n)
         finally:
             self.node = saved
+
+    def var(self, ctype: str, expr: str | None = None, base: str = "v") -> str:
+        """A new variable: a local, or a scratch member when spilling (the BPF stack holds 512 bytes)."""
+        name = self.fresh(base)
+        if self.spill:
+            self.scratch.append((ctype, name, 0))
+            if expr is not None:
+                self.emit_line(f"s->{name} = {expr};")
+            return f"s->{name}"
+        self.emit_line(f"{ctype} {name}{'' if expr is None else ' = ' + expr};")
+        return name
+
+    def define(self, n: Node, expr: str) -> str:
+        return self.var(self.ty(n.type), expr)
 
     def code(self, name: str) -> str:
         return f"NICC_{name.upper()}"
@@ -246,19 +263,27 @@ class XdpRenderer(CRenderer):
     def r_array(self, n, count):
         t: Array = n.type
         ct: Scalar = n.args[0].type
-        if ct.signed or ct.bits > 32:
-            raise self.refuse(n, f"array counts must be unsigned of at most 32 bits, this one is {ct}")
         st, esz, off = t.struct, t.struct.nbytes, n.attr("offset")
         self.in_size = max(self.in_size, off + t.max * esz)
-        k = self.fresh("k")
-        self.emit_line(f"__u32 {k} = (__u32){count} < {t.max}U ? (__u32){count} : {t.max}U;")
-        self.emit_line(f"if ((__u64)plen < {off}ULL + (__u64){k} * {esz}ULL) {self.done('malformed')}")
-        return ArrX(k, st, t.max, offset=off)
+        if not (ct.signed or ct.bits == 64):
+            k = self.var("__u32", f"(__u32){count} < {t.max}U ? (__u32){count} : {t.max}U", "k")
+            self.emit_line(f"if ((__u64)plen < {off}ULL + (__u64){k} * {esz}ULL) {self.done('malformed')}")
+            return ArrX(k, st, t.max, offset=off)
+        # interp: cnt = int64(count); need = off + min(cnt, max) * esz (int64, wrapping); a negative
+        # count keeps max + count elements (numpy's a[:k]), which may lie past the payload end (read as 0)
+        self.uses_bounded = True
+        ks = self.var("__s64", f"(__s64){count} < {t.max} ? (__s64){count} : {t.max}", "ks")
+        self.emit_line(f"if ((__s64)plen < (__s64)({off}ULL + (__u64){ks} * {esz}ULL)) {self.done('malformed')}")
+        k = self.var("__u32", f"{ks} >= 0 ? (__u32){ks} : ({t.max} + {ks} > 0 ? (__u32)({t.max} + {ks}) : 0)", "k")
+        return ArrX(k, st, t.max, offset=off, bounded=True)
 
     def elem_load(self, arr: ArrX, fname: str, idx: str) -> str:
         if arr.locals:
             return f"s->{arr.locals[fname]}[{idx}]"
         ft = arr.struct.field(fname)
+        if arr.bounded:
+            pos = f"{arr.offset + arr.field_offset(fname)} + {idx} * {arr.struct.nbytes}"
+            return f"({self.ty(ft)})nicc_ldb(s->in, plen, {pos}, {ft.nbytes})"
         return self.load_expr(ft, f"s->in + {arr.offset + arr.field_offset(fname)} + {idx} * {arr.struct.nbytes}")
 
     # -- loops: bpf_loop callbacks ------------------------------------------------------
@@ -280,7 +305,8 @@ class XdpRenderer(CRenderer):
 
     def call_loop(self, cb: Callback, count: str, inits: list[tuple[str, str]]):
         c = f"{cb.name}_c"
-        self.emit_line(f"struct {cb.name}_ctx {c} = {{ .s = s{''.join(f', .{f} = {v}' for f, v in inits)} }};")
+        self.emit_line(f"struct {cb.name}_ctx {c} = {{ .s = s, .plen = plen"
+                       f"{''.join(f', .{f} = {v}' for f, v in inits)} }};")
         self.emit_line(f"bpf_loop({count}, {cb.name}, &{c}, 0);")
 
     def r_map(self, n, *arrays: ArrX):
@@ -313,6 +339,7 @@ class XdpRenderer(CRenderer):
             cb = self.open_callback("map")
             self.emit_line(f"struct {cb.name}_ctx *c = arg;")
             self.emit_line("struct nicc_scratch *s = c->s;")
+            self.emit_line("__u16 plen = c->plen;")
             self.emit_line("")
             self.emit_line(f"if (i >= {t.max}U)")
             self.emit_line("    return 1;")
@@ -331,8 +358,6 @@ class XdpRenderer(CRenderer):
             self.emit_line("return 0;")
             self.map_inputs.pop()
             self.close_callback()
-            for _, val in caps.values():
-                pass
         finally:
             self.env = saved
         self.call_loop(cb, first.count, inits)
@@ -352,10 +377,15 @@ class XdpRenderer(CRenderer):
 
     def r_state_read(self, n, idx):
         m, size, slot = self.state_map(n)
+        v = self.var(self.ty(n.type), "0")
         key, p = self.fresh("key"), self.fresh("p")
-        self.emit_line(f"__u32 {key} = (__u32){idx};")
-        self.emit_line(f"{slot} *{p} = (__u64){idx} < {size}U ? bpf_map_lookup_elem(&{m}, &{key}) : 0;")
-        return self.define(n, f"{p} ? ({self.ty(n.type)})*{p} : 0")
+        self.emit_line(f"if ((__u64){idx} < {size}U) {{")
+        self.emit_line(f"    __u32 {key} = (__u32){idx};")
+        self.emit_line(f"    {slot} *{p} = bpf_map_lookup_elem(&{m}, &{key});")
+        self.emit_line(f"    if ({p})")
+        self.emit_line(f"        {v} = ({self.ty(n.type)})*{p};")
+        self.emit_line("}")
+        return v
 
     def r_state_write(self, n, idx, val, cond):
         m, size, slot = self.state_map(n)
@@ -372,8 +402,8 @@ class XdpRenderer(CRenderer):
         m, size, slot = self.state_map(n)
         et = self.ty(self.pipeline.states[n.attr("state")].elem)
         cmp = n.attr("cmp")
-        hit, key, p = self.fresh(), self.fresh("key"), self.fresh("p")
-        self.emit_line(f"__u8 {hit} = 0;")
+        hit = self.var("__u8", "0")
+        key, p = self.fresh("key"), self.fresh("p")
         self.emit_line(f"if ((__u64){idx} < {size}U) {{")
         self.emit_line(f"    __u32 {key} = (__u32){idx};")
         self.emit_line(f"    {slot} *{p} = bpf_map_lookup_elem(&{m}, &{key});")
@@ -435,6 +465,7 @@ class XdpRenderer(CRenderer):
                 cb.ctx_fields.append(("__u32", "base"))
                 self.emit_line(f"struct {cb.name}_ctx *c = arg;")
                 self.emit_line("struct nicc_scratch *s = c->s;")
+                self.emit_line("__u16 plen = c->plen;")
                 self.emit_line("__u64 o;")
                 self.emit_line("")
                 self.emit_line(f"if (i >= {t.max}U)")
@@ -473,9 +504,9 @@ def slot_type(t: Scalar) -> str:
     return "__u64" if t.bits == 64 else "__u32"
 
 
-def render(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer) -> dict:
+def render(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer, spill: bool = False) -> dict:
     """Everything the templates need, computed here (templates hold no logic)."""
-    r = renderer_cls(pipeline)
+    r = renderer_cls(pipeline, spill=spill)
     body = r.render_body()
     p = pipeline
     states = [dict(name=s.name, slot=slot_type(s.elem), size=s.size, init=int(s.init), elem=str(s.elem))
@@ -487,17 +518,26 @@ def render(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer) ->
         codes=CODES, ncounters=NCOUNTERS, actions=ACTIONS, body=body,
         helpers=list(r.helpers.values()), luts=r.lut_definitions(), states=states,
         in_size=_round8(r.in_size), reads=r.in_size, out_size=_round8(r.out_size), emits=r.emitted,
-        scratch=r.scratch, callbacks=callbacks, uses_timestamp=r.uses_timestamp, cas_tries=CAS_TRIES,
+        scratch=r.scratch, callbacks=callbacks, uses_timestamp=r.uses_timestamp, uses_bounded=r.uses_bounded, cas_tries=CAS_TRIES,
         stages=r.stages,
     )
 
 
-def generate(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer) -> tuple[str, dict]:
-    """The eBPF C source of ``pipeline`` and the render context (stages, sizes...)."""
-    ctx = render(pipeline, renderer_cls)
+def generate(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer,
+             spill: bool = False) -> tuple[str, dict]:
+    """The eBPF C source of ``pipeline`` and the render context (stages, sizes...).
+
+    ``spill`` keeps every value in the per-CPU scratch map value instead of locals: the
+    runtime renders again with it when clang reports the 512-byte BPF stack exceeded."""
+    ctx = render(pipeline, renderer_cls, spill)
     return _env().get_template("prog.bpf.c.j2").render(**ctx), ctx
 
 
 def floor_source() -> str:
     """A pass-through XDP program: the floor every pipeline is measured against."""
     return _env().get_template("floor.bpf.c.j2").render()
+
+
+# CRenderer binds r_div, r_mod... to its own r_arith: bind them to the eBPF one.
+for _op in ARITH:
+    setattr(XdpRenderer, f"r_{_op.value}", XdpRenderer.r_arith)
