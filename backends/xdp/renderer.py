@@ -127,6 +127,7 @@ class XdpRenderer(CRenderer):
         self.spill = spill            # values live in the scratch map value instead of the (512-byte) stack
         self.stages: list[Stage] = [Stage("pipeline", pipeline.loc or SourceLoc(pipeline.name, 0))]
         self.node: Node | None = None
+        self.rendered: set[Op] = set()  # op kinds lowered so far
         self.in_size = 0              # payload bytes the pipeline reads
         self.out_size = 0             # largest payload the emit can produce
         self.emitted = False
@@ -155,7 +156,9 @@ class XdpRenderer(CRenderer):
     def run_node(self, n: Node):
         saved, self.node = self.node, n
         try:
-            return super().run_node(n)
+            v = super().run_node(n)
+            self.rendered.add(n.op)
+            return v
         finally:
             self.node = saved
 
@@ -222,13 +225,16 @@ class XdpRenderer(CRenderer):
                 body = ("    __u64 ua = a < 0 ? 0ULL - (__u64)a : (__u64)a;\n"
                         "    __u64 ub = b < 0 ? 0ULL - (__u64)b : (__u64)b;\n"
                         "    int neg = (a < 0) != (b < 0);\n"
-                        "    __u64 lim = neg ? 0x8000000000000000ULL : 0x7fffffffffffffffULL;\n"
-                        "    if (ua != 0 && ub > lim / ua)\n"
+                        "    __u64 q = ua ? (neg ? 0x8000000000000000ULL : 0x7fffffffffffffffULL) / ua : 0;\n"
+                        "    asm volatile(\"\" : \"+r\"(q));   /* keep clang from making this a 128-bit multiply */\n"
+                        "    if (ua != 0 && ub > q)\n"
                         "        return neg ? (-9223372036854775807LL - 1) : 9223372036854775807LL;\n"
                         "    return neg ? (__s64)(0ULL - ua * ub) : (__s64)(ua * ub);\n")
                 ct = "__s64"
             else:
-                body = ("    if (a != 0 && b > 0xffffffffffffffffULL / a)\n"
+                body = ("    __u64 q = a ? 0xffffffffffffffffULL / a : 0;\n"
+                        "    asm volatile(\"\" : \"+r\"(q));   /* keep clang from making this a 128-bit multiply */\n"
+                        "    if (a != 0 && b > q)\n"
                         "        return 0xffffffffffffffffULL;\n"
                         "    return a * b;\n")
                 ct = "__u64"
@@ -355,6 +361,7 @@ class XdpRenderer(CRenderer):
                     self.env[b] = self.run_node(b)
             for name, a in zip(y.attr("names"), y.args):
                 self.emit_line(f"s->{outs[name]}[i] = {self.env[a]};")
+            self.rendered.add(Op.YIELD)
             self.emit_line("return 0;")
             self.map_inputs.pop()
             self.close_callback()
@@ -519,7 +526,7 @@ def render(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer, sp
         helpers=list(r.helpers.values()), luts=r.lut_definitions(), states=states,
         in_size=_round8(r.in_size), reads=r.in_size, out_size=_round8(r.out_size), emits=r.emitted,
         scratch=r.scratch, callbacks=callbacks, uses_timestamp=r.uses_timestamp, uses_bounded=r.uses_bounded, cas_tries=CAS_TRIES,
-        stages=r.stages,
+        stages=r.stages, rendered=r.rendered,
     )
 
 

@@ -1,0 +1,280 @@
+"""The XDP target: generated eBPF C against the reference interpreter, through the real kernel verifier.
+
+Golden C and op coverage need nothing; building needs clang (``toolchain``); loading,
+BPF_PROG_TEST_RUN and the differential tests need root and the kernel (``privileged``).
+Each is skipped with the name of what is missing.
+"""
+import io
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import pytest
+
+from nicc.backends.xdp import XdpRenderer, generate
+from nicc.backends.xdp.renderer import ACTIONS
+from nicc.compiler.errors import NiccError
+from nicc.compiler.interp import Reference, counters
+from nicc.compiler.ir import Op
+from nicc.compiler.parser import parse_pipeline
+from nicc.compiler.passes import run_passes, verify
+from nicc.dsl import load
+from nicc.runtime import pcap
+from nicc.runtime.difftest import differential_test
+from nicc.runtime.packets import generate as gen_frames, udp_frame
+
+sys.path.insert(0, os.path.dirname(__file__))
+from xdp_ops import MULTICAST_FINAL_TEXT, MULTICAST_TEXT, ops_text  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+GOLDEN = os.path.join(ROOT, "tests", "golden", "xdp")
+EXAMPLES = ["normalize", "criteo", "dedup"]
+COUNT = int(os.environ.get("NICC_XDP_COUNT", "2000"))
+NICC = os.path.join(ROOT, ".venv", "bin", "nicc")
+
+
+def example(name):
+    return run_passes(load(os.path.join(ROOT, "examples", f"{name}.py")).trace())
+
+
+def ops_ir():
+    return verify(parse_pipeline(ops_text(), "ops.nir"))
+
+
+def need_clang():
+    if shutil.which("clang") is None:
+        pytest.skip("xdp target: clang is not installed")
+
+
+def target(cls=None):
+    from nicc.runtime.xdp import XdpTarget
+    t = (cls or XdpTarget)()
+    why = t.unavailable()
+    if why:
+        pytest.skip(f"xdp target unavailable: {why}")
+    return t
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Each pipeline compiled (and verified) once per module."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            t = target()
+            ir = ops_ir() if name == "ops" else example(name)
+            cache[name] = (ir, t, t.compile(ir, str(tmp_path_factory.mktemp(f"xdp-{name}"))))
+        return cache[name]
+    return get
+
+
+# -- rendering (no toolchain) ---------------------------------------------------------------------
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_golden_c(name):
+    src, _ = generate(example(name))
+    path = os.path.join(GOLDEN, f"{name}.bpf.c")
+    if os.environ.get("UPDATE_GOLDENS") == "1":
+        os.makedirs(GOLDEN, exist_ok=True)
+        with open(path, "w") as f:
+            f.write(src)
+    with open(path) as f:
+        assert src == f.read(), f"generated C for {name} differs from {path} (UPDATE_GOLDENS=1 to regenerate)"
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_generated_c_conventions(name):
+    src, _ = generate(example(name))
+    assert src.startswith("// SPDX-License-Identifier:")
+    assert 'SEC("xdp")' in src and 'SEC("license")' in src and 'SEC(".maps")' in src
+    assert "__uint(type, BPF_MAP_TYPE_" in src and "__type(value," in src        # BTF-style map definitions
+    # early pass for traffic the pipeline does not select, behind a bounds check
+    i_check = src.index("if ((void *)(pkt + NICC_ETH_IP_UDP) > data_end)")
+    assert i_check < src.index("pkt[12] != 0x08")
+
+
+def test_every_op_kind_rendered_or_refused():
+    ir = ops_ir()
+    used = {n.op for n in ir.body.walk()}
+    src, ctx = generate(ir)
+    mc = {n.op for n in parse_pipeline(MULTICAST_TEXT, "mc.nir").body.walk()}
+    assert used | mc == set(Op), f"ops pipeline misses {set(Op) - used - mc}"
+    assert ctx["rendered"] == used
+    for op in used - {Op.CONST, Op.PAYLOAD_LEN, Op.YIELD}:      # (those are expressions, not lines)
+        assert f" {op.value} ops.nir:" in src, f"no C line carries the marker of op {op.value}"
+    # multicast verdicts are refused at the user's line
+    for text, file, line in ((MULTICAST_TEXT, "mc.nir", 6), (MULTICAST_FINAL_TEXT, "mc2.nir", 3)):
+        with pytest.raises(NiccError) as e:
+            generate(parse_pipeline(text, file))
+        assert (e.value.loc.file, e.value.loc.line) == (file, line)
+        assert "multicast" in e.value.message and "BPF_F_BROADCAST" in e.value.message
+
+
+def test_verdict_table_documented():
+    assert ACTIONS["pass"] == "XDP_PASS" and ACTIONS["transmit"] == "XDP_TX" and ACTIONS["drop"] == "XDP_DROP"
+    src, _ = generate(example("criteo"))
+    for v, a in ACTIONS.items():
+        assert f"{v:10} -> {a}" in src
+    assert "multicast  -> refused" in src
+
+
+@pytest.mark.toolchain
+@pytest.mark.parametrize("name", EXAMPLES + ["ops"])
+def test_clang_builds(name, tmp_path):
+    need_clang()
+    from nicc.runtime.xdp import clang_cmd
+    ir = ops_ir() if name == "ops" else example(name)
+    for spill in (False, True):
+        src, _ = generate(ir, spill=spill)
+        c = tmp_path / f"{name}{spill}.bpf.c"
+        c.write_text(src)
+        p = subprocess.run(clang_cmd(str(c), str(tmp_path / f"{name}{spill}.o")), capture_output=True, text=True)
+        if name == "ops" and not spill:
+            assert p.returncode != 0 and "stack limit" in p.stderr     # why values spill to scratch
+        else:
+            assert p.returncode == 0, p.stderr
+
+
+# -- through the kernel ---------------------------------------------------------------------------
+@pytest.mark.toolchain
+@pytest.mark.privileged
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_compile_manifest(name, built):
+    ir, t, art = built(name)
+    m = art.manifest
+    for role in ("c", "object", "manifest"):
+        assert os.path.isfile(art.files[role])
+    with open(art.files["manifest"]) as f:
+        assert json.load(f) == json.loads(json.dumps(m))
+    assert m["section"] == "xdp" and m["program"] == f"nicc_{name}"
+    assert m["resources"]["verified_insns"] > 0 and m["resources"]["map_bytes"] > 0
+    names = {mp["name"] for mp in m["maps"]}
+    assert {"nicc_counters", "nicc_scratch"} <= names
+    if name == "normalize":
+        assert set(m["luts"]) == {"norm_r", "norm_g", "norm_b"} and len(m["luts"]["norm_r"]["values"]) == 256
+    if name == "dedup":
+        assert "nicc_state_seen" in names
+
+
+@pytest.mark.toolchain
+@pytest.mark.privileged
+@pytest.mark.parametrize("name", EXAMPLES + ["ops"])
+def test_differential(name, built):
+    ir, t, art = built(name)
+    out = io.StringIO()
+    ok = differential_test(ir, t, count=COUNT, seed=0, verbose=True, artifact=art, out=out)
+    assert ok, out.getvalue()
+
+
+@pytest.mark.toolchain
+@pytest.mark.privileged
+def test_reasons_match_reference(built):
+    ir, t, art = built("criteo")
+    frames = gen_frames(ir, 600, seed=4)
+    ref, got = Reference(ir).run(frames), t.run(ir, frames, art)
+    assert [(r.verdict, r.reason, r.frames) for r in ref] == [(r.verdict, r.reason, r.frames) for r in got]
+
+
+@pytest.mark.toolchain
+@pytest.mark.privileged
+def test_state_starts_fresh_each_run(built):
+    ir, t, art = built("dedup")
+    import numpy as np
+    f = bytes(udp_frame(struct.pack("!Q", 77) + b"xyz", 9003, np.random.default_rng(1)))
+    for _ in range(2):
+        assert [r.verdict for r in t.run(ir, [f, f, f], art)] == ["pass", "drop", "drop"]
+
+
+@pytest.mark.toolchain
+@pytest.mark.privileged
+def test_unrunnable_frames_pass_unchanged(built):
+    ir, t, art = built("dedup")
+    tiny, huge = b"\x01" * 13, b"\x02" * 4000
+    got = t.run(ir, [tiny, b"", huge], art)
+    assert [(r.verdict, r.frames) for r in got] == [("pass", [tiny]), ("pass", [b""]), ("pass", [huge])]
+
+
+class _BrokenCrc(XdpRenderer):
+    """A deliberately wrong lowering: crc32 without its final inversion."""
+
+    def r_crc32(self, n, x):
+        v = super().r_crc32(n, x)
+        return self.define(n, f"({v} ^ 0xffffffffU)")
+
+
+@pytest.mark.toolchain
+@pytest.mark.privileged
+def test_harness_catches_broken_lowering(tmp_path):
+    from nicc.runtime.xdp import XdpTarget
+
+    class Broken(XdpTarget):
+        renderer_cls = _BrokenCrc
+    t = target(Broken)
+    ir = example("criteo")
+    out = io.StringIO()
+    assert not differential_test(ir, t, count=300, seed=0, artifact=t.compile(ir, str(tmp_path)), out=out)
+    text = out.getvalue()
+    assert "MISMATCH" in text and "shrunk to 1 frame" in text
+    assert "reference: pass" in text and "xdp: pass" in text
+
+
+class _Unchecked(XdpRenderer):
+    """A deliberately unsafe lowering: a packet read without a bounds check."""
+
+    def r_field(self, n):
+        return self.define(n, f"*((__u8 *)(long)ctx->data + {42 + n.attr('offset')})")
+
+
+@pytest.mark.toolchain
+@pytest.mark.privileged
+def test_verifier_rejection_is_a_user_error(tmp_path):
+    from nicc.runtime.xdp import XdpTarget
+
+    class Unsafe(XdpTarget):
+        renderer_cls = _Unchecked
+    t = target(Unsafe)
+    ir = example("criteo")
+    with pytest.raises(NiccError) as e:
+        t.compile(ir, str(tmp_path))
+    err = e.value
+    assert "verifier rejected" in err.message and "stage 'field'" in err.message
+    assert os.path.basename(err.loc.file) == "criteo.py" and err.loc.line == 22    # rec.label
+    log = "\n".join(err.notes)
+    assert "invalid access to packet" in log and "criteo.py:22" in log
+    text = err.format()
+    assert "nd.drop_if(rec.label > 1)" in text
+
+
+@pytest.mark.toolchain
+@pytest.mark.privileged
+def test_cli_compile_run_and_exit_codes(tmp_path):
+    target()
+    out = tmp_path / "out"
+    p = subprocess.run([NICC, "compile", "examples/normalize.py", "--target", "xdp", "-o", str(out)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "verified_insns" in p.stdout and (out / "normalize.bpf.o").exists()
+    ir = example("normalize")
+    frames = gen_frames(ir, 300, seed=2) + [b"\x00" * 5]
+    pcap.write_pcap(str(tmp_path / "a.pcap"), [pcap.Packet(f, 1000 * i) for i, f in enumerate(frames)])
+    p = subprocess.run([NICC, "run", "examples/normalize.py", "--target", "xdp", "--pcap-in",
+                        str(tmp_path / "a.pcap"), "--pcap-out", str(tmp_path / "b.pcap"), "--json"],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    ref = Reference(ir).run(frames)
+    got = [q.data for q in pcap.read_pcap(str(tmp_path / "b.pcap"))]
+    assert got == [f for r in ref for f in r.frames]
+    assert json.loads(p.stdout.strip().splitlines()[-1]) == counters(ref)
+
+
+@pytest.mark.toolchain
+@pytest.mark.privileged
+def test_bench_prints_ratio():
+    t = target()
+    out = io.StringIO()
+    assert t.bench(example("dedup"), packets=300, out=out) == 0
+    text = out.getvalue()
+    assert "ns/packet" in text and "floor" in text and "ratio" in text
