@@ -79,3 +79,4 @@ class Checked:
     externs: list = field(default_factory=list)      # extern-instance Syms (registers, counters)
     errors: tuple = ()                               # declared error names, in order
     header_types: dict = field(default_factory=dict)
+    noaction: Any = None                             # the built-in NoAction's Sym

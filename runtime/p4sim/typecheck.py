@@ -52,7 +52,8 @@ class TypeChecker(ExprChecker):
             self.types_by_name[name] = t
         self.types_by_name["standard_metadata_t"] = STANDARD_METADATA
         noaction = A.ActionDecl("NoAction", (), A.Block((), None), None)
-        self.global_scope.declare(Sym("action", "NoAction", VOID, noaction), None)
+        self.c.noaction = Sym("action", "NoAction", VOID, noaction)
+        self.global_scope.declare(self.c.noaction, None)
 
     # ------------------------------------------------------------ types
     def resolve(self, t: A.TypeRef):
