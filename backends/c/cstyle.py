@@ -213,7 +213,8 @@ class CRenderer(Walker):
         return self.define(n, f"{self.crc_helper(n.args[0].type.nbytes)}({x})")
 
 
+# every arithmetic / comparison op goes through r_arith / r_compare, late-bound so dialects can override those
 for _op in ARITH:
-    setattr(CRenderer, f"r_{_op.value}", CRenderer.r_arith)
+    setattr(CRenderer, f"r_{_op.value}", lambda self, n, a, b: self.r_arith(n, a, b))
 for _op in COMPARE:
-    setattr(CRenderer, f"r_{_op.value}", CRenderer.r_compare)
+    setattr(CRenderer, f"r_{_op.value}", lambda self, n, a, b: self.r_compare(n, a, b))
