@@ -117,8 +117,11 @@ class TypeChecker(ExprChecker):
         elif isinstance(d, A.TypedefDecl):
             self.declare_type(d.name, self.resolve(d.type), d.loc)
         elif isinstance(d, A.HeaderDecl):
-            fields = self.fields(d, header=True)
-            self.declare_type(d.name, HeaderT(d.name, fields), d.loc)
+            ht = HeaderT(d.name, self.fields(d, header=True))
+            if ht.bits % 8:
+                raise P4Error(d.loc, f"header {d.name} is {ht.bits} bits, not a whole number of bytes "
+                                     "(bmv2 needs byte-aligned headers)")
+            self.declare_type(d.name, ht, d.loc)
         elif isinstance(d, A.StructDecl):
             self.declare_type(d.name, StructT(d.name, self.fields(d, header=False)), d.loc)
         elif isinstance(d, A.ErrorDecl):
