@@ -298,6 +298,17 @@ def _encode(v, t, endian: str, b: int) -> bytes:
     return np.asarray(v[b], dtype=t.dtype).astype(t.dtype.newbyteorder(">" if endian == "be" else "<")).tobytes()
 
 
+def _read_extent(p: Pipeline) -> int:
+    """One past the last payload byte the pipeline can read (reads beyond a payload see zeros)."""
+    end = 0
+    for n in p.body.walk():
+        if n.op is Op.FIELD:
+            end = max(end, n.attr("offset") + n.type.nbytes)
+        elif n.op is Op.ARRAY:
+            end = max(end, n.attr("offset") + n.type.max * n.type.struct.nbytes)
+    return end
+
+
 class BatchWalker(Walker):
     """Evaluates one batch of selected payloads."""
     rules = EVAL_RULES
@@ -307,7 +318,7 @@ class BatchWalker(Walker):
         super().__init__(pipeline)
         self.B = len(payloads)
         self.lengths = np.array([len(p) for p in payloads], dtype=np.int64)
-        width = max(self.lengths.max(initial=0), 1) + 8192
+        width = max(int(self.lengths.max(initial=0)), _read_extent(pipeline), 1)
         self.data = np.zeros((self.B, width), dtype=np.uint8)
         for i, p in enumerate(payloads):
             self.data[i, :len(p)] = np.frombuffer(p, dtype=np.uint8)
