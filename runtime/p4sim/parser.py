@@ -25,7 +25,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from . import ast as A
 from .builtins import BUILTIN_TYPE_NAMES
-from .errors import Loc, P4Error
+from .errors import Loc, P4Error, caret_context
 
 _GRAMMAR = os.path.join(os.path.dirname(__file__), "grammar.lark")
 
@@ -535,10 +535,12 @@ def parse(text: str, filename: str = "<input>") -> A.Program:
             msg = "syntax error, unexpected end of input"
         else:
             msg = "syntax error"
-        try:
-            ctx = e.get_context(src) if line else ""
+        try:      # lark's context, widened from its default 40 characters to the whole line
+            ctx = e.get_context(src, span=10_000) if getattr(e, "pos_in_stream", None) is not None else ""
         except Exception:
             ctx = ""
+        if not ctx and line:
+            ctx = caret_context(src, line, col)
         raise P4Error(Loc(filename, line, col), msg, ctx) from None
     try:
         decls = _Build(filename).transform(tree)
