@@ -455,3 +455,28 @@ def test_lpm_longest_prefix_wins_and_exact_with_lpm():
     assert run_fields(sw, [1, 0x0A020203, 0], w)[2] == 8
     assert run_fields(sw, [2, 0x0A010203, 0], w)[2] == 0
     assert run_fields(sw, [3, 0x0A010203, 0], w)[2] == 99        # default_action with data
+
+
+def test_verify_checksum_truncate_and_lookahead():
+    # v1model verify_checksum: mismatch sets standard_metadata.checksum_error = 1 (bmv2 copies the
+    # packet's checksum error into it before ingress); truncate(n) cuts the outgoing packet to n bytes
+    src = program("bit<8> a; bit<8> b; bit<16> c;",
+                  "hdr.d.a = (bit<8>)sm.checksum_error; if (meta.m == 0xAB) { truncate(32w5); }",
+                  parser="state start { meta.m = pkt.lookahead<bit<8>>(); pkt.extract(hdr.d); transition accept; }")
+    src = src.replace("control VC(inout headers hdr, inout meta_t meta) { apply { } }",
+                      "control VC(inout headers hdr, inout meta_t meta) { apply { "
+                      "verify_checksum(true, { hdr.d.b }, hdr.d.c, HashAlgorithm.csum16); } }")
+    sw = switch(src)
+    good = 0xFFFF ^ 0x4200                     # csum16 of the single byte 0x42 (padded to 0x4200)
+    assert sw.process(bytes([0, 0x42]) + good.to_bytes(2, "big") + b"xyz", 0) == \
+        [(1, bytes([0, 0x42]) + good.to_bytes(2, "big") + b"xyz")]
+    assert sw.process(bytes([0, 0x42, 0, 0]) + b"xyz", 0) == [(1, bytes([1, 0x42, 0, 0]) + b"xyz")]
+    # lookahead saw 0xAB without consuming it; the packet is cut to 5 bytes after deparsing
+    assert sw.process(bytes([0xAB, 0x42, 0, 0]) + b"xyz", 0) == [(1, bytes([1, 0x42, 0, 0]) + b"x")]
+
+
+def test_direct_action_call_copy_in_copy_out():
+    # spec 6.7 / 14.1: inout arguments are copied in, and copied out when the action ends
+    sw = switch(program("bit<8> a; bit<8> b;", "bump(hdr.d.a, 5); bump(hdr.d.b, hdr.d.a);",
+                        locals_="action bump(inout bit<8> x, bit<8> by) { x = x + by; return; x = 0; }"))
+    assert sw.process(bytes([1, 2]), 0) == [(1, bytes([6, 8]))]
