@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from ...compiler.errors import NiccError
 from ...compiler.ir import Node, Op, Pipeline
-from ...compiler.types import Array, Scalar
+from ...compiler.types import Array
 
 GROWTH_LIMIT = 512
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 from ...compiler.errors import NiccError
 from ...compiler.ir import ARITH, COMPARE, Node, Op, Pipeline
-from ...compiler.types import Array, BOOL, Scalar
+from ...compiler.types import BOOL, Scalar
 from ...compiler.walker import Walker
-from .layout import ArraySeg, Layout, Partition, partition_host_nic, payload_layout, root_array
+from .layout import ArraySeg, Layout, Partition, partition_host_nic, payload_layout
 
 # Verdict codes in meta.code (the same numbering as the reference interpreter).
 UNDECIDED, PASS, TRANSMIT, DROP, MULTICAST, MALFORMED = range(6)
@@ -519,7 +519,7 @@ class P4Renderer(Walker):
 
     def open_check(self, cond: str, code: int, group: str = "none") -> None:
         if self.elem is not None:
-            raise InternalErrorInMap()
+            raise _VerdictInMap()
         self.line(f"if ({cond}) {{")
         self.depth += 1
         self.set_code(code, group)
@@ -550,7 +550,7 @@ class P4Renderer(Walker):
             self.line("}")
 
 
-class InternalErrorInMap(Exception):
+class _VerdictInMap(Exception):
     pass
 
 
@@ -736,7 +736,7 @@ def render_program(p: Pipeline, root: str | None = None) -> P4Program:
     w.depth = 0
     try:
         w.run()
-    except InternalErrorInMap:
+    except _VerdictInMap:
         raise NiccError("bmv2 cannot compile a verdict inside a map body", p.loc) from None
     w.close_all()
     body = w.lines

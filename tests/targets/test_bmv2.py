@@ -334,6 +334,32 @@ def test_real_bmv2_absent_is_exit_3_naming_what_is_missing(tmp_path):
     assert miss[0] in r.stderr and "NICC_BMV2=sim" in r.stderr
 
 
+def test_nicc_test_falls_back_to_the_evaluator_and_says_so(compiled, capsys):
+    """What ``nicc test --target bmv2`` does (it sets allow_evaluator_fallback): real bmv2 where present,
+    else the evaluator, naming what was missing."""
+    p4sim()
+    from nicc.runtime.bmv2 import Bmv2Target
+    miss = _missing()
+    t = Bmv2Target(backend="auto")
+    t.allow_evaluator_fallback = True
+    ir, art = compiled("dedup")
+    assert differential_test(ir, t, count=200, seed=1, verbose=True, artifact=art)
+    err = capsys.readouterr().err
+    if miss:
+        assert t.executed == "evaluator" and "nicc's P4 evaluator" in err and miss[0] in err
+    else:
+        assert t.executed == "bmv2" and "real bmv2" in err
+
+
+def test_unmatched_switch_output_is_an_error():
+    from nicc.runtime.bmv2 import match_outputs
+    from nicc.backends.p4 import HOST_PORT
+    f = bytes(udp_frame(b"abcdefgh", 9003, np.random.default_rng(0)))
+    assert match_outputs([f, f], {HOST_PORT: [f]}, {}) == [[(HOST_PORT, f)], []]
+    with pytest.raises(RuntimeError, match="match no input"):
+        match_outputs([f], {HOST_PORT: [b"\x00" * 60]}, {})
+
+
 def real_target():
     miss = _missing()
     if miss:
