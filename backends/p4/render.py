@@ -328,6 +328,9 @@ def r_map(w, n, *arrays):
     for a in arrays[1:]:
         if a.seg is not seg and (a.seg.dynamic or seg.dynamic):
             raise w.refuse(n, "map over counted arrays with different counts")
+    for b in n.body.walk():       # the reference reads a body's fields once, where the map is
+        if b.op is Op.FIELD:
+            w.need_avail(b, b.attr("offset") + b.type.nbytes)
     y = n.body.nodes[-1]
     names = y.attr("names")
     st = n.type.struct
@@ -532,8 +535,6 @@ class P4Renderer(Walker):
         """Reading payload bytes up to ``end`` makes a shorter packet malformed, here in program order."""
         if end <= self.checked_avail:
             return
-        if self.elem is not None:
-            raise self.refuse(n, "a payload field first read inside a map body; read it before the map")
         self.open_check(f"meta.avail < 16w{end}", MALFORMED)
         self.checked_avail = end
 

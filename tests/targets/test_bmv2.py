@@ -145,6 +145,36 @@ def test_unsupported_layouts_are_refused_at_the_users_line():
     assert "bmv2 cannot compile" in e.value.message
 
 
+FIELD_IN_MAP_TEXT = """pipeline fm port 9105 {  # fm.nir:1
+  %0:u8 = field[name=n, offset=0, endian=be]  # fm.nir:2
+  %1:u8[<=8] = array[name=xs, offset=2] %0  # fm.nir:3
+  %2:u8[<=8] = map %1 {  # fm.nir:4
+    %3:u8 = elem[input=0, field=_]  # fm.nir:5
+    %4:u8 = field[name=k, offset=1, endian=be]  # fm.nir:6
+    %5:u8 = xor %3, %4  # fm.nir:7
+    yield[names=(_)] %5  # fm.nir:8
+  }
+  emit[endian=(be, be)] %0, %2  # fm.nir:10
+  verdict[verdict=transmit, group=none]  # fm.nir:11
+}
+"""
+
+
+def test_field_first_read_inside_a_map(tmp_path):
+    """A field read only inside a map body is checked where the map is (as the reference does)."""
+    t = sim_target()
+    ir = verify(parse_pipeline(FIELD_IN_MAP_TEXT, "fm.nir"))
+    art = t.compile(ir, str(tmp_path))
+    rng = np.random.default_rng(9)
+    frames = [bytes(udp_frame(bytes([n]) + rng.integers(0, 256, size, dtype=np.uint8).tobytes(), 9105, rng))
+              for n in (0, 3, 8, 9) for size in (0, 1, 2, 5, 9, 10, 20)]
+    frames += generate(ir, 300, seed=2)
+    got = t.run(ir, frames, art)
+    # one frame at a time: the reference's batches cannot broadcast a field read inside a map body
+    ref = [Reference(ir).run([f])[0] for f in frames]
+    assert [(r.verdict, r.reason, r.frames) for r in got] == [(r.verdict, r.reason, r.frames) for r in ref]
+
+
 def test_p4info_and_runtime_state(compiled):
     from nicc.backends.p4.p4info import _pb
     from google.protobuf import text_format
