@@ -286,7 +286,7 @@ def match_outputs(frames: list[bytes], per_port: dict[int, list[bytes]], port_ma
 SCRIPT = """\
 set -u
 ip link set lo up 2>/dev/null || true
-simple_switch --use-files {wait} --thrift-port 9090 --log-level error {ifaces} {json} > switch.log 2>&1 &
+simple_switch --use-files {wait} --thrift-port 9090 {ifaces} {json} > switch.log 2>&1 &
 pid=$!
 for i in $(seq 100); do simple_switch_CLI --thrift-port 9090 < /dev/null > /dev/null 2>&1 && break; sleep 0.2; done
 simple_switch_CLI --thrift-port 9090 < commands.txt > cli.log 2>&1
@@ -313,8 +313,11 @@ def compile_json(artifact: Artifact) -> str:
     if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(p4):
         return out
     p4c = _which_p4c()
-    args = [p4c] + (["--target", "bmv2", "--arch", "v1model"] if os.path.basename(p4c) == "p4c" else [])
-    args += ["--p4runtime-files", p4[:-3] + ".p4info.p4c.txtpb", "-o", out, p4]
+    if os.path.basename(p4c) == "p4c":           # the driver: -o names a directory
+        args = [p4c, "--target", "bmv2", "--arch", "v1model", "-o", os.path.dirname(os.path.abspath(p4))]
+    else:
+        args = [p4c, "-o", out]
+    args += ["--p4runtime-files", p4[:-3] + ".p4info.p4c.txtpb", p4]
     r = subprocess.run(args, capture_output=True, text=True, timeout=1800)
     if r.returncode != 0:
         raise RuntimeError(f"p4c failed on {p4} (a nicc bug):\n{r.stderr[-4000:]}")
