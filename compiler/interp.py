@@ -329,6 +329,12 @@ class BatchWalker(Walker):
         self.group = np.full(self.B, "none", dtype=object)
         self.emitted = None
 
+    def run_node(self, n: Node):
+        v = super().run_node(n)
+        if self.map_inputs and isinstance(v, np.ndarray) and v.ndim == 1:
+            v = v[:, None]        # a per-packet value made inside a map body broadcasts over the elements
+        return v
+
     def type_of(self, n: Node):
         return n.type
 

@@ -115,3 +115,23 @@ def test_graph_has_dataflow_and_order_edges():
     assert set(g.predecessors(upd)) >= set(upd.args)
     import networkx as nx
     assert nx.is_directed_acyclic_graph(g)
+
+
+def _one_by_one(p, frames):
+    return [(r.verdict, r.frames) for f in frames for r in Reference(p).run([f])]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(pipelines(with_state=False))
+def test_batched_evaluation_equals_packet_by_packet(p):
+    frames = random_frames(p, 30, seed=11)
+    assert [(r.verdict, r.frames) for r in Reference(p).run(frames)] == _one_by_one(p, frames)
+
+
+def test_per_packet_value_inside_map_body_batches():
+    from nicc.runtime.packets import generate
+    p = nd.load(os.path.join(os.path.dirname(__file__), "field_in_map.py")).trace()
+    frames = generate(p, 200, 1)
+    got = [(r.verdict, r.frames) for r in Reference(p).run(frames)]
+    assert got == _one_by_one(p, frames)
+    assert sum(r[1] != [f] for r, f in zip(got, frames)) > 20      # many frames really were rewritten
