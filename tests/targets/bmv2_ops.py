@@ -1,12 +1,12 @@
 """IR text of pipelines for the bmv2 tests: every op kind P4 renders, multicast, and the refused ones.
 
-``ops`` is the DPDK tests' all-ops pipeline (tests/targets/dpdk_ops.py) without
+``ops`` is the shared all-ops pipeline (tests/targets/all_ops.py) without
 what bmv2 refuses: the timestamp (the switch's clock is not the capture's) and
 a second payload array after a counted one.
 """
 import re
 
-from dpdk_ops import OPS_NODES, SQ
+from all_ops import OPS_NODES, SQ
 
 _DROP = ("%10:u64 = timestamp", "%65:u16[<=5] = array[name=sarr, offset=79] %7")
 

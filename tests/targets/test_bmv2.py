@@ -137,7 +137,7 @@ def test_p4_type_errors_are_caught():
 def test_unsupported_layouts_are_refused_at_the_users_line():
     from nicc.backends.p4 import render_program
     # a second array after a counted one (the DPDK all-ops pipeline has one)
-    from dpdk_ops import ops_text as dpdk_ops_text
+    from all_ops import ops_text as dpdk_ops_text
     p = verify(parse_pipeline(dpdk_ops_text("dops.nir"), "dops.nir"))
     with pytest.raises(NiccError) as e:
         render_program(p)

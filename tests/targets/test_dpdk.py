@@ -25,7 +25,7 @@ from nicc.runtime.difftest import differential_test
 from nicc.runtime.packets import generate, udp_frame
 
 sys.path.insert(0, os.path.dirname(__file__))
-from dpdk_ops import MULTICAST_FINAL_TEXT, MULTICAST_TEXT, ops_text  # noqa: E402
+from all_ops import MULTICAST_FINAL_TEXT, MULTICAST_TEXT, ops_text  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = ["normalize", "criteo", "dedup"]

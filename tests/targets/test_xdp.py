@@ -27,7 +27,7 @@ from nicc.runtime.difftest import differential_test
 from nicc.runtime.packets import generate as gen_frames, udp_frame
 
 sys.path.insert(0, os.path.dirname(__file__))
-from xdp_ops import MULTICAST_FINAL_TEXT, MULTICAST_TEXT, ops_text  # noqa: E402
+from all_ops import MULTICAST_FINAL_TEXT, MULTICAST_TEXT, ops_text  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GOLDEN = os.path.join(ROOT, "tests", "golden", "xdp")

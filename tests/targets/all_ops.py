@@ -1,4 +1,4 @@
-"""IR text of pipelines that use every op kind, for the XDP target tests (see test_xdp.py).
+"""IR text of pipelines that use every op kind, shared by the XDP and DPDK target tests.
 
 Covers signed division and modulo (eBPF divides unsigned only), 64-bit saturating multiply (no
 128-bit product in eBPF), signed array counts, state reads/writes/updates, timestamps and transmit.
