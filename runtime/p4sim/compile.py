@@ -10,6 +10,7 @@ out (spec 6.7: copy-in/copy-out, also when the action exits).
 """
 from __future__ import annotations
 
+from ...compiler.errors import InternalError
 from . import ast as A
 from .builtins import STANDARD_METADATA
 from .evalops import BINOPS, cast_value
@@ -136,7 +137,7 @@ class BlockCompiler(ExprCompiler):
             return return_
         if isinstance(s, A.Switch):
             return self.switch(s)
-        raise NotImplementedError(type(s).__name__)
+        raise InternalError(f"p4sim has no evaluation rule for {type(s).__name__}")
 
     def switch(self, s):
         e = self.rv(s.expr)

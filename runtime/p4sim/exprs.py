@@ -8,6 +8,7 @@ constants.  Reading a field of an invalid header gives the stored value
 """
 from __future__ import annotations
 
+from ...compiler.errors import InternalError
 from . import ast as A
 from .evalops import BINOPS, cast_value
 from .packetio import ParserErrorSignal, lookahead_value
@@ -68,7 +69,7 @@ class ExprCompiler:
             return lambda fr: cast_value(x(fr), fr_t, to)
         if isinstance(e, A.Call):
             return self.call_value(e)
-        raise NotImplementedError(f"{type(e).__name__} at {e.loc}")
+        raise InternalError(f"p4sim has no evaluation rule for {type(e).__name__} at {e.loc}")
 
     def binary(self, e):
         c = self.c
@@ -154,7 +155,7 @@ class ExprCompiler:
             if n == "miss":
                 return lambda fr: not r(fr)[0]
             return lambda fr: r(fr)[1]
-        raise NotImplementedError(f"member {n} of {bt}")
+        raise InternalError(f"p4sim has no evaluation rule for member {n} of {bt}")
 
     def call_value(self, e):
         kind, info = self.c.calls[e]
@@ -220,4 +221,4 @@ class ExprCompiler:
                 old = get(fr)
                 put(fr, wrap((old & ~m) | ((v << lo) & m), bt))
             return set_slice
-        raise NotImplementedError(f"l-value {type(e).__name__}")
+        raise InternalError(f"p4sim has no evaluation rule for l-value {type(e).__name__}")

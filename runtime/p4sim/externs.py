@@ -18,6 +18,7 @@ targets/simple_switch/primitives.cpp), and table application.
 """
 from __future__ import annotations
 
+from ...compiler.errors import InternalError
 from . import ast as A
 from .builtins import DROP_PORT, STANDARD_METADATA
 from .errors import P4RuntimeError
@@ -181,7 +182,7 @@ def extern_call(comp, kind, info, e):
             a, b = lo(fr), hi(fr)
             dst(fr, rng.randint(a, b) if a <= b else a)
         return random_
-    raise NotImplementedError(kind)
+    raise InternalError(f"p4sim has no evaluation rule for {kind}")
 
 
 def table_apply(comp, sym):
