@@ -120,7 +120,7 @@ class Bmv2Target(Target):
         if self.backend == "auto" and self.allow_evaluator_fallback:
             return "evaluator"
         raise TargetUnavailable(f"target bmv2 is unavailable here: missing {', '.join(miss)}; "
-                                "set NICC_BMV2=sim to run on nicc's own P4 evaluator instead")
+                                "use --sim (or NICC_BMV2=sim) to run on nicc's own P4 evaluator instead")
 
     def _tell(self, what: str, why: str = "") -> None:
         if not self._told:
