@@ -7,7 +7,7 @@ NICC := $(VENV)/bin/nicc
 APT_PKGS := graphviz clang llvm libbpf-dev bpftool linux-libc-dev libdpdk-dev dpdk libpcap-dev pkg-config iproute2 gcc make
 PYTEST_ARGS ?=
 
-.PHONY: all deps apt venv demo test test-unit test-targets fuzz bench goldens clean
+.PHONY: all deps apt venv demo test test-unit fuzz bench goldens clean
 
 all: test
 
@@ -35,7 +35,7 @@ demo: deps
 
 # The fast tier: unit, golden, interpreter-vs-reference and target tests (about 15 minutes on 2 cores).
 test: deps
-	@$(PY) -m pytest -q -n 2 --dist loadfile $(PYTEST_ARGS) tests; rc=$$?; \
+	@$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow" $(PYTEST_ARGS) tests; rc=$$?; \
 	if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
 
 test-unit: venv
@@ -43,14 +43,14 @@ test-unit: venv
 
 # Longer differential runs (more packets, more seeds).
 fuzz: deps
-	NICC_FUZZ_COUNT=20000 $(PY) -m pytest -q -m slow tests
+	$(PY) -m pytest -q -n 2 -m slow tests
 
 bench: deps
 	$(PY) benchmarks/run.py
 
 # Regenerate golden files; read the diff before committing.
 goldens: venv
-	UPDATE_GOLDENS=1 $(PY) -m pytest -q tests/golden
+	UPDATE_GOLDENS=1 $(PY) -m pytest -q -k golden tests && git status --short tests/golden
 
 clean:
 	rm -rf build demo-out .pytest_cache
