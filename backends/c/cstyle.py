@@ -18,9 +18,9 @@ casts wrap or saturate as the node says.
 """
 from __future__ import annotations
 
-from ...compiler.errors import NiccError
+from ...compiler.errors import InternalError, NiccError
 from ...compiler.ir import ARITH, COMPARE, Node, Op, Pipeline
-from ...compiler.types import BOOL, Scalar
+from ...compiler.types import Array, BOOL, Scalar
 from ...compiler.walker import Walker
 
 
@@ -211,6 +211,31 @@ class CRenderer(Walker):
 
     def r_crc32(self, n, x):
         return self.define(n, f"{self.crc_helper(n.args[0].type.nbytes)}({x})")
+
+    # -- verdicts: a dialect supplies ret(verdict) (the C that leaves with it) -------------
+    multicast_refusal = "multicast verdicts are not supported by this target yet"
+
+    def ret(self, verdict: str) -> str:
+        raise InternalError(f"the {self.target_name} renderer does not say how to leave with a verdict")
+
+    def refuse_multicast(self, n: Node) -> None:
+        if n.attr("verdict") == "multicast":
+            raise self.refuse(n, self.multicast_refusal)
+
+    def r_verdict_if(self, n, c):
+        self.refuse_multicast(n)
+        self.emit_line(f"if ({c}) {self.ret(n.attr('verdict'))}")
+
+    def r_verdict(self, n):
+        self.refuse_multicast(n)
+        self.emit_line(self.ret(n.attr("verdict")))
+
+    def emit_size(self, n: Node) -> int:
+        """The largest payload ``n`` (an emit) can produce; refused if no IPv4 packet can hold it."""
+        size = sum(a.type.max * a.type.struct.nbytes if isinstance(a.type, Array) else a.type.nbytes for a in n.args)
+        if size + 28 > 0xFFFF:
+            raise self.refuse(n, f"the emitted payload can reach {size} bytes, more than an IPv4 packet holds")
+        return size
 
 
 # every arithmetic / comparison op goes through r_arith / r_compare, late-bound so dialects can override those

@@ -21,8 +21,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ...compiler.ir import Node, Op, Pipeline
-from ...compiler.types import Array, Scalar, Struct, U64
+from ...compiler.ir import Op, Pipeline
+from ...compiler.types import Array, Scalar, Struct
 from ..c.cstyle import CRenderer, c_const
 
 # Verdict codes returned by NAME_process (also written to the per-packet verdict log).
@@ -80,10 +80,8 @@ class DpdkRenderer(CRenderer):
             return f"({ptr})[0] = (uint8_t){val};"
         return f"{self.prefix}_st{n * 8}{endian}({ptr}, (uint{n * 8}_t){val});"
 
-    def refuse_multicast(self, n: Node):
-        if n.attr("verdict") == "multicast":
-            raise self.refuse(n, "multicast verdicts are not supported by the dpdk target yet "
-                                 "(verdicts map to ports: pass -> host, transmit -> wire, drop)")
+    multicast_refusal = ("multicast verdicts are not supported by the dpdk target yet "
+                         "(verdicts map to ports: pass -> host, transmit -> wire, drop)")
 
     def ret(self, verdict: str) -> str:
         code = f"{self.prefix.upper()}_V_{verdict.upper()}"
@@ -194,21 +192,8 @@ class DpdkRenderer(CRenderer):
     def r_reject_if(self, n, c):
         self.emit_line(f"if ({c}) return {self.prefix.upper()}_V_MALFORMED;")
 
-    def r_verdict_if(self, n, c):
-        self.refuse_multicast(n)
-        self.emit_line(f"if ({c}) {self.ret(n.attr('verdict'))}")
-
-    def r_verdict(self, n):
-        self.refuse_multicast(n)
-        self.emit_line(self.ret(n.attr("verdict")))
-
     def r_emit(self, n, *vals):
-        size = 0
-        for a in n.args:
-            t = a.type
-            size += t.max * t.struct.nbytes if isinstance(t, Array) else t.nbytes
-        if size + 28 > 0xFFFF:
-            raise self.refuse(n, f"the emitted payload can reach {size} bytes, more than an IPv4 packet holds")
+        size = self.emit_size(n)
         self.max_out = size
         self.emit_line("olen = 0;")
         for v, a, e in zip(vals, n.args, n.attr("endian")):

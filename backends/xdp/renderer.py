@@ -197,9 +197,7 @@ class XdpRenderer(CRenderer):
             return f"({ptr})[0] = (__u8){val};"
         return f"nicc_st{t.nbytes * 8}{endian}({ptr}, (__u{t.nbytes * 8}){val});"
 
-    def refuse_multicast(self, n: Node):
-        if n.attr("verdict") == "multicast":
-            raise self.refuse(n, MULTICAST_PLAN)
+    multicast_refusal = MULTICAST_PLAN
 
     # -- scalar ops eBPF cannot do as plain C ------------------------------------------
     def r_arith(self, n, a, b):
@@ -439,23 +437,10 @@ class XdpRenderer(CRenderer):
     def r_reject_if(self, n, c):
         self.emit_line(f"if ({c}) {self.done('malformed')}")
 
-    def r_verdict_if(self, n, c):
-        self.refuse_multicast(n)
-        self.emit_line(f"if ({c}) {self.ret(n.attr('verdict'))}")
-
-    def r_verdict(self, n):
-        self.refuse_multicast(n)
-        self.emit_line(self.ret(n.attr("verdict")))
-
     def r_emit(self, n, *vals):
         if self.emitted:
             raise self.refuse(n, "a second emit")
-        size = 0
-        for a in n.args:
-            t = a.type
-            size += t.max * t.struct.nbytes if isinstance(t, Array) else t.nbytes
-        if size + 28 > 0xFFFF:
-            raise self.refuse(n, f"the emitted payload can reach {size} bytes, more than an IPv4 packet holds")
+        size = self.emit_size(n)
         out = _round8(size)
         if out + _round8(self.in_size) > MAX_SCRATCH:
             raise self.refuse(n, f"the emitted payload can reach {size} bytes, more than the per-CPU scratch "
