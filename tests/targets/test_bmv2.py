@@ -45,9 +45,7 @@ def example(name):
 
 
 def p4sim():
-    from nicc.runtime import p4sim as m
-    if not hasattr(m, "load") or not hasattr(m, "Switch"):
-        pytest.skip("nicc.runtime.p4sim (the P4 evaluator) is not there yet")
+    from nicc.runtime import p4sim as m      # part of nicc: a missing evaluator is a failure, not a skip
     return m
 
 
