@@ -19,7 +19,7 @@ $(VENV)/.apt-stamp:
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages: $$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    apt-get -o DPkg::Lock::Timeout=900 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq $$missing >/dev/null; \
 	  else echo "warning: not root, cannot install: $$missing (targets needing them will be skipped)"; fi; \
 	fi
 	@mkdir -p $(VENV) && touch $@
