@@ -79,10 +79,12 @@ class VacuousTest(Exception):
 
 
 def differential_test(ir: Pipeline, target: Target, count: int = 2000, seed: int = 0, verbose: bool = False,
-                      artifact: Artifact | None = None, frames: list[bytes] | None = None, out=None) -> bool:
-    """True when ``target`` matches the reference on ``count`` generated frames.
+                      artifact: Artifact | None = None, frames: list[bytes] | None = None, out=None,
+                      stats: dict | None = None) -> bool:
+    """True when ``target`` matches the reference on ``count`` generated frames (or ``frames``).
 
-    Raises :class:`VacuousTest` when no frame reached the pipeline's own verdicts (nothing was tested)."""
+    Raises :class:`VacuousTest` when no frame reached the pipeline's own verdicts (nothing was tested).
+    ``stats``, if given, receives the reference's counters and ``processed`` (frames the pipeline decided)."""
     out = out or sys.stdout
     frames = frames if frames is not None else generate(ir, count, seed)
     runner = Runner(ir, target, artifact)
@@ -90,6 +92,8 @@ def differential_test(ir: Pipeline, target: Target, count: int = 2000, seed: int
     c = counters(ref)
     processed = sum(c[v] for v in ("pass", "transmit", "drop", "multicast")) - c["malformed"] - c["unselected"] \
         - c["unhandled"]
+    if stats is not None:
+        stats.update(c, processed=processed)
     if processed == 0:
         raise VacuousTest(f"{ir.name}: none of the {len(frames)} frames (seed {seed}) reached the pipeline's "
                           f"verdicts (malformed {c['malformed']}, unselected {c['unselected']}, "

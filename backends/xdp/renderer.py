@@ -126,6 +126,7 @@ class XdpRenderer(CRenderer):
     t_suffix = ""
     prefix = "nicc"
     target_name = "the xdp target"
+    cas_tries = CAS_TRIES
 
     def __init__(self, pipeline: Pipeline, spill: bool = False):
         super().__init__(pipeline)
@@ -427,7 +428,7 @@ class XdpRenderer(CRenderer):
             # compare and store as one atomic step: retry while another CPU changed the slot meanwhile;
             # a packet that loses every time passes unchanged, unhandled (never dropped as stale)
             self.emit_line(f"        int {busy} = 1;")
-            self.emit_line(f"        for (int {t} = 0; {t} < {CAS_TRIES}; {t}++) {{")
+            self.emit_line(f"        for (int {t} = 0; {t} < {self.cas_tries}; {t}++) {{")
             self.emit_line(f"            {slot} {raw} = *(volatile {slot} *){p};")
             self.emit_line(f"            if (!({val} {sym} ({et}){raw})) {{")
             self.emit_line(f"                {busy} = 0;")
