@@ -106,7 +106,7 @@ def main(argv=None) -> int:
         b.close()
     wall = time.time() - t0
     total = sum(d["frames"] for d in done.values())
-    print(f"\n{'pipeline':28} {'target':7} {'frames':>10} {'processed':>10} {'unhandled':>10} {"s":>8}")
+    print(f"\n{'pipeline':28} {'target':7} {'frames':>10} {'processed':>10} {'unhandled':>10} {'s':>8}")
     for (spec, tname), d in sorted(done.items()):
         name = os.path.basename(spec.partition(":")[0]) + (":" + spec.partition(":")[2] if ":" in spec else "")
         print(f"{name:28} {tname:7} {d['frames']:>10,} {d['processed']:>10,} {d['unhandled']:>10,} "
