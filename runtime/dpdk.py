@@ -163,6 +163,10 @@ class DpdkTarget(Target):
             "notes": [f"binary {ir.name}: run with --vdev (net_pcap, net_af_packet, net_ring...); "
                       "port 0 = wire (rx, transmit), port 1 = host (pass)"],
         }
+        out = ir.max_payload_out()
+        if out is not None and 42 + out > MAX_FRAME:
+            manifest["notes"].append(f"frames can grow to {42 + out} bytes; those longer than {MAX_FRAME} (an mbuf) "
+                                     f"pass unchanged, counted as unhandled")
         mpath = os.path.join(outdir, "manifest.json")
         with open(mpath, "w") as f:
             json.dump(manifest, f, indent=2)

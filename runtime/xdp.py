@@ -326,6 +326,11 @@ class XdpTarget(Target):
         else:
             manifest["notes"].append(f"not loaded through the verifier here ({self.unavailable()}); "
                                      "no verified instruction count")
+        out = ir.max_payload_out()
+        if out is not None and 42 + out > LINEAR:
+            manifest["notes"].append(f"frames can grow to {42 + out} bytes; a frame grows only into the tailroom of "
+                                     f"its last part (test runs: {LINEAR}-byte linear part, {PAGE}-byte fragments), "
+                                     f"beyond it it passes unchanged, counted as unhandled")
         m_path = os.path.join(outdir, "manifest.json")
         with open(m_path, "w") as f:
             json.dump(manifest, f, indent=1)

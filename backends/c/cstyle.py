@@ -232,7 +232,7 @@ class CRenderer(Walker):
 
     def emit_size(self, n: Node) -> int:
         """The largest payload ``n`` (an emit) can produce; refused if no IPv4 packet can hold it."""
-        size = sum(a.type.max * a.type.struct.nbytes if isinstance(a.type, Array) else a.type.nbytes for a in n.args)
+        size = self.pipeline.max_payload_out()
         if size + 28 > 0xFFFF:
             raise self.refuse(n, f"the emitted payload can reach {size} bytes, more than an IPv4 packet holds")
         return size
