@@ -127,6 +127,9 @@ class XdpRenderer(CRenderer):
     prefix = "nicc"
     target_name = "the xdp target"
     cas_tries = CAS_TRIES
+    # tables live in .rodata, which libbpf turns into a frozen global-data map; a table whose bytes
+    # look like a C string would otherwise go to .rodata.str1.1, which libbpf cannot load
+    table_attrs = ' __attribute__((section(".rodata")))'
 
     def __init__(self, pipeline: Pipeline, spill: bool = False):
         super().__init__(pipeline)

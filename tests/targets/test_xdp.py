@@ -279,3 +279,11 @@ def test_bench_prints_ratio():
     assert t.bench(example("dedup"), packets=300, out=out) == 0
     text = out.getvalue()
     assert "ns/packet" in text and "floor" in text and "ratio" in text
+
+
+@pytest.mark.toolchain
+def test_a_table_that_looks_like_a_string_loads(tmp_path):
+    """255 - x over u8 ends in a 0 byte: without a section, clang puts it in .rodata.str1.1, which libbpf refuses."""
+    t = target()
+    ir = run_passes(load(os.path.join(ROOT, "tests", "targets", "pipelines", "strlut.py")).trace())
+    assert differential_test(ir, t, count=300, seed=2)
