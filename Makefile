@@ -7,7 +7,7 @@ NICC := $(VENV)/bin/nicc
 APT_PKGS := graphviz clang llvm libbpf-dev bpftool linux-libc-dev libdpdk-dev dpdk libpcap-dev pkg-config iproute2 gcc make
 PYTEST_ARGS ?=
 
-.PHONY: all deps apt venv demo test test-unit fuzz bench goldens clean
+.PHONY: all deps apt venv demo test test-unit fuzz slow bench goldens clean
 
 all: test
 
@@ -41,8 +41,13 @@ test: deps
 test-unit: venv
 	$(PY) -m pytest -q -n 2 tests/unit
 
-# Longer differential runs (more packets, more seeds).
+# Long differential runs: FUZZ_COUNT frames per pipeline per target (sharded over 2 processes, progress bars).
+FUZZ_COUNT ?= 1000000
 fuzz: deps
+	$(PY) -m nicc.runtime.fuzz --count $(FUZZ_COUNT) --jobs 2
+
+# The slow tests kept out of `make test`.
+slow: deps
 	$(PY) -m pytest -q -n 2 -m slow tests
 
 bench: deps

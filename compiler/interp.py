@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import framing
+from .contract import UNLIMITED, Limits, Result, counters  # noqa: F401  (Result, counters: re-exported)
 from .errors import InternalError
 from .ir import ARITH, COMPARE, Node, Op, Pipeline
 from .types import Array, BOOL, Scalar, Struct
@@ -33,14 +34,6 @@ class ArrVal:
     """An array value: one ``(B, max)`` array per struct field, and a count per packet."""
     fields: dict[str, np.ndarray]
     count: np.ndarray
-
-
-@dataclass
-class Result:
-    """What became of one input frame."""
-    verdict: str                  # pass | transmit | drop | multicast
-    reason: str = "selected"      # selected | malformed | unselected
-    frames: list[bytes] = field(default_factory=list)
 
 
 def _crc_table() -> np.ndarray:
@@ -361,8 +354,9 @@ class BatchWalker(Walker):
 class Reference:
     """Runs a pipeline on frames as every target must: the run contract's semantics."""
 
-    def __init__(self, pipeline: Pipeline):
+    def __init__(self, pipeline: Pipeline, limits: Limits = UNLIMITED):
         self.pipeline = pipeline
+        self.limits = limits          # a target's limits: frames beyond them are "unhandled" (contract)
         self.state = {s.name: np.full(s.size, s.init, dtype=s.elem.dtype) for s in pipeline.states.values()}
 
     def run(self, frames: list[bytes], timestamps: list[int] | None = None, batch: int = 4096) -> list[Result]:
@@ -371,6 +365,9 @@ class Reference:
         results: list[Result | None] = [None] * len(frames)
         sel = []
         for i, f in enumerate(frames):
+            if not self.limits.accepts(len(f)):
+                results[i] = Result("pass", "unhandled", [bytes(f)])
+                continue
             plen = framing.udp_payload_len(f, p.port)
             if plen is None:
                 results[i] = Result("pass", "unselected", [bytes(f)])
@@ -387,7 +384,9 @@ class Reference:
                     results[i] = Result("pass", "malformed", [bytes(f)])
                     continue
                 out = framing.rewrite(f, new) if new is not None else bytes(f)
-                if code == DROP:
+                if code in (PASS, TRANSMIT, MULTICAST) and not self.limits.fits(len(f), len(out)):
+                    results[i] = Result("pass", "unhandled", [bytes(f)])
+                elif code == DROP:
                     results[i] = Result("drop")
                 elif code == MULTICAST:
                     results[i] = Result("multicast", frames=[out] * len(p.groups[group].ports))
@@ -396,15 +395,3 @@ class Reference:
                 else:
                     raise InternalError(f"packet {i} got no verdict")
         return results
-
-
-def counters(results: list[Result]) -> dict[str, int]:
-    """Per-verdict counters as every target prints them."""
-    c = {"rx": len(results), "pass": 0, "transmit": 0, "drop": 0, "multicast": 0,
-         "malformed": 0, "unselected": 0, "tx_frames": 0}
-    for r in results:
-        c[r.verdict] += 1
-        if r.reason != "selected":
-            c[r.reason] += 1
-        c["tx_frames"] += len(r.frames)
-    return c

@@ -231,6 +231,14 @@ class Pipeline:
     def emit(self) -> Node | None:
         return next((n for n in self.body if n.op is Op.EMIT), None)
 
+    def max_payload_out(self) -> int | None:
+        """The largest payload the emit can produce (arrays at their bound), or None without an emit."""
+        e = self.emit()
+        if e is None:
+            return None
+        from .types import Array
+        return sum(a.type.max * a.type.struct.nbytes if isinstance(a.type, Array) else a.type.nbytes for a in e.args)
+
     def graph(self) -> nx.DiGraph:
         """Data-flow graph of the top-level block (edges: operand -> user; effects chained in order)."""
         g = nx.DiGraph()

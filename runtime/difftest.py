@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys
 
-from ..compiler.interp import Reference, Result, counters
+from ..compiler.contract import Result, counters, format_counters
+from ..compiler.interp import Reference
 from ..compiler.ir import Pipeline
 from .packets import generate
 from .target import Artifact, Target
@@ -36,7 +37,11 @@ class Runner:
 
     def mismatch(self, frames: list[bytes]) -> int | None:
         self.runs += 1
-        return first_mismatch(Reference(self.ir).run(frames), self.target.run(self.ir, frames, self.artifact))
+        return first_mismatch(self.reference().run(frames), self.target.run(self.ir, frames, self.artifact))
+
+    def reference(self) -> Reference:
+        """The reference interpreter under the target's declared limits (the contract's "unhandled")."""
+        return Reference(self.ir, self.target.limits)
 
 
 def shrink(runner: Runner, frames: list[bytes], budget: int = 40) -> list[bytes]:
@@ -69,24 +74,39 @@ def _show(r: Result) -> str:
     return f"{r.verdict} ({r.reason})\n" + "\n".join(f"      {f.hex()}" for f in r.frames)
 
 
+class VacuousTest(Exception):
+    """The frames exercised nothing: no frame was selected and processed by the pipeline."""
+
+
 def differential_test(ir: Pipeline, target: Target, count: int = 2000, seed: int = 0, verbose: bool = False,
-                      artifact: Artifact | None = None, frames: list[bytes] | None = None, out=None) -> bool:
-    """True when ``target`` matches the reference on ``count`` generated frames."""
+                      artifact: Artifact | None = None, frames: list[bytes] | None = None, out=None,
+                      stats: dict | None = None) -> bool:
+    """True when ``target`` matches the reference on ``count`` generated frames (or ``frames``).
+
+    Raises :class:`VacuousTest` when no frame reached the pipeline's own verdicts (nothing was tested).
+    ``stats``, if given, receives the reference's counters and ``processed`` (frames the pipeline decided)."""
     out = out or sys.stdout
     frames = frames if frames is not None else generate(ir, count, seed)
     runner = Runner(ir, target, artifact)
-    ref = Reference(ir).run(frames)
+    ref = runner.reference().run(frames)
+    c = counters(ref)
+    processed = sum(c[v] for v in ("pass", "transmit", "drop", "multicast")) - c["malformed"] - c["unselected"] \
+        - c["unhandled"]
+    if stats is not None:
+        stats.update(c, processed=processed)
+    if processed == 0:
+        raise VacuousTest(f"{ir.name}: none of the {len(frames)} frames (seed {seed}) reached the pipeline's "
+                          f"verdicts (malformed {c['malformed']}, unselected {c['unselected']}, "
+                          f"unhandled {c['unhandled']}): the test would prove nothing")
     got = target.run(ir, frames, runner.artifact)
     i = first_mismatch(ref, got)
-    c = counters(ref)
     if i is None:
         if verbose:
             print(f"{ir.name}: {target.name} matches the reference interpreter on {len(frames)} frames "
-                  f"(seed {seed}): pass {c['pass']} (malformed {c['malformed']}, unselected {c['unselected']}), "
-                  f"drop {c['drop']}, transmit {c['transmit']}, multicast {c['multicast']}", file=out)
+                  f"(seed {seed}), {processed} of them processed by the pipeline: {format_counters(c)}", file=out)
         return True
     small = shrink(runner, frames)
-    r_ref = Reference(ir).run(small)[-1]
+    r_ref = runner.reference().run(small)[-1]
     r_got = target.run(ir, small, runner.artifact)
     r_got = r_got[-1] if len(r_got) == len(small) else Result("?", "missing")
     print(f"{ir.name}: MISMATCH on {target.name} at frame {i} of {len(frames)} (seed {seed}); "

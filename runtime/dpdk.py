@@ -1,20 +1,23 @@
-"""The DPDK target: the generated data plane, built against DPDK and run for real.
+"""The DPDK target: the generated per-packet function linked with nicc's DPDK runtime, run for real.
 
-Verdicts map to ports in one table (also in the generated ``NAME_main.c``):
+Outcomes map to ports in one table (:mod:`nicc.compiler.contract`; also in
+``backends/dpdk/runtime/nicc_dp.c``):
 
-    verdict                          port
-    -------------------------------  ------------------------------------------
-    pass (selected)                  host port (1) TX   run: a pcap file; live: a TAP interface
-    pass (malformed, not selected)   host port, unchanged
-    transmit                         wire port (0) TX   run: a pcap file; live: the interface itself
-    drop                             none (freed)
-    multicast                        not supported yet (refused at compile time)
+    outcome                              port
+    -----------------------------------  ------------------------------------------
+    pass                                 host port (1) TX   run: a pcap file; live: a TAP interface
+    malformed, unselected, unhandled     host port, unchanged
+    transmit                             wire port (0) TX   run: a pcap file; live: the interface itself
+    drop                                 none (freed)
+    multicast                            not supported yet (refused at compile time)
 
-``run`` feeds the capture through ``net_pcap`` (``--no-huge --in-memory``, so runs
-can happen at the same time), stops after the known packet count (the pcap PMD
-gives no end-of-file signal; an idle timeout guards the rest) and rebuilds one
-Result per input frame from the binary's verdict log (one byte per packet, in
-order) and the two output captures (each in order).
+Frames up to ``NICC_MAX_FRAME`` (9216) bytes are processed; a longer frame, or one whose
+new length does not fit its mbuf, passes unchanged as ``unhandled`` (:data:`LIMITS`).
+
+``run`` feeds the capture through ``net_pcap`` (``--no-huge``, a private file
+prefix, so runs can happen at the same time), stops after the known packet count
+and rebuilds one Result per input frame from the binary's outcome log (one byte
+per packet, in order) and the two output captures (each in order).
 
     t = DpdkTarget()
     art = t.compile(ir, "out/normalize")          # sources, Makefile, binary, manifest.json
@@ -33,13 +36,21 @@ import sys
 import tempfile
 import time
 
-from ..compiler.interp import Reference, Result, counters
+from ..compiler.contract import CODES, OUTCOMES, Limits, Result, counters, format_counters, result
+from ..compiler.interp import Reference
 from ..compiler.ir import Op, Pipeline
 from .pcap import read_pcap, write_pcap
 from .target import Artifact, Target, TargetUnavailable
 
-CODE_NAMES = ("pass", "transmit", "drop", "malformed", "unselected", "error")
+MAX_FRAME = 9216            # NICC_MAX_FRAME in nicc_dp.h: the mbuf data room
+LIMITS = Limits("dpdk", MAX_FRAME, lambda n, m: m <= MAX_FRAME,
+                note=f"frames up to {MAX_FRAME} bytes in and out (one mbuf); longer ones pass unchanged, unhandled")
 EAL_MEMORY_MB = 256
+# net_af_packet's ring for jumbo frames: a ring frame holds NICC_MAX_FRAME bytes of packet (framesz minus
+# the 32 bytes of TPACKET2 header the PMD reserves: it refuses frames larger than an mbuf), and a block
+# holds a whole number of frames (the PMD walks frames at framesz strides) in whole pages: 289 pages
+# hold 128 frames of 9248 bytes.
+AF_PACKET_RING = "blocksz=1183744,framesz=9248,framecnt=512"
 CACHE = os.environ.get("NICC_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "nicc")
 
 
@@ -82,9 +93,35 @@ def frames_blob(frames: list[bytes]) -> bytes:
     return b"".join(struct.pack("<I", len(f)) + bytes(f) for f in frames)
 
 
+def _toolchain_key() -> bytes:
+    return ((_cmd("gcc", "--version") or "") + (_cmd("pkg-config", "--cflags", "--libs", "libdpdk") or "")).encode()
+
+
+def runtime_object() -> str:
+    """nicc_dp.o, the static data plane, built once per runtime source and toolchain (cached)."""
+    from ..backends.dpdk import RUNTIME, RUNTIME_SOURCES
+    h = hashlib.sha256(_toolchain_key())
+    for f in RUNTIME_SOURCES:
+        with open(os.path.join(RUNTIME, f), "rb") as fh:
+            h.update(f.encode() + b"\0" + fh.read())
+    d = os.path.join(CACHE, "dpdk-runtime", h.hexdigest()[:24])
+    obj = os.path.join(d, "nicc_dp.o")
+    if not os.path.exists(obj):
+        os.makedirs(d, exist_ok=True)
+        tmp = f"{obj}.{os.getpid()}.tmp.o"
+        cflags = (_cmd("pkg-config", "--cflags", "libdpdk") or "").split()
+        r = subprocess.run(["gcc", "-O2", "-g", "-Wall", "-Wextra", "-Wno-unused-function", *cflags, "-I", RUNTIME,
+                            "-c", os.path.join(RUNTIME, "nicc_dp.c"), "-o", tmp], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"building nicc's DPDK runtime failed:\n{r.stdout}{r.stderr}")
+        os.replace(tmp, obj)
+    return obj
+
+
 class DpdkTarget(Target):
     name = "dpdk"
     description = "C data plane built against DPDK (pcap / af_packet vdevs, no hugepages needed)"
+    limits = LIMITS
 
     def __init__(self, echo: bool = True):
         self.echo = echo                  # show the binary's JSON counter line on stderr
@@ -101,7 +138,7 @@ class DpdkTarget(Target):
 
     # -- compile -------------------------------------------------------------------
     def compile(self, ir: Pipeline, outdir: str) -> Artifact:
-        from ..backends.dpdk import generate
+        from ..backends.dpdk import RUNTIME, generate
         files = generate(ir)                     # NiccError for what the target refuses
         self.check_available()
         os.makedirs(outdir, exist_ok=True)
@@ -115,16 +152,21 @@ class DpdkTarget(Target):
         manifest = {
             "target": "dpdk", "pipeline": ir.name, "port": ir.port, "build_key": key, "cached_build": cached,
             "dpdk": _cmd("pkg-config", "--modversion", "libdpdk"), "stateful": ir.stateful,
-            "uses_timestamp": uses_ts,
+            "uses_timestamp": uses_ts, "runtime": RUNTIME,
             "ports": {"wire": 0, "host": 1},
-            "verdict_ports": {"pass": "host", "malformed": "host", "unselected": "host", "transmit": "wire",
-                              "drop": None},
-            "verdict_codes": {n: i for i, n in enumerate(CODE_NAMES)},
+            "outcome_ports": {"pass": "host", "malformed": "host", "unselected": "host", "unhandled": "host",
+                              "transmit": "wire", "drop": None},
+            "outcome_codes": CODES,
+            "limits": {"max_frame_in": MAX_FRAME, "max_frame_out": MAX_FRAME},
             "states": {s.name: {"elem": str(s.elem), "size": s.size} for s in ir.states.values()},
             "tables": {t.name: len(t.values) for t in ir.tables.values()},
             "notes": [f"binary {ir.name}: run with --vdev (net_pcap, net_af_packet, net_ring...); "
                       "port 0 = wire (rx, transmit), port 1 = host (pass)"],
         }
+        out = ir.max_payload_out()
+        if out is not None and 42 + out > MAX_FRAME:
+            manifest["notes"].append(f"frames can grow to {42 + out} bytes; those longer than {MAX_FRAME} (an mbuf) "
+                                     f"pass unchanged, counted as unhandled")
         mpath = os.path.join(outdir, "manifest.json")
         with open(mpath, "w") as f:
             json.dump(manifest, f, indent=2)
@@ -132,8 +174,6 @@ class DpdkTarget(Target):
         art_files = {
             "source": os.path.join(outdir, f"{ir.name}_process.c"),
             "header": os.path.join(outdir, f"{ir.name}_process.h"),
-            "main": os.path.join(outdir, f"{ir.name}_main.c"),
-            "harness": os.path.join(outdir, f"{ir.name}_harness.c"),
             "build": os.path.join(outdir, "Makefile"),
             "binary": os.path.join(outdir, ir.name),
             "manifest": mpath,
@@ -141,14 +181,15 @@ class DpdkTarget(Target):
         return Artifact(outdir, art_files, manifest)
 
     def _build(self, name: str, outdir: str, files: dict[str, str], goal: str = "") -> tuple[str, bool]:
-        """make the binary (or ``goal``) in outdir, reusing a cached build of identical sources."""
+        """make the binary (or ``goal``) in outdir, reusing a cached build of identical sources.
+
+        The data plane runtime is one object built once (:func:`runtime_object`); each pipeline
+        only compiles its per-packet function and links."""
         target = goal or name
-        h = hashlib.sha256()
+        obj = runtime_object()
+        h = hashlib.sha256(_toolchain_key() + obj.encode())
         for fname in sorted(files):
-            if goal or not fname.endswith("_harness.c"):
-                h.update(fname.encode() + b"\0" + files[fname].encode() + b"\0")
-        h.update((_cmd("gcc", "--version") or "").encode())
-        h.update((_cmd("pkg-config", "--cflags", "--libs", "libdpdk") or "").encode())
+            h.update(fname.encode() + b"\0" + files[fname].encode() + b"\0")
         key = h.hexdigest()[:24]
         cached = os.path.join(CACHE, "dpdk", key, target)
         dest = os.path.join(outdir, target)
@@ -158,7 +199,8 @@ class DpdkTarget(Target):
                 shutil.copy2(cached, tmp)
                 os.replace(tmp, dest)
             return key, True
-        r = subprocess.run(["make", "-s", "-C", outdir, target, "-B"], capture_output=True, text=True)
+        r = subprocess.run(["make", "-s", "-C", outdir, target, "-B", f"NICC_DP_OBJ={obj}", "-o", obj],
+                           capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"building {target} failed:\n{r.stdout}{r.stderr}")
         os.makedirs(os.path.dirname(cached), exist_ok=True)
@@ -170,13 +212,25 @@ class DpdkTarget(Target):
     # -- run on a capture ----------------------------------------------------------------
     def run(self, ir: Pipeline, frames: list[bytes], artifact: Artifact | None = None,
             timestamps: list[int] | None = None) -> list[Result]:
+        """Every frame in order through the data plane. A frame longer than MAX_FRAME does not enter
+        it: it passes unchanged as ``unhandled`` (the data plane would take it as an mbuf chain and pass
+        it unchanged too, but the pcap vdev writes at most 16128 bytes of a chain)."""
         self.check_available()
         artifact = self.ensure_artifact(ir, artifact)
-        if not frames:
-            self.last_counters = counters([])
-            return []
+        fed = [i for i, f in enumerate(frames) if self.limits.accepts(len(f))]
+        results: list[Result] = [result("unhandled", [bytes(f)]) for f in frames]
+        self.last_counters = None
+        if fed:
+            ts = None if timestamps is None else [timestamps[i] for i in fed]
+            for i, r in zip(fed, self._run_binary(ir, [frames[i] for i in fed], artifact, ts)):
+                results[i] = r
+        self.last_counters = {**(self.last_counters or {}), **counters(results)}   # the binary's, and the bypass
+        return results
+
+    def _run_binary(self, ir: Pipeline, frames: list[bytes], artifact: Artifact,
+                    timestamps: list[int] | None) -> list[Result]:
         with tempfile.TemporaryDirectory(prefix="nicc-dpdk-run-") as d:
-            pin, pwire, phost, plog = (os.path.join(d, f) for f in ("in.pcap", "wire.pcap", "host.pcap", "verdicts"))
+            pin, pwire, phost, plog = (os.path.join(d, f) for f in ("in.pcap", "wire.pcap", "host.pcap", "outcomes"))
             write_pcap(pin, frames)
             args = [artifact.files["binary"], *eal_args(ir.name),
                     f"--vdev=net_pcap0,rx_pcap={pin},tx_pcap={pwire}", f"--vdev=net_pcap1,tx_pcap={phost}",
@@ -213,27 +267,25 @@ class DpdkTarget(Target):
 
     @staticmethod
     def _results(log: bytes, wire: list[bytes], host: list[bytes]) -> list[Result]:
-        wi = hi = 0
+        """One Result per outcome byte, taking each frame that left from its port's capture, in order."""
+        taken = {"wire": 0, "host": 0}
+        caps = {"wire": wire, "host": host}
         out = []
         for code in log:
-            v = CODE_NAMES[code] if code < len(CODE_NAMES) else "error"
-            if v in ("pass", "malformed", "unselected"):
-                if hi >= len(host):
-                    raise RuntimeError("dpdk: the host capture has fewer frames than the verdict log says")
-                out.append(Result("pass", "selected" if v == "pass" else v, [host[hi]]))
-                hi += 1
-            elif v == "transmit":
-                if wi >= len(wire):
-                    raise RuntimeError("dpdk: the wire capture has fewer frames than the verdict log says")
-                out.append(Result("transmit", "selected", [wire[wi]]))
-                wi += 1
-            elif v == "drop":
-                out.append(Result("drop"))
-            else:
-                print("dpdk: warning: a packet had no room to grow and was dropped", file=sys.stderr)
-                out.append(Result("drop"))
-        if wi != len(wire) or hi != len(host):
-            raise RuntimeError(f"dpdk: captures hold {len(wire)} + {len(host)} frames, the verdict log {wi} + {hi}")
+            if code >= len(OUTCOMES):
+                raise RuntimeError(f"dpdk: unknown outcome code {code} in the outcome log")
+            outcome = OUTCOMES[code]
+            port = None if outcome == "drop" else "wire" if outcome == "transmit" else "host"
+            frames = []
+            if port is not None:
+                if taken[port] >= len(caps[port]):
+                    raise RuntimeError(f"dpdk: the {port} capture has fewer frames than the outcome log says")
+                frames = [caps[port][taken[port]]]
+                taken[port] += 1
+            out.append(result(outcome, frames))
+        if taken["wire"] != len(wire) or taken["host"] != len(host):
+            raise RuntimeError(f"dpdk: captures hold {len(wire)} + {len(host)} frames, the outcome log "
+                               f"{taken['wire']} + {taken['host']}")
         return out
 
     # -- run live ---------------------------------------------------------------------------
@@ -255,7 +307,7 @@ class DpdkTarget(Target):
             host_vdev = f"--vdev=net_pcap1,tx_pcap={where}"
         else:
             raise ValueError(f"host must be tap:NAME or pcap:FILE, got {host!r}")
-        args = [artifact.files["binary"], *eal_args(ir.name), f"--vdev=net_af_packet0,iface={iface},framecnt=4096",
+        args = [artifact.files["binary"], *eal_args(ir.name), f"--vdev=net_af_packet0,iface={iface},{AF_PACKET_RING}",
                 host_vdev, "--", "--count", str(count), "--idle-ms", str(idle_ms)] + (["--log", log] if log else [])
         print(f"{ir.name} on dpdk: {iface} (wire, port 0) -> {host} (host, port 1); Ctrl-C stops", file=sys.stderr)
         proc = subprocess.Popen((["ip", "netns", "exec", netns] if netns else []) + args, stdout=subprocess.PIPE,
@@ -353,7 +405,7 @@ class DpdkTarget(Target):
 
     def run_harness(self, ir: Pipeline, artifact: Artifact, frames: list[bytes]) -> tuple[subprocess.CompletedProcess,
                                                                                         list[tuple[str, bytes]]]:
-        """Run the sanitizer harness on ``frames``; returns the process and (verdict, frame) per frame."""
+        """Run the sanitizer harness on ``frames``; returns the process and (outcome, frame) per frame."""
         exe = self.build_harness(ir, artifact)
         with tempfile.TemporaryDirectory(prefix="nicc-dpdk-san-") as d:
             cin, cout = os.path.join(d, "corpus"), os.path.join(d, "out")
@@ -368,7 +420,7 @@ class DpdkTarget(Target):
                 off = 0
                 while off + 5 <= len(buf):
                     code, n = buf[off], struct.unpack_from("<I", buf, off + 1)[0]
-                    out.append((CODE_NAMES[code], buf[off + 5:off + 5 + n]))
+                    out.append((OUTCOMES[code], buf[off + 5:off + 5 + n]))
                     off += 5 + n
         return p, out
 

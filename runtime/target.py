@@ -18,7 +18,8 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 
-from ..compiler.interp import Reference, Result
+from ..compiler.contract import UNLIMITED, Limits, Result
+from ..compiler.interp import Reference
 from ..compiler.ir import Pipeline
 
 
@@ -35,8 +36,10 @@ class Artifact:
 
 
 class Target:
+    """What the CLI and the test harness call on every target (each may refuse what it lacks)."""
     name = "?"
     description = ""
+    limits: Limits = UNLIMITED       # frames beyond these are "unhandled" (see nicc.compiler.contract)
 
     def unavailable(self) -> str | None:
         """Why this target cannot run here, or None."""
@@ -53,6 +56,14 @@ class Target:
     def run(self, ir: Pipeline, frames: list[bytes], artifact: Artifact | None = None,
             timestamps: list[int] | None = None) -> list[Result]:
         raise TargetUnavailable(f"target {self.name} does not run")
+
+    def run_live(self, ir: Pipeline, iface: str, **options) -> int:
+        """Process live traffic on ``iface`` until interrupted; returns an exit status."""
+        raise TargetUnavailable(f"target {self.name} has no live mode")
+
+    def bench(self, ir: Pipeline, packets: int = 2000) -> int:
+        """Measure the pipeline on this target and print the numbers; returns an exit status."""
+        raise TargetUnavailable(f"target {self.name} has no benchmark")
 
     def ensure_artifact(self, ir: Pipeline, artifact: Artifact | None) -> Artifact:
         if artifact is None:
@@ -73,7 +84,7 @@ class InterpTarget(Target):
         return Artifact(outdir, {"ir": path}, {"target": "interp", "pipeline": ir.name})
 
     def run(self, ir, frames, artifact=None, timestamps=None):
-        return Reference(ir).run(frames, timestamps)
+        return Reference(ir, self.limits).run(frames, timestamps)
 
 
 TARGETS = {

@@ -12,10 +12,14 @@ attach to an interface with ``bpf_xdp_attach`` for live traffic.
 
 ``run`` executes every frame, in order, once: map state carries over from one
 frame to the next and each ``run`` starts from a freshly loaded program (the
-pipeline's initial state). Frames the kernel refuses to run (shorter than an
-Ethernet header, or larger than one page buffer) pass unchanged, as the
-selection rules already say for such frames. Which outcome a frame had
-(selected, malformed, unselected) is read from the program's per-CPU counters.
+pipeline's initial state). Which outcome a frame had is read from the program's
+per-CPU counters. The program is frags-aware, so frames of any size up to
+:data:`MAX_RUN_FRAME` run; as BPF_PROG_TEST_RUN lays a frame out, its linear part
+holds :data:`LINEAR` bytes and each fragment one page, and a frame can grow only
+into the tailroom of its last part: :data:`LIMITS` says so exactly, and a frame
+that would grow further passes unchanged as ``unhandled``. Frames shorter than an
+Ethernet header (which the kernel refuses to run) pass unchanged, unselected, as
+the selection rules already say for them.
 """
 from __future__ import annotations
 
@@ -37,20 +41,32 @@ import time
 
 import numpy as np
 
-from ..backends.xdp.renderer import (ACTIONS, CODES, MARK_RE, NCOUNTERS, XDP_ACTION_VALUES, XdpRenderer,
-                                     floor_source, generate)
+from ..backends.xdp.renderer import ACTIONS, MARK_RE, NCOUNTERS, XDP_ACTION_VALUES, XdpRenderer, floor_source, generate
+from ..compiler.contract import CODES, OUTCOMES, Limits, Result, from_codes, format_counters, result
 from ..compiler.errors import InternalError, NiccError, SourceLoc
-from ..compiler.interp import Reference, Result
+from ..compiler.interp import Reference
 from ..compiler.ir import Pipeline
 from .target import Artifact, Target, TargetUnavailable
 
 ETH_HLEN = 14
-MAX_RUN_FRAME = 3520        # PAGE_SIZE - XDP_PACKET_HEADROOM - skb_shared_info: the largest linear test frame
-OUT_BUF = 4096
+PAGE = 4096
+LINEAR = 3520               # PAGE_SIZE - XDP_PACKET_HEADROOM - skb_shared_info: a test frame's linear part
+MAX_RUN_FRAME = LINEAR + 16 * PAGE     # the largest frame run (a 17th fragment is left for growth)
+OUT_BUF = LINEAR + 17 * PAGE
+
+
+def test_run_capacity(n: int) -> int:
+    """How large a frame of ``n`` bytes may become in BPF_PROG_TEST_RUN: its parts are a linear
+    buffer of LINEAR bytes and then whole pages, and bpf_xdp_adjust_tail grows only the last part."""
+    return LINEAR if n <= LINEAR else LINEAR + -(-(n - LINEAR) // PAGE) * PAGE
+
+
+LIMITS = Limits("xdp", MAX_RUN_FRAME, lambda n, m: m <= test_run_capacity(n),
+                note=f"BPF_PROG_TEST_RUN: frames up to {MAX_RUN_FRAME} bytes; a frame grows only into the "
+                     f"tailroom of its last part ({LINEAR}-byte linear part, then {PAGE}-byte fragments)")
 XDP_FLAGS_UPDATE_IF_NOEXIST = 1 << 0
 XDP_FLAGS = {"generic": 1 << 1, "native": 1 << 2}
 BPF_ANY = 0
-_CODE_NAMES = {v: k for k, v in CODES.items()}
 
 
 def clang_cmd(src: str, obj: str) -> list[str]:
@@ -85,7 +101,7 @@ class Libbpf:
         sig = {
             "bpf_object__open_file": (P, [S, P]), "bpf_object__load": (I, [P]), "bpf_object__close": (None, [P]),
             "bpf_object__next_program": (P, [P, P]), "bpf_object__find_map_by_name": (P, [P, S]),
-            "bpf_program__fd": (I, [P]), "bpf_program__set_log_buf": (I, [P, P, ctypes.c_size_t]),
+            "bpf_program__fd": (I, [P]), "bpf_map__set_max_entries": (I, [P, U32]), "bpf_program__set_log_buf": (I, [P, P, ctypes.c_size_t]),
             "bpf_program__set_log_level": (I, [P, U32]), "bpf_map__fd": (I, [P]),
             "bpf_map_update_elem": (I, [I, P, P, ctypes.c_uint64]), "bpf_map_lookup_elem": (I, [I, P, P]),
             "bpf_prog_test_run_opts": (I, [I, P]), "bpf_xdp_attach": (I, [I, I, U32, P]),
@@ -130,6 +146,9 @@ class Loaded:
         if not self.obj:
             raise TargetUnavailable(f"libbpf cannot open {obj_path}: {_err(-ctypes.get_errno())}")
         self.prog = self.bpf.lib.bpf_object__next_program(self.obj, None)
+        scratch = self.bpf.lib.bpf_object__find_map_by_name(self.obj, b"nicc_scratch")
+        if scratch:      # one working-memory slot per possible CPU
+            self.bpf.lib.bpf_map__set_max_entries(scratch, self.bpf.ncpus)
         if self.log is not None:
             self.bpf.lib.bpf_program__set_log_buf(self.prog, self.log, log_size)
             self.bpf.lib.bpf_program__set_log_level(self.prog, 1)
@@ -224,6 +243,7 @@ class XdpTarget(Target):
     name = "xdp"
     description = "XDP/eBPF: clang -target bpf, kernel verifier, BPF_PROG_TEST_RUN, live attach"
     renderer_cls = XdpRenderer
+    limits = LIMITS
 
     def __init__(self, echo: bool = True):
         self.echo = echo
@@ -264,11 +284,11 @@ class XdpTarget(Target):
             raise NiccError(f"clang could not build the generated eBPF C ({c_path})", _loc(stages[0]),
                             notes=[ln for ln in p.stderr.splitlines() if ln.strip()][:20])
         ncpu = Libbpf.get().ncpus if self._can_load() else os.cpu_count() or 1
-        scratch = ctx["in_size"] + ctx["out_size"] + sum(_csize(t) * max(n, 1) for t, _, n in ctx["scratch"])
+        scratch = ctx["scratch_bytes"]
         maps = [dict(name="nicc_counters", type="percpu_array", entries=1, key=4, value=8 * NCOUNTERS,
                      contents="per-outcome packet counters " + ", ".join(f"{k}={v}" for k, v in CODES.items())),
-                dict(name="nicc_scratch", type="percpu_array", entries=1, key=4, value=scratch,
-                     contents="per-CPU working memory (payload copy, new payload, map outputs)")]
+                dict(name="nicc_scratch", type="array", entries=ncpu, key=4, value=scratch,
+                     contents="working memory, a slot per CPU (payload copy, new payload, map outputs)")]
         for st in ctx["states"]:
             maps.append(dict(name=f"nicc_state_{st['name']}", type="array", entries=st["size"], key=4,
                              value=8 if st["slot"] == "__u64" else 4, contents=f"state @{st['name']} : "
@@ -306,6 +326,11 @@ class XdpTarget(Target):
         else:
             manifest["notes"].append(f"not loaded through the verifier here ({self.unavailable()}); "
                                      "no verified instruction count")
+        out = ir.max_payload_out()
+        if out is not None and 42 + out > LINEAR:
+            manifest["notes"].append(f"frames can grow to {42 + out} bytes; a frame grows only into the tailroom of "
+                                     f"its last part (test runs: {LINEAR}-byte linear part, {PAGE}-byte fragments), "
+                                     f"beyond it it passes unchanged, counted as unhandled")
         m_path = os.path.join(outdir, "manifest.json")
         with open(m_path, "w") as f:
             json.dump(manifest, f, indent=1)
@@ -322,6 +347,14 @@ class XdpTarget(Target):
             return l
         log = l.verifier_log()
         l.close()
+        m = re.search(r"map '([^']+)': failed to create: (.*)", log)
+        if m:          # the kernel refused a map before any verification: say which, and its size
+            spec = next((x for x in manifest.get("maps", []) if x["name"] == m.group(1)), None)
+            size = f" ({spec['entries']} entries of {spec['value']} bytes)" if spec else ""
+            raise NiccError(f"the kernel refused to create BPF map '{m.group(1)}'{size} for pipeline "
+                            f"{manifest.get('pipeline', '?')}: {m.group(2).strip()}",
+                            _loc(manifest["stages"][0]), notes=["libbpf log (last lines):"] +
+                            ["  " + ln for ln in log.splitlines()[-8:]])
         raise verifier_error(log, manifest)
 
     # run ----------------------------------------------------------------------------------
@@ -347,8 +380,11 @@ class XdpTarget(Target):
             before = l.counters()
             for i, f in enumerate(frames):
                 f = bytes(f)
-                if len(f) < ETH_HLEN or len(f) > MAX_RUN_FRAME:
-                    results.append(Result("pass", "unselected", [f]))
+                if len(f) < ETH_HLEN:
+                    results.append(result("unselected", [f]))
+                    continue
+                if len(f) > MAX_RUN_FRAME:
+                    results.append(result("unhandled", [f]))
                     continue
                 if clock is not None:
                     ts = int(timestamps[i]) if timestamps is not None else 0
@@ -359,10 +395,10 @@ class XdpTarget(Target):
                 before = after
                 if len(changed) != 1:
                     raise InternalError(f"frame {i}: counters changed at {list(changed)}")
-                outcome = _CODE_NAMES[int(changed[0])]
+                outcome = OUTCOMES[int(changed[0])]
                 if XDP_ACTION_VALUES[ACTIONS[outcome]] != action:
                     raise InternalError(f"frame {i}: outcome {outcome} but XDP action {action}")
-                results.append(_result(outcome, out))
+                results.append(result(outcome, [out]))
         return results
 
     # live ---------------------------------------------------------------------------------
@@ -444,11 +480,6 @@ class XdpTarget(Target):
         return 0
 
 
-def _csize(ctype: str) -> int:
-    m = re.search(r"(\d+)$", ctype)
-    return int(m.group(1)) // 8 if m else 1
-
-
 def _xlated(l: Loaded) -> dict:
     info = ctypes.create_string_buffer(232)
     n = ctypes.c_uint32(232)
@@ -459,22 +490,15 @@ def _xlated(l: Loaded) -> dict:
             "xlated_insns": int.from_bytes(raw[20:24], "little") // 8}
 
 
-def _result(outcome: str, out: bytes) -> Result:
-    if outcome == "drop":
-        return Result("drop")
-    if outcome in ("pass", "transmit"):
-        return Result(outcome, "selected", [out])
-    if outcome in ("malformed", "unselected"):
-        return Result("pass", outcome, [out])
-    return Result("pass", "selected", [out])          # nogrow, error: passed unchanged
+def live_counters(c) -> dict[str, int]:
+    """The contract's counters from the program's per-outcome counts (frames out: all but drops)."""
+    codes = {k: int(c[v]) for k, v in CODES.items()}
+    codes["tx_frames"] = sum(n for k, n in codes.items() if k != "drop")
+    return from_codes(codes)
 
 
 def _format_live(c) -> str:
-    c = {k: int(c[v]) for k, v in CODES.items()}
-    rx = sum(c.values())
-    return (f"rx {rx}  pass {c['pass'] + c['malformed'] + c['unselected'] + c['nogrow'] + c['error']} "
-            f"(malformed {c['malformed']}, unselected {c['unselected']}, could not grow {c['nogrow']}, "
-            f"error {c['error']})  transmit {c['transmit']}  drop {c['drop']}")
+    return format_counters(live_counters(c))
 
 
 def _loc(stage: dict) -> SourceLoc:

@@ -173,13 +173,16 @@ class CRenderer(Walker):
         idx = x if tab.index.lo == 0 else f"({x} - ({c_const(tab.index.lo, tab.index)}))"
         return self.define(n, f"{self.table_name(tab.name)}[{idx}]")
 
+    table_attrs = ""       # what a dialect adds to a table's definition (a section, an alignment)
+
     def lut_definitions(self) -> list[str]:
         """``static const`` arrays holding each table (dialects may place them elsewhere)."""
         out = []
         for t in self.pipeline.tables.values():
             vals = [str(int(v)) for v in t.values]
             rows = ",\n".join("    " + ", ".join(vals[i:i + 16]) for i in range(0, len(vals), 16))
-            out.append(f"static const {self.ty(t.out)} {self.table_name(t.name)}[{len(vals)}] = {{\n{rows}\n}};\n")
+            out.append(f"static const {self.ty(t.out)} {self.table_name(t.name)}[{len(vals)}]{self.table_attrs} = "
+                       f"{{\n{rows}\n}};\n")
         return out
 
     def r_bucketize(self, n, x):
@@ -232,7 +235,7 @@ class CRenderer(Walker):
 
     def emit_size(self, n: Node) -> int:
         """The largest payload ``n`` (an emit) can produce; refused if no IPv4 packet can hold it."""
-        size = sum(a.type.max * a.type.struct.nbytes if isinstance(a.type, Array) else a.type.nbytes for a in n.args)
+        size = self.pipeline.max_payload_out()
         if size + 28 > 0xFFFF:
             raise self.refuse(n, f"the emitted payload can reach {size} bytes, more than an IPv4 packet holds")
         return size

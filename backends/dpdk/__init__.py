@@ -1,11 +1,13 @@
 """The DPDK backend: C rendered from jinja2 templates, built against DPDK with pkg-config.
 
-    files = generate(ir)        # {"normalize_process.c": "...", "normalize_main.c": "...", ...}
+    files = generate(ir)        # {"normalize_process.c": "...", "normalize_process.h": "...", "Makefile": "..."}
 
 :mod:`.renderer` turns the IR into the body of the per-packet function; the
-templates in ``templates/`` hold the fixed C around it (framing, the DPDK main
-with its burst loop, the sanitizer harness, the Makefile). Building and
-running are in :mod:`nicc.runtime.dpdk`.
+templates in ``templates/`` hold the fixed C around it (framing, the commit of
+a new payload, the pipeline descriptor, the Makefile). The data plane itself
+(EAL, ports, burst loop, counters, bench) and the sanitizer harness are one
+static C runtime in ``runtime/``, built once and linked with each pipeline.
+Building and running are in :mod:`nicc.runtime.dpdk`.
 """
 from __future__ import annotations
 
@@ -29,17 +31,20 @@ def env() -> jinja2.Environment:
     return _env
 
 
+# The static C runtime (the data plane's main loop, ports, counters, bench; the sanitizer harness):
+# built once and linked with each pipeline's generated per-packet function.
+RUNTIME = os.path.join(os.path.dirname(__file__), "runtime")
+RUNTIME_SOURCES = ("nicc_dp.h", "nicc_dp.c", "nicc_harness.c")
+
 # output file (with {name}) -> template
 FILES = {
     "{name}_process.h": "process.h.j2",
     "{name}_process.c": "process.c.j2",
-    "{name}_main.c": "main.c.j2",
-    "{name}_harness.c": "harness.c.j2",
     "Makefile": "Makefile.j2",
 }
 
 
 def generate(ir: Pipeline) -> dict[str, str]:
     """The generated sources of ``ir``, by file name. Raises NiccError for what the target refuses."""
-    ctx = render(ir)
+    ctx = dict(render(ir), runtime_dir=RUNTIME)
     return {fname.format(name=ir.name): env().get_template(tpl).render(**ctx) for fname, tpl in FILES.items()}

@@ -10,7 +10,7 @@ the sanitizer harness). The per-packet function it produces is
 ``pkt[0, len)`` is the frame, ``pkt[0, room)`` is writable. It applies
 :mod:`nicc.compiler.framing` (selection, then the rewrite of an emitted
 payload), runs the nodes in order with an early ``return`` for ``reject_if`` /
-``verdict_if`` and returns a verdict code (``NAME_V_*``); ``*out_len`` is the
+``verdict_if`` and returns an outcome (``NICC_*``, :mod:`nicc.compiler.contract`); ``*out_len`` is the
 frame's new length. Every packet read is bounded by the UDP payload length,
 which selection has checked against ``len``; the new payload is built in a
 scratch buffer and copied into the frame only when the packet leaves with it
@@ -21,12 +21,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ...compiler.contract import CODES  # noqa: F401  (the outcome each NAME_process returns)
 from ...compiler.ir import Op, Pipeline
 from ...compiler.types import Array, Scalar, Struct
 from ..c.cstyle import CRenderer, c_const
-
-# Verdict codes returned by NAME_process (also written to the per-packet verdict log).
-CODES = {"pass": 0, "transmit": 1, "drop": 2, "malformed": 3, "unselected": 4, "error": 5}
 
 
 @dataclass
@@ -84,7 +82,7 @@ class DpdkRenderer(CRenderer):
                          "(verdicts map to ports: pass -> host, transmit -> wire, drop)")
 
     def ret(self, verdict: str) -> str:
-        code = f"{self.prefix.upper()}_V_{verdict.upper()}"
+        code = f"NICC_{verdict.upper()}"
         if verdict in ("pass", "transmit") and self.emitted:
             return f"return {self.prefix}_commit(pkt, room, out_len, out, olen, {code});"
         return f"return {code};"
@@ -99,7 +97,7 @@ class DpdkRenderer(CRenderer):
 
     def r_field(self, n):
         t, off = n.type, n.attr("offset")
-        self.emit_line(f"if (plen < {off + t.nbytes}U) return {self.prefix.upper()}_V_MALFORMED;")
+        self.emit_line(f"if (plen < {off + t.nbytes}U) return NICC_MALFORMED;")
         return self.define(n, self.load_expr(t, f"pl + {off}", n.attr("endian")))
 
     def r_array(self, n, count):
@@ -111,7 +109,7 @@ class DpdkRenderer(CRenderer):
         self.emit_line(f"int64_t {k} = (int64_t){count} < {t.max} ? (int64_t){count} : {t.max};")
         # (computed in uint64 so that it wraps as numpy's int64 does, without C overflow)
         self.emit_line(f"if ((int64_t)plen < (int64_t)({off}ULL + (uint64_t){k} * {esz}ULL)) "
-                       f"return {self.prefix.upper()}_V_MALFORMED;")
+                       f"return NICC_MALFORMED;")
         bounded = ct.signed or ct.bits == 64
         if bounded:     # a negative count keeps max + count elements (numpy's a[:k]); they may lie past the end
             self.uses_bounded = True
@@ -190,7 +188,7 @@ class DpdkRenderer(CRenderer):
 
     # -- effects and verdicts --------------------------------------------------------
     def r_reject_if(self, n, c):
-        self.emit_line(f"if ({c}) return {self.prefix.upper()}_V_MALFORMED;")
+        self.emit_line(f"if ({c}) return NICC_MALFORMED;")
 
     def r_emit(self, n, *vals):
         size = self.emit_size(n)

@@ -22,14 +22,19 @@ for an XDP program in libbpf style. The generated program
   receive packets;
 * counts every packet by outcome in a per-CPU counters map.
 
-Verdicts map to XDP actions (one table, :data:`ACTIONS`)::
+Outcomes (:mod:`nicc.compiler.contract`) map to XDP actions (one table, :data:`ACTIONS`)::
 
     pass        -> XDP_PASS      transmit   -> XDP_TX       drop -> XDP_DROP
     malformed   -> XDP_PASS (unchanged)     unselected -> XDP_PASS (unchanged)
-    nogrow      -> XDP_PASS (unchanged; the packet could not grow: no tailroom)
+    unhandled   -> XDP_PASS (unchanged): the new frame found no room to grow, or an atomic
+                   state update lost to other CPUs :data:`CAS_TRIES` times in a row
     multicast   -> refused at compile time. Planned: XDP_REDIRECT through a
                    BPF_MAP_TYPE_DEVMAP holding the group's ports, with
                    bpf_redirect_map(..., BPF_F_BROADCAST) (one copy per port).
+
+The program is frags-aware (``SEC("xdp.frags")``): frames larger than one page
+(jumbo frames, records of several KB) arrive as a linear part plus fragments;
+the headers are read from the linear part, the payload with ``bpf_xdp_load_bytes``.
 
 Every C line the renderer emits for a node ends in a ``/* @K op file:line */``
 marker; BTF line info carries it into the verifier log, which is how a verifier
@@ -43,22 +48,22 @@ from dataclasses import dataclass, field
 
 import jinja2
 
-from ...compiler.errors import SourceLoc
+from ...compiler.contract import CODES
+from ...compiler.errors import NiccError, SourceLoc
 from ...compiler.ir import ARITH, Node, Op, Pipeline
 from ...compiler.types import Array, BOOL, Scalar, Struct
 from ..c.cstyle import CRenderer, c_const
 
-# Outcome codes: the index of each counter in the per-CPU counters map.
-CODES = {"pass": 0, "transmit": 1, "drop": 2, "malformed": 3, "unselected": 4, "nogrow": 5, "error": 6}
+# Outcome codes (the contract's) are the index of each counter in the per-CPU counters map.
 NCOUNTERS = 8
-# The one table of verdicts (and other outcomes) to XDP actions.
-ACTIONS = {"pass": "XDP_PASS", "transmit": "XDP_TX", "drop": "XDP_DROP", "malformed": "XDP_PASS",
-           "unselected": "XDP_PASS", "nogrow": "XDP_PASS", "error": "XDP_PASS"}
+# The one table of outcomes to XDP actions.
+ACTIONS = {"pass": "XDP_PASS", "transmit": "XDP_TX", "drop": "XDP_DROP", "multicast": "XDP_REDIRECT",
+           "malformed": "XDP_PASS", "unselected": "XDP_PASS", "unhandled": "XDP_PASS"}
 XDP_ACTION_VALUES = {"XDP_ABORTED": 0, "XDP_DROP": 1, "XDP_PASS": 2, "XDP_TX": 3, "XDP_REDIRECT": 4}
 MULTICAST_PLAN = ("multicast is not supported by the xdp target yet; it will map to XDP_REDIRECT through a "
                   "BPF_MAP_TYPE_DEVMAP of the group's ports with bpf_redirect_map(..., BPF_F_BROADCAST)")
-CAS_TRIES = 16          # compare-and-exchange attempts of state_update_if before it counts as not done
-MAX_SCRATCH = 32768     # a per-CPU map value holds at most 32 KiB
+CAS_TRIES = 16          # compare-and-exchange attempts of state_update_if before the packet is unhandled
+MAX_SCRATCH = 1 << 20   # working memory per CPU: one value of an array map with a slot per possible CPU
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 MARK_RE = re.compile(r"/\* @(\d+) ")
@@ -121,6 +126,10 @@ class XdpRenderer(CRenderer):
     t_suffix = ""
     prefix = "nicc"
     target_name = "the xdp target"
+    cas_tries = CAS_TRIES
+    # tables live in .rodata, which libbpf turns into a frozen global-data map; a table whose bytes
+    # look like a C string would otherwise go to .rodata.str1.1, which libbpf cannot load
+    table_attrs = ' __attribute__((section(".rodata")))'
 
     def __init__(self, pipeline: Pipeline, spill: bool = False):
         super().__init__(pipeline)
@@ -418,17 +427,24 @@ class XdpRenderer(CRenderer):
             self.emit_line(f"        {hit} = 1;")
         else:
             sym = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[cmp]
-            raw, t = self.fresh("raw"), self.fresh("t")
-            # compare and store as one atomic step: retry while another CPU changed the slot meanwhile
-            self.emit_line(f"        for (int {t} = 0; {t} < {CAS_TRIES}; {t}++) {{")
+            raw, t, busy = self.fresh("raw"), self.fresh("t"), self.fresh("busy")
+            # compare and store as one atomic step: retry while another CPU changed the slot meanwhile;
+            # a packet that loses every time passes unchanged, unhandled (never dropped as stale)
+            self.emit_line(f"        int {busy} = 1;")
+            self.emit_line(f"        for (int {t} = 0; {t} < {self.cas_tries}; {t}++) {{")
             self.emit_line(f"            {slot} {raw} = *(volatile {slot} *){p};")
-            self.emit_line(f"            if (!({val} {sym} ({et}){raw}))")
+            self.emit_line(f"            if (!({val} {sym} ({et}){raw})) {{")
+            self.emit_line(f"                {busy} = 0;")
             self.emit_line("                break;")
+            self.emit_line("            }")
             self.emit_line(f"            if (__sync_val_compare_and_swap({p}, {raw}, ({slot}){val}) == {raw}) {{")
             self.emit_line(f"                {hit} = 1;")
+            self.emit_line(f"                {busy} = 0;")
             self.emit_line("                break;")
             self.emit_line("            }")
             self.emit_line("        }")
+            self.emit_line(f"        if ({busy})")
+            self.emit_line(f"            {self.done('unhandled')}")
         self.emit_line("    }")
         self.emit_line("}")
         return hit
@@ -443,8 +459,8 @@ class XdpRenderer(CRenderer):
         size = self.emit_size(n)
         out = _round8(size)
         if out + _round8(self.in_size) > MAX_SCRATCH:
-            raise self.refuse(n, f"the emitted payload can reach {size} bytes, more than the per-CPU scratch "
-                                 f"buffer of the xdp target holds ({MAX_SCRATCH} bytes)")
+            raise self.refuse(n, f"the emitted payload can reach {size} bytes, more than the per-CPU working "
+                                 f"memory of the xdp target holds ({MAX_SCRATCH} bytes)")
         self.out_size = size
         static = 0           # offset known at compile time until the first array
         dynamic = False
@@ -475,7 +491,7 @@ class XdpRenderer(CRenderer):
                 self.emit_line(f"olen = {base} + {v.count} * {esz}U;")
                 dynamic = True
             elif dynamic:
-                self.emit_line(f"if (olen > {out - t.nbytes}U) {self.done('error')}")
+                self.emit_line(f"if (olen > {out - t.nbytes}U) {self.done('unhandled')}")
                 self.emit_line(self.store_stmt(t, "s->out + olen", v, e))
                 self.emit_line(f"olen += {t.nbytes};")
             else:
@@ -491,6 +507,16 @@ class XdpRenderer(CRenderer):
         return self.lines
 
 
+def scratch_size(r: XdpRenderer) -> int:
+    """Bytes of the nicc_scratch value: the payload copy, the new payload and the map outputs."""
+    return _round8(r.in_size) + _round8(r.out_size) + sum(_csize(t) * max(n, 1) for t, _, n in r.scratch)
+
+
+def _csize(ctype: str) -> int:
+    m = re.search(r"(\d+)$", ctype)
+    return int(m.group(1)) // 8 if m else 1
+
+
 def slot_type(t: Scalar) -> str:
     """State slots are 32 or 64 bits wide: eBPF atomics work on those widths only."""
     return "__u64" if t.bits == 64 else "__u32"
@@ -501,6 +527,11 @@ def render(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer, sp
     r = renderer_cls(pipeline, spill=spill)
     body = r.render_body()
     p = pipeline
+    scratch = scratch_size(r)
+    if scratch > MAX_SCRATCH:
+        raise NiccError(f"the xdp target cannot compile pipeline {p.name}: it needs {scratch} bytes of working "
+                        f"memory per CPU (payload copy, new payload, map outputs), more than the "
+                        f"{MAX_SCRATCH} bytes it has", p.loc)
     states = [dict(name=s.name, slot=slot_type(s.elem), size=s.size, init=int(s.init), elem=str(s.elem))
               for s in p.states.values()]
     src = r.stages[0].loc
@@ -511,7 +542,7 @@ def render(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer, sp
         helpers=list(r.helpers.values()), luts=r.lut_definitions(), states=states,
         in_size=_round8(r.in_size), reads=r.in_size, out_size=_round8(r.out_size), emits=r.emitted,
         scratch=r.scratch, callbacks=callbacks, uses_timestamp=r.uses_timestamp, uses_bounded=r.uses_bounded, cas_tries=CAS_TRIES,
-        stages=r.stages, rendered=r.rendered,
+        stages=r.stages, rendered=r.rendered, scratch_bytes=scratch,
     )
 
 

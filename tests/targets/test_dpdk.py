@@ -85,7 +85,7 @@ def test_binary_counters_match(built):
     res = t.run(ir, frames, art)
     got, ref = t.last_counters, counters(Reference(ir).run(frames))
     assert {k: got[k] for k in ref} == ref
-    assert got["errors"] == 0
+    assert got["unhandled"] == 0
     roles = {p["role"]: p for p in got["ports"]}
     assert roles["wire"]["rx"] == len(frames) and roles["host"]["tx"] == ref["pass"]
     assert len(res) == len(frames)
@@ -148,11 +148,10 @@ def test_cli_compile_and_run(built, tmp_path):
     out = tmp_path / "build"
     r = nicc("compile", "examples/normalize.py", "--target", "dpdk", "-o", str(out))
     assert r.returncode == 0, r.stderr
-    for f in ("normalize_process.c", "normalize_process.h", "normalize_main.c", "Makefile", "normalize",
-              "manifest.json"):
+    for f in ("normalize_process.c", "normalize_process.h", "Makefile", "normalize", "manifest.json"):
         assert (out / f).exists(), f
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["target"] == "dpdk" and manifest["verdict_ports"]["transmit"] == "wire"
+    assert manifest["target"] == "dpdk" and manifest["outcome_ports"]["transmit"] == "wire"
 
     ir = example("normalize")
     frames = generate(ir, 300, seed=11)
@@ -287,8 +286,9 @@ GOLDEN = os.path.join(ROOT, "tests", "golden", "dpdk")
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_golden_generated_c(name):
-    from nicc.backends.dpdk import generate as gen
-    files = gen(example(name))
+    from nicc.backends.dpdk import RUNTIME, generate as gen
+    # the Makefile names the runtime's directory, which depends on where nicc is installed
+    files = {f: text.replace(RUNTIME, "@NICC_DP@") for f, text in gen(example(name)).items()}
     d = os.path.join(GOLDEN, name)
     if os.environ.get("UPDATE_GOLDENS"):
         os.makedirs(d, exist_ok=True)

@@ -89,7 +89,7 @@ def test_golden_c(name):
 def test_generated_c_conventions(name):
     src, _ = generate(example(name))
     assert src.startswith("// SPDX-License-Identifier:")
-    assert 'SEC("xdp")' in src and 'SEC("license")' in src and 'SEC(".maps")' in src
+    assert 'SEC("xdp.frags")' in src and 'SEC("license")' in src and 'SEC(".maps")' in src
     assert "__uint(type, BPF_MAP_TYPE_" in src and "__type(value," in src        # BTF-style map definitions
     # early pass for traffic the pipeline does not select, behind a bounds check
     i_check = src.index("if ((void *)(pkt + NICC_ETH_IP_UDP) > data_end)")
@@ -117,7 +117,8 @@ def test_verdict_table_documented():
     assert ACTIONS["pass"] == "XDP_PASS" and ACTIONS["transmit"] == "XDP_TX" and ACTIONS["drop"] == "XDP_DROP"
     src, _ = generate(example("criteo"))
     for v, a in ACTIONS.items():
-        assert f"{v:10} -> {a}" in src
+        if v != "multicast":
+            assert f"{v:10} -> {a}" in src
     assert "multicast  -> refused" in src
 
 
@@ -278,3 +279,11 @@ def test_bench_prints_ratio():
     assert t.bench(example("dedup"), packets=300, out=out) == 0
     text = out.getvalue()
     assert "ns/packet" in text and "floor" in text and "ratio" in text
+
+
+@pytest.mark.toolchain
+def test_a_table_that_looks_like_a_string_loads(tmp_path):
+    """255 - x over u8 ends in a 0 byte: without a section, clang puts it in .rodata.str1.1, which libbpf refuses."""
+    t = target()
+    ir = run_passes(load(os.path.join(ROOT, "tests", "targets", "pipelines", "strlut.py")).trace())
+    assert differential_test(ir, t, count=300, seed=2)

@@ -85,7 +85,7 @@ static int criteo_commit(uint8_t *pkt, uint32_t room, uint32_t *out_len,
     uint32_t sum = 0;
 
     if (42U + olen > room)
-        return CRITEO_V_ERROR;
+        return NICC_UNHANDLED;          /* the new frame does not fit its buffer: unchanged, to the host */
     memcpy(pkt + 42, out, olen);
     criteo_st16be(pkt + 16, (uint16_t)(28U + olen));
     pkt[24] = 0;
@@ -121,26 +121,26 @@ int criteo_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
     *out_len = len;
     /* framing: Ethernet + IPv4 (no options, not a fragment) + UDP to port 9002 */
     if (len < 42U || pkt[12] != 0x08 || pkt[13] != 0x00 || pkt[14] != 0x45 || pkt[23] != 17)
-        return CRITEO_V_UNSELECTED;
+        return NICC_UNSELECTED;
     if (criteo_ld16be(pkt + 20) & 0x3fff)
-        return CRITEO_V_UNSELECTED;
+        return NICC_UNSELECTED;
     if (criteo_ld16be(pkt + 36) != 9002)
-        return CRITEO_V_UNSELECTED;
+        return NICC_UNSELECTED;
     ulen = criteo_ld16be(pkt + 38);
     if (ulen < 8U || ulen - 8U > len - 42U)
-        return CRITEO_V_UNSELECTED;
+        return NICC_UNSELECTED;
     plen = (uint16_t)(ulen - 8U);
     (void)pl;
     (void)plen;
 
     bool v1 = (plen != 157U);
-    if (v1) return CRITEO_V_MALFORMED;
-    if (plen < 1U) return CRITEO_V_MALFORMED;
+    if (v1) return NICC_MALFORMED;
+    if (plen < 1U) return NICC_MALFORMED;
     uint8_t v2 = (uint8_t)(pl + 0)[0];
     bool v3 = (v2 > 1U);
-    if (v3) return CRITEO_V_DROP;
+    if (v3) return NICC_DROP;
     int64_t k4 = (int64_t)13U < 13 ? (int64_t)13U : 13;
-    if ((int64_t)plen < (int64_t)(1ULL + (uint64_t)k4 * 4ULL)) return CRITEO_V_MALFORMED;
+    if ((int64_t)plen < (int64_t)(1ULL + (uint64_t)k4 * 4ULL)) return NICC_MALFORMED;
     uint8_t m5[13];
     for (int64_t i6 = 0; i6 < k4; i6++) {
         uint32_t v7 = (uint32_t)criteo_ld32be(pl + 1 + (i6) * 4);
@@ -148,7 +148,7 @@ int criteo_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
         m5[i6] = v8;
     }
     int64_t k9 = (int64_t)26U < 26 ? (int64_t)26U : 26;
-    if ((int64_t)plen < (int64_t)(53ULL + (uint64_t)k9 * 4ULL)) return CRITEO_V_MALFORMED;
+    if ((int64_t)plen < (int64_t)(53ULL + (uint64_t)k9 * 4ULL)) return NICC_MALFORMED;
     uint32_t m10[26];
     for (int64_t i11 = 0; i11 < k9; i11++) {
         uint32_t v12 = (uint32_t)criteo_ld32be(pl + 53 + (i11) * 4);
@@ -167,5 +167,27 @@ int criteo_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
         criteo_st32le(out + olen + 0, (uint32_t)m10[i16]);
         olen += 4;
     }
-    return criteo_commit(pkt, room, out_len, out, olen, CRITEO_V_PASS);
+    return criteo_commit(pkt, room, out_len, out, olen, NICC_PASS);
 }
+
+static int
+criteo_process_any(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len, void *st)
+{
+    return criteo_process(pkt, len, room, out_len, st);
+}
+
+static void
+criteo_state_init_any(void *st)
+{
+    criteo_state_init(st);
+}
+
+/* What nicc's DPDK runtime and the sanitizer harness run. */
+const struct nicc_pipeline nicc_pipeline = {
+    .name = "criteo",
+    .udp_port = 9002,
+    .max_frame_out = CRITEO_MAX_FRAME_OUT,
+    .state_size = sizeof(struct criteo_state),
+    .state_init = criteo_state_init_any,
+    .process = criteo_process_any,
+};

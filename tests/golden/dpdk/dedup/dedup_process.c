@@ -51,26 +51,48 @@ int dedup_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
     *out_len = len;
     /* framing: Ethernet + IPv4 (no options, not a fragment) + UDP to port 9003 */
     if (len < 42U || pkt[12] != 0x08 || pkt[13] != 0x00 || pkt[14] != 0x45 || pkt[23] != 17)
-        return DEDUP_V_UNSELECTED;
+        return NICC_UNSELECTED;
     if (dedup_ld16be(pkt + 20) & 0x3fff)
-        return DEDUP_V_UNSELECTED;
+        return NICC_UNSELECTED;
     if (dedup_ld16be(pkt + 36) != 9003)
-        return DEDUP_V_UNSELECTED;
+        return NICC_UNSELECTED;
     ulen = dedup_ld16be(pkt + 38);
     if (ulen < 8U || ulen - 8U > len - 42U)
-        return DEDUP_V_UNSELECTED;
+        return NICC_UNSELECTED;
     plen = (uint16_t)(ulen - 8U);
     (void)pl;
     (void)plen;
 
     bool v1 = (plen < 8U);
-    if (v1) return DEDUP_V_MALFORMED;
-    if (plen < 8U) return DEDUP_V_MALFORMED;
+    if (v1) return NICC_MALFORMED;
+    if (plen < 8U) return NICC_MALFORMED;
     uint64_t v2 = (uint64_t)dedup_ld64be(pl + 0);
     uint64_t v3 = (uint64_t)(v2 & 16383ULL);
     bool v4 = (uint64_t)v3 < 16384U && v2 > st->seen[v3];
     if (v4) st->seen[v3] = v2;
     bool v5 = !v4;
-    if (v5) return DEDUP_V_DROP;
-    return DEDUP_V_PASS;
+    if (v5) return NICC_DROP;
+    return NICC_PASS;
 }
+
+static int
+dedup_process_any(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len, void *st)
+{
+    return dedup_process(pkt, len, room, out_len, st);
+}
+
+static void
+dedup_state_init_any(void *st)
+{
+    dedup_state_init(st);
+}
+
+/* What nicc's DPDK runtime and the sanitizer harness run. */
+const struct nicc_pipeline nicc_pipeline = {
+    .name = "dedup",
+    .udp_port = 9003,
+    .max_frame_out = DEDUP_MAX_FRAME_OUT,
+    .state_size = sizeof(struct dedup_state),
+    .state_init = dedup_state_init_any,
+    .process = dedup_process_any,
+};

@@ -97,7 +97,7 @@ static int normalize_commit(uint8_t *pkt, uint32_t room, uint32_t *out_len,
     uint32_t sum = 0;
 
     if (42U + olen > room)
-        return NORMALIZE_V_ERROR;
+        return NICC_UNHANDLED;          /* the new frame does not fit its buffer: unchanged, to the host */
     memcpy(pkt + 42, out, olen);
     normalize_st16be(pkt + 16, (uint16_t)(28U + olen));
     pkt[24] = 0;
@@ -133,30 +133,30 @@ int normalize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_l
     *out_len = len;
     /* framing: Ethernet + IPv4 (no options, not a fragment) + UDP to port 9001 */
     if (len < 42U || pkt[12] != 0x08 || pkt[13] != 0x00 || pkt[14] != 0x45 || pkt[23] != 17)
-        return NORMALIZE_V_UNSELECTED;
+        return NICC_UNSELECTED;
     if (normalize_ld16be(pkt + 20) & 0x3fff)
-        return NORMALIZE_V_UNSELECTED;
+        return NICC_UNSELECTED;
     if (normalize_ld16be(pkt + 36) != 9001)
-        return NORMALIZE_V_UNSELECTED;
+        return NICC_UNSELECTED;
     ulen = normalize_ld16be(pkt + 38);
     if (ulen < 8U || ulen - 8U > len - 42U)
-        return NORMALIZE_V_UNSELECTED;
+        return NICC_UNSELECTED;
     plen = (uint16_t)(ulen - 8U);
     (void)pl;
     (void)plen;
 
-    if (plen < 10U) return NORMALIZE_V_MALFORMED;
+    if (plen < 10U) return NICC_MALFORMED;
     uint16_t v1 = (uint16_t)normalize_ld16be(pl + 8);
     bool v2 = (v1 > 240U);
-    if (v2) return NORMALIZE_V_MALFORMED;
+    if (v2) return NICC_MALFORMED;
     uint32_t v3 = (uint32_t)v1;
     uint32_t v4 = (uint32_t)(v3 * 3U);
     uint32_t v5 = (uint32_t)(v4 + 10U);
     uint32_t v6 = (uint32_t)plen;
     bool v7 = (v6 != v5);
-    if (v7) return NORMALIZE_V_MALFORMED;
+    if (v7) return NICC_MALFORMED;
     int64_t k8 = (int64_t)v1 < 240 ? (int64_t)v1 : 240;
-    if ((int64_t)plen < (int64_t)(10ULL + (uint64_t)k8 * 3ULL)) return NORMALIZE_V_MALFORMED;
+    if ((int64_t)plen < (int64_t)(10ULL + (uint64_t)k8 * 3ULL)) return NICC_MALFORMED;
     uint16_t m9[240];
     uint16_t m10[240];
     uint16_t m11[240];
@@ -171,11 +171,11 @@ int normalize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_l
         m10[i12] = v17;
         m11[i12] = v18;
     }
-    if (plen < 4U) return NORMALIZE_V_MALFORMED;
+    if (plen < 4U) return NICC_MALFORMED;
     uint32_t v19 = (uint32_t)normalize_ld32be(pl + 0);
-    if (plen < 6U) return NORMALIZE_V_MALFORMED;
+    if (plen < 6U) return NICC_MALFORMED;
     uint16_t v20 = (uint16_t)normalize_ld16be(pl + 4);
-    if (plen < 8U) return NORMALIZE_V_MALFORMED;
+    if (plen < 8U) return NICC_MALFORMED;
     uint16_t v21 = (uint16_t)normalize_ld16be(pl + 6);
     olen = 0;
     normalize_st32be(out + olen, (uint32_t)v19);
@@ -192,5 +192,27 @@ int normalize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_l
         normalize_st16le(out + olen + 4, (uint16_t)m11[i22]);
         olen += 6;
     }
-    return normalize_commit(pkt, room, out_len, out, olen, NORMALIZE_V_PASS);
+    return normalize_commit(pkt, room, out_len, out, olen, NICC_PASS);
 }
+
+static int
+normalize_process_any(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len, void *st)
+{
+    return normalize_process(pkt, len, room, out_len, st);
+}
+
+static void
+normalize_state_init_any(void *st)
+{
+    normalize_state_init(st);
+}
+
+/* What nicc's DPDK runtime and the sanitizer harness run. */
+const struct nicc_pipeline nicc_pipeline = {
+    .name = "normalize",
+    .udp_port = 9001,
+    .max_frame_out = NORMALIZE_MAX_FRAME_OUT,
+    .state_size = sizeof(struct normalize_state),
+    .state_init = normalize_state_init_any,
+    .process = normalize_process_any,
+};

@@ -1,0 +1,44 @@
+/* nicc's DPDK data plane: the interface between the static runtime (nicc_dp.c, built once)
+ * and a pipeline's generated per-packet function (NAME_process.c).
+ *
+ * A pipeline object defines `nicc_pipeline`, which the runtime drives: it polls the wire port
+ * in bursts, runs `process` on each packet in order and sends the packet where the outcome says.
+ * Plain C, no DPDK headers: the sanitizer harness (nicc_harness.c) uses the same interface. */
+#ifndef NICC_DP_H
+#define NICC_DP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* What became of a frame: the run contract (nicc.compiler.contract.CODES; a unit test keeps the two equal). */
+enum nicc_outcome {
+    NICC_PASS = 0,          /* to the host, rewritten if the pipeline emitted a payload */
+    NICC_TRANSMIT = 1,      /* back out of the wire port */
+    NICC_DROP = 2,          /* freed */
+    NICC_MULTICAST = 3,     /* one copy per port of the group */
+    NICC_MALFORMED = 4,     /* to the host, unchanged: the payload does not fit the record */
+    NICC_UNSELECTED = 5,    /* to the host, unchanged: not a frame for this pipeline */
+    NICC_UNHANDLED = 6,     /* to the host, unchanged: this target could not carry out the pipeline */
+    NICC_NB_OUTCOMES
+};
+
+/* Run the pipeline on the frame pkt[0, len); pkt[0, room) may be written. Returns an outcome;
+ * *out_len is the frame's length afterwards. `state` is the pipeline's state. */
+typedef int (*nicc_process_fn)(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len, void *state);
+
+struct nicc_pipeline {
+    const char *name;
+    uint16_t udp_port;
+    uint32_t max_frame_out;     /* the largest frame an emitted payload makes; 0: frames never grow */
+    size_t state_size;          /* the state begins with `uint64_t now_ns`: the current packet's time */
+    void (*state_init)(void *state);
+    nicc_process_fn process;
+};
+
+extern const struct nicc_pipeline nicc_pipeline;
+
+/* The largest frame the data plane carries whole: mbufs have this much data room. Longer frames
+ * arrive as mbuf chains and pass to the host unchanged, counted as NICC_UNHANDLED. */
+#define NICC_MAX_FRAME 9216U
+
+#endif /* NICC_DP_H */

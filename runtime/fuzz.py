@@ -1,0 +1,122 @@
+"""Long differential runs: every pipeline on every target, against the reference interpreter.
+
+    python -m nicc.runtime.fuzz --count 1000000              # `make fuzz`: 1M frames per pipeline per target
+    python -m nicc.runtime.fuzz --count 20000 --targets xdp examples/criteo.py
+
+Frames come from :mod:`nicc.runtime.packets` in shards (``--shard`` frames, each shard its own
+seed and its own run from the pipeline's initial state, so that shards run in parallel on
+``--jobs`` processes); each shard is compared frame by frame with the reference interpreter
+under the target's limits (:mod:`nicc.runtime.difftest`). A mismatch is shrunk and printed, and
+the run fails. A progress bar per target shows frames done; the summary gives frames, frames the
+pipelines processed (not malformed, unselected or unhandled), mismatches and time.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import io
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections import defaultdict
+
+from tqdm import tqdm
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_TARGETS = ("interp", "xdp", "dpdk", "bmv2")
+
+
+def default_pipelines() -> list[str]:
+    """The examples (each FILE, or FILE:NAME for files with several pipelines) and the size tests."""
+    found = sorted(p for p in glob.glob(os.path.join(ROOT, "examples", "*.py"))
+                   if os.path.basename(p) != "demo.py")
+    big = os.path.join(ROOT, "tests", "targets", "pipelines", "big.py")
+    return found + ([f"{big}:big", f"{big}:grow"] if os.path.exists(big) else [])
+
+
+def _load(spec: str):
+    import nicc.dsl as nd
+    from nicc.compiler.passes import run_passes
+    path, _, name = spec.partition(":")
+    return run_passes(nd.load(path, name or None).trace())
+
+
+def _shard(task: tuple[str, str, int, int, int]) -> dict:
+    """Run one shard; returns counts (and the printed counterexample on a mismatch)."""
+    from nicc.runtime.difftest import VacuousTest, differential_test
+    from nicc.runtime.packets import generate
+    from nicc.runtime.target import TargetUnavailable, get_target
+    spec, tname, seed, n, shard_id = task
+    ir = _load(spec)
+    t = get_target(tname)
+    if hasattr(t, "echo"):
+        t.echo = False
+    try:
+        t.check_available()
+    except TargetUnavailable as e:
+        return dict(spec=spec, target=tname, frames=n, skipped=str(e))
+    frames = generate(ir, n, seed)
+    out, stats = io.StringIO(), {}
+    t0 = time.perf_counter()
+    try:
+        ok = differential_test(ir, t, frames=frames, seed=seed, out=out, stats=stats)
+    except VacuousTest as e:
+        return dict(spec=spec, target=tname, frames=n, ok=False, report=str(e), seconds=0.0)
+    return dict(spec=spec, target=tname, frames=n, ok=ok, processed=stats["processed"],
+                unhandled=stats["unhandled"], report=out.getvalue(), seconds=time.perf_counter() - t0,
+                shard=shard_id, seed=seed)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m nicc.runtime.fuzz", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("pipelines", nargs="*", metavar="PIPELINE", help="FILE or FILE:NAME (default: the examples)")
+    ap.add_argument("--count", type=int, default=1_000_000, help="frames per pipeline per target (default 1M)")
+    ap.add_argument("--shard", type=int, default=20_000, help="frames per shard (default 20000)")
+    ap.add_argument("--targets", default=",".join(DEFAULT_TARGETS), help="comma-separated targets")
+    ap.add_argument("--seed", type=int, default=1, help="base seed (shard k of a run uses seed*100003 + k)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel processes")
+    a = ap.parse_args(argv)
+    specs = a.pipelines or default_pipelines()
+    targets = [t for t in a.targets.split(",") if t]
+    tasks = []
+    for spec in specs:
+        for tname in targets:
+            for k, start in enumerate(range(0, a.count, a.shard)):
+                tasks.append((spec, tname, a.seed * 100003 + k, min(a.shard, a.count - start), k))
+    bars = {t: tqdm(total=a.count * len(specs), desc=f"{t:6}", unit="fr", unit_scale=True, file=sys.stderr,
+                    position=i, dynamic_ncols=True) for i, t in enumerate(targets)}
+    done: dict[tuple[str, str], dict] = defaultdict(lambda: dict(frames=0, processed=0, unhandled=0, seconds=0.0))
+    failures, skipped = [], {}
+    t0 = time.time()
+    with mp.get_context("spawn").Pool(a.jobs) as pool:
+        for r in pool.imap_unordered(_shard, tasks):
+            bars[r["target"]].update(r["frames"])
+            if "skipped" in r:
+                skipped[r["target"]] = r["skipped"]
+                continue
+            d = done[(r["spec"], r["target"])]
+            for k in ("frames", "processed", "unhandled", "seconds"):
+                d[k] += r.get(k, 0)
+            if not r["ok"]:
+                failures.append(r)
+                tqdm.write(r["report"], file=sys.stderr)
+    for b in bars.values():
+        b.close()
+    wall = time.time() - t0
+    total = sum(d["frames"] for d in done.values())
+    print(f"\n{'pipeline':28} {'target':7} {'frames':>10} {'processed':>10} {'unhandled':>10} {'s':>8}")
+    for (spec, tname), d in sorted(done.items()):
+        name = os.path.basename(spec.partition(":")[0]) + (":" + spec.partition(":")[2] if ":" in spec else "")
+        print(f"{name:28} {tname:7} {d['frames']:>10,} {d['processed']:>10,} {d['unhandled']:>10,} "
+              f"{d['seconds']:>8.0f}")
+    for tname, why in skipped.items():
+        print(f"skipped {tname}: {why}")
+    print(f"{total:,} frames compared with the reference in {wall / 60:.1f} min ({a.jobs} processes); "
+          f"{len(failures)} shard(s) with a mismatch")
+    return 1 if failures or total == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
