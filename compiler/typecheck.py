@@ -280,12 +280,20 @@ def check_types(p: Pipeline) -> Pipeline:
     return p
 
 
+class _TracedTypes(dict):
+    """Types of nodes already traced (and checked): a map body may use values from outside it."""
+
+    def __missing__(self, n: Node) -> Type:
+        return n.type
+
+
 def infer_type(pipeline: Pipeline, n: Node, arg_types: list[Type], map_inputs=None) -> Type | None:
     """Apply ``n``'s rule to operand types (used by the DSL while tracing)."""
     w = Walker.__new__(TypeChecker)
     Walker.__init__(w, pipeline)
+    w.env = _TracedTypes()
     if map_inputs:
-        w.map_inputs = map_inputs
+        w.map_inputs = list(map_inputs)
     for a, t in zip(n.args, arg_types):
         w.env[a] = t
     return TYPE_RULES[n.op](w, n, *arg_types)

@@ -17,6 +17,7 @@ from ..compiler.typecheck import infer_type
 from ..compiler.types import Array, BOOL, Scalar, Type
 
 _current: list["Tracer"] = []
+_STAY = (Op.ELEM, Op.MAP, Op.STATE_UPDATE_IF)      # never moved out of the block they are written in
 
 
 def tracer() -> "Tracer":
@@ -34,6 +35,30 @@ class Tracer:
         self.map_inputs: list[tuple[Node | None, list[Type]]] = []
         self.overflow = "wrap"
         self.lut_ids: dict[int, str] = {}
+        self.home: dict[Node, Block] = {}     # the block each traced node was placed in
+
+    def _place(self, n: Node) -> int:
+        """Index in ``self.blocks`` of the block ``n`` belongs to.
+
+        A value that does not depend on a map element (a record field, a constant, a table
+        read of either, ...) belongs where its operands are, however deep the code that
+        first traces it: it is computed once per packet and visible both inside and after
+        the map. Element reads, maps and effects stay where they are written.
+        """
+        depth = 0
+        for a in n.args:
+            b = self.home.get(a)
+            if b is None:
+                continue
+            k = next((i for i, have in enumerate(self.blocks) if have is b), None)
+            if k is None:
+                raise NiccError(f"this {n.op.value} uses a value made inside a map body (at {a.loc}), which "
+                                "exists only per element: a value made inside a map body cannot be used "
+                                "outside it; return it from the map function instead", n.loc)
+            depth = max(depth, k)
+        if n.op in _STAY or not SPECS[n.op].result:
+            return len(self.blocks) - 1
+        return depth
 
     def __enter__(self):
         _current.append(self)
@@ -48,10 +73,12 @@ class Tracer:
         nodes = tuple(a.node if isinstance(a, Value) else a for a in args)
         n = Node(op, nodes, attrs, type, loc, body)
         arg_types = [a.type for a in nodes]
-        t = infer_type(self.pipeline, n, arg_types, self.map_inputs)
+        depth = self._place(n)
+        t = infer_type(self.pipeline, n, arg_types, self.map_inputs[:depth])
         if SPECS[op].result:
             n.type = t
-        self.blocks[-1].nodes.append(n)
+        self.blocks[depth].nodes.append(n)
+        self.home[n] = self.blocks[depth]
         return n
 
     def value(self, op: Op, args=(), attrs=(), type=None, loc=None) -> "Value":
