@@ -11,6 +11,8 @@ from __future__ import annotations
 import numbers
 from contextlib import contextmanager
 
+import numpy as np
+
 from ..compiler.errors import NiccError, SourceLoc, user_loc
 from ..compiler.ir import Block, Node, Op, Pipeline, SPECS
 from ..compiler.typecheck import infer_type
@@ -131,6 +133,18 @@ def as_value(x, like: "Value | None" = None) -> "Value":
     raise NiccError(f"cannot use {type(x).__name__} value {x!r} in a pipeline", loc)
 
 
+# numpy ufuncs that are Python operators on traced values (``np.uint8(3) + v`` reaches Value.__radd__)
+_UFUNC_OPERATORS = {"add": "__add__", "subtract": "__sub__", "multiply": "__mul__", "floor_divide": "__floordiv__",
+                    "remainder": "__mod__", "bitwise_and": "__and__", "bitwise_or": "__or__",
+                    "bitwise_xor": "__xor__", "left_shift": "__lshift__", "right_shift": "__rshift__",
+                    "equal": "__eq__", "not_equal": "__ne__", "less": "__lt__", "less_equal": "__le__",
+                    "greater": "__gt__", "greater_equal": "__ge__", "true_divide": "__truediv__"}
+
+
+_REFLECTED = {"__eq__": "__eq__", "__ne__": "__ne__", "__lt__": "__gt__", "__le__": "__ge__", "__gt__": "__lt__",
+              "__ge__": "__le__"}
+
+
 def _binop(op: Op, reflected: bool = False):
     def f(self, other):
         o = as_value(other, self)
@@ -144,7 +158,6 @@ class Value:
     """A traced scalar (or, via :class:`ArrayValue`, array) of the packet being processed."""
 
     __slots__ = ("node",)
-    __array_ufunc__ = None          # make numpy defer to our reflected operators
 
     def __init__(self, node: Node):
         self.node = node
@@ -204,6 +217,26 @@ class Value:
 
     def __len__(self):
         _flow_error("len()", "use the count field of the record")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """numpy on a traced value: its operators are ours (``np.uint8(3) + v``); other functions
+        (``np.sqrt``, ``np.log``...) cannot run per packet on a NIC."""
+        op = _UFUNC_OPERATORS.get(ufunc.__name__)
+        inputs = [x.item() if isinstance(x, (np.ndarray, np.generic)) and x.ndim == 0 else x for x in inputs]
+        if op is not None and method == "__call__" and not kwargs and len(inputs) == 2:
+            a, b = inputs
+            return getattr(a, op)(b) if isinstance(a, Value) else getattr(b, _REFLECTED.get(op, "__r" + op[2:]))(a)
+        if ufunc.__name__ == "invert" and method == "__call__" and not kwargs and len(inputs) == 1:
+            return ~inputs[0]
+        name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
+        raise NiccError(f"numpy.{name} of a traced value: numpy runs at compile time, not per packet on the "
+                        "NIC; precompute it over every input value with nd.lut(fn, domain=..., out=...), "
+                        "or use the DSL's operators", user_loc())
+
+    def map(self, fn):
+        raise NiccError(f".map on a scalar value ({self.type}): map applies a function to each element of an "
+                        "array (a record field declared with nd.array); on a scalar, call the function directly",
+                        user_loc())
 
     def cast(self, t: Scalar, overflow: str | None = None) -> "Value":
         """Convert to type ``t``; narrowing wraps (``overflow='wrap'``) or clamps (``'sat'``)."""
