@@ -54,9 +54,9 @@ class Tracer:
                 continue
             k = next((i for i, have in enumerate(self.blocks) if have is b), None)
             if k is None:
-                raise NiccError(f"this {n.op.value} uses a value made inside a map body (at {a.loc}), which "
-                                "exists only per element: a value made inside a map body cannot be used "
-                                "outside it; return it from the map function instead", n.loc)
+                raise NiccError(f"{n.op.value} uses a value made from an element at {a.loc}: a value made inside "
+                                "a map body cannot be used outside it (it exists once per element); return it "
+                                "from the map function instead", n.loc)
             depth = max(depth, k)
         if n.op in _STAY or not SPECS[n.op].result:
             return len(self.blocks) - 1
