@@ -273,7 +273,10 @@ def state(name: str, elem: Scalar, size: int | None = None) -> StateArray:
 def group(name: str, ports) -> str:
     """Declare a multicast group (inside the pipeline function); returns its name for nd.multicast."""
     tr = tracer()
-    ports = tuple(int(p) for p in ports)
+    given = list(ports) if hasattr(ports, "__iter__") and not isinstance(ports, (str, bytes)) else None
+    if given is None or any(isinstance(p, bool) or not isinstance(p, numbers.Integral) or p < 0 for p in given):
+        raise NiccError(f"multicast group ports must be a list of port numbers, got {ports!r}", user_loc())
+    ports = tuple(int(p) for p in given)
     if not ports:
         raise NiccError("a multicast group needs at least one port", user_loc())
     tr.pipeline.groups[name] = Group(name, ports, user_loc())

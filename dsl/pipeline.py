@@ -149,7 +149,7 @@ def pipeline(port: int, schema: type[Record] | None = None, name: str | None = N
             ...
     """
     loc = user_loc()
-    if not isinstance(port, int) or not (1 <= port <= 65535):
+    if isinstance(port, bool) or not isinstance(port, int) or not (1 <= port <= 65535):
         raise NiccError(f"UDP port must be 1..65535, got {port!r}", loc)
 
     def deco(fn) -> PipelineDef:
