@@ -12,7 +12,11 @@ of those as a failure.
 from __future__ import annotations
 
 import linecache
+import os
+import site
 import sys
+import sysconfig
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -71,24 +75,31 @@ class InternalError(AssertionError):
         super().__init__(f"Compiler Bug: {message}")
 
 
-def user_frame(skip_prefix: str = "nicc"):
-    """The innermost stack frame outside the nicc package (JAX's user_frame)."""
+def user_frame():
+    """The innermost stack frame of the user's code: outside nicc, and outside Python's and installed
+    packages' code, so ``np.sum(v)`` is placed at the user's call (JAX's user_frame)."""
     f = sys._getframe(1)
+    first_outside = None
     while f is not None:
-        mod = f.f_globals.get("__name__", "")
-        if not (mod == skip_prefix or mod.startswith(skip_prefix + ".")):
+        kind = _frame_kind(f)
+        if kind == "user":
             return f
+        if kind == "library" and first_outside is None:
+            first_outside = f
         f = f.f_back
-    return None
+    return first_outside
 
 
 def loc_of_frame(frame) -> SourceLoc:
     if frame is None:
         return UNKNOWN
-    code = frame.f_code
-    line, col, end_col = frame.f_lineno, None, None
+    return _loc_at(frame.f_code, frame.f_lineno, frame.f_lasti)
+
+
+def _loc_at(code, line: int, lasti: int) -> SourceLoc:
+    col, end_col = None, None
     try:
-        positions = list(code.co_positions())[frame.f_lasti // 2]
+        positions = list(code.co_positions())[lasti // 2]
         if positions[0] is not None:
             line = positions[0]
             if positions[1] == positions[0]:
@@ -101,3 +112,86 @@ def loc_of_frame(frame) -> SourceLoc:
 def user_loc() -> SourceLoc:
     """Source location of the innermost user frame."""
     return loc_of_frame(user_frame())
+
+
+# -- exceptions raised by the user's own code -------------------------------------------------------
+
+def _library_dirs() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    dirs = [paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")]
+    dirs += site.getsitepackages() if hasattr(site, "getsitepackages") else []
+    return tuple(sorted({os.path.join(os.path.realpath(d), "") for d in dirs if d}))
+
+
+_LIBRARY_DIRS = _library_dirs()
+
+
+_LIBRARY_FILES: dict[str, bool] = {}
+
+
+def _frame_kind(frame) -> str:
+    """'nicc' (the compiler), 'library' (Python's and installed packages' code) or 'user'."""
+    mod = frame.f_globals.get("__name__", "")
+    if mod == "nicc" or mod.startswith("nicc."):
+        return "nicc"
+    path = frame.f_code.co_filename
+    lib = _LIBRARY_FILES.get(path)
+    if lib is None:
+        lib = _LIBRARY_FILES[path] = path.startswith("<") or os.path.realpath(path).startswith(_LIBRARY_DIRS)
+    return "library" if lib else "user"
+
+
+def error_from_exception(e: BaseException, what: str, file: str | None = None) -> NiccError | None:
+    """The user's mistake behind ``e``, reported at the user's own line; None when the fault is nicc's.
+
+    A syntax error is placed where Python reports it. Any other exception is placed at the
+    innermost line of the user's code it passed through, unless it was raised by nicc itself
+    (the innermost frame that is not Python's or a package's is in nicc): that is a compiler bug.
+    ``what`` says what was being done (``loading the pipeline file``, ``tracing pipeline 'p'``);
+    ``file`` is the file being run, where an error that Python places nowhere is reported.
+    """
+    if isinstance(e, SyntaxError):
+        if not e.filename or not e.lineno:
+            return NiccError(f"syntax error: {e.msg}", SourceLoc(e.filename or file or "<unknown>", e.lineno or 1))
+        col = e.offset - 1 if e.offset else None
+        end = e.end_offset - 1 if e.end_offset and e.end_lineno == e.lineno and e.end_offset > e.offset else None
+        return NiccError(f"syntax error: {e.msg}", SourceLoc(e.filename, e.lineno, col, end))
+    entries = []
+    tb = e.__traceback__
+    while tb is not None:
+        entries.append((tb.tb_frame, tb.tb_lineno, tb.tb_lasti))
+        tb = tb.tb_next
+    kinds = [_frame_kind(f) for f, _, _ in entries]
+    inner = [i for i, k in enumerate(kinds) if k != "library"]
+    if file is not None and "user" not in kinds:
+        # raised by Python itself before running any of the file (e.g. it cannot be compiled)
+        return NiccError(f"{type(e).__name__} while {what}: {e}", SourceLoc(file, 1))
+    if not inner:
+        return None
+    if isinstance(e, RecursionError):
+        users = [i for i in inner if kinds[i] == "user"]
+        if not users:
+            return None
+        f, line, lasti = entries[users[-1]]
+        return NiccError(f"unbounded recursion while {what} ({e}): a pipeline function runs once, at compile "
+                         "time, so its recursion must end by Python values; for per-element work use .map",
+                         _loc_at(f.f_code, line, lasti))
+    if kinds[inner[-1]] != "user":
+        return None
+    f, line, lasti = entries[inner[-1]]
+    return NiccError(f"{type(e).__name__} while {what}: {e}", _loc_at(f.f_code, line, lasti))
+
+
+@contextmanager
+def user_code(what: str, file: str | None = None):
+    """Run the user's code; its exceptions become :class:`NiccError` at the user's line (nicc's own
+    faults are left as they are). ``file``: the file being run, if any."""
+    try:
+        yield
+    except (NiccError, InternalError):
+        raise
+    except Exception as e:
+        err = error_from_exception(e, what, file)
+        if err is None:
+            raise
+        raise err from e

@@ -9,6 +9,7 @@ narrows silently (``x.cast(u16)`` does it explicitly, wrapping or saturating).
 """
 from __future__ import annotations
 
+from .constfold import constant_value
 from .errors import NiccError
 from .ir import ARITH, COMPARE, Node, Op, Pipeline, VERDICTS
 from .types import Array, BOOL, Scalar, Struct, U8, U16, U32, U64, Type
@@ -86,6 +87,10 @@ def t_arith(w, n, a, b):
         _int(n, a, f"left operand of {sym}")
         if _int(n, b, f"right operand of {sym}").signed:
             raise _err(n, f"shift amount must be unsigned, got {b}")
+        k = constant_value(w.pipeline, n.args[1])
+        if k is not None and k >= a.bits:
+            raise _err(n, f"shift by {k}, not less than the width of {a} ({a.bits} bits): every bit is "
+                          "shifted out; cast to a wider type first, or shift by less")
         return a
     if n.op in (Op.AND, Op.OR, Op.XOR) and a == BOOL and b == BOOL:
         return BOOL
@@ -94,6 +99,9 @@ def t_arith(w, n, a, b):
     _same(n, a, b, sym)
     if n.op in (Op.ADD, Op.SUB, Op.MUL) and n.attr("overflow") not in ("wrap", "sat"):
         raise _err(n, f"overflow must be wrap or sat, got {n.attr('overflow')}")
+    if n.op in (Op.DIV, Op.MOD) and constant_value(w.pipeline, n.args[1]) == 0:
+        what = "division" if n.op is Op.DIV else "modulo"
+        raise _err(n, f"{what} by zero: the divisor is always 0 here")
     return a
 
 
@@ -200,16 +208,24 @@ def _state(w, n):
     return s
 
 
+def _index(w, n, s, idx):
+    _int(n, idx, "state index")
+    k = constant_value(w.pipeline, n.args[0])
+    if k is not None and not 0 <= k < s.size:
+        raise _err(n, f"state index {k} is out of range for @{s.name} (size {s.size}, indices 0..{s.size - 1})")
+
+
 def t_state_read(w, n, idx):
     s = _state(w, n)
     if _int(n, idx, "state index").signed:
         raise _err(n, "state index must be unsigned")
+    _index(w, n, s, idx)
     return s.elem
 
 
 def t_state_write(w, n, idx, val, cond):
     s = _state(w, n)
-    _int(n, idx, "state index")
+    _index(w, n, s, idx)
     if val != s.elem:
         raise _err(n, f"state @{s.name} holds {s.elem}, got {val}")
     _bool(n, cond, "write condition")
@@ -217,7 +233,7 @@ def t_state_write(w, n, idx, val, cond):
 
 def t_state_update_if(w, n, idx, val):
     s = _state(w, n)
-    _int(n, idx, "state index")
+    _index(w, n, s, idx)
     if val != s.elem:
         raise _err(n, f"state @{s.name} holds {s.elem}, got {val}")
     if n.attr("cmp") not in ("eq", "ne", "lt", "le", "gt", "ge", "always"):
@@ -280,12 +296,20 @@ def check_types(p: Pipeline) -> Pipeline:
     return p
 
 
+class _TracedTypes(dict):
+    """Types of nodes already traced (and checked): a map body may use values from outside it."""
+
+    def __missing__(self, n: Node) -> Type:
+        return n.type
+
+
 def infer_type(pipeline: Pipeline, n: Node, arg_types: list[Type], map_inputs=None) -> Type | None:
     """Apply ``n``'s rule to operand types (used by the DSL while tracing)."""
     w = Walker.__new__(TypeChecker)
     Walker.__init__(w, pipeline)
+    w.env = _TracedTypes()
     if map_inputs:
-        w.map_inputs = map_inputs
+        w.map_inputs = list(map_inputs)
     for a, t in zip(n.args, arg_types):
         w.env[a] = t
     return TYPE_RULES[n.op](w, n, *arg_types)

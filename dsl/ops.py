@@ -1,6 +1,8 @@
 """The DSL's operations beyond operators: tables, hashing, arrays, state, verdicts."""
 from __future__ import annotations
 
+import math
+import numbers
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -8,12 +10,16 @@ import numpy as np
 
 from ..compiler.errors import NiccError, SourceLoc, user_loc
 from ..compiler.ir import Block, Group, Node, Op, State, Table
-from ..compiler.types import Array, BOOL, F16, Scalar
+from ..compiler.types import Array, BOOL, F16, Scalar, U32
 from .tracer import ArrayValue, Element, Value, as_value, tracer, wrap
 
 
 def const(v: int, t: Scalar) -> Value:
     """A typed constant."""
+    if not isinstance(t, Scalar):
+        raise NiccError(f"nd.const needs a scalar type such as nd.u16, got {t!r}", user_loc())
+    if not isinstance(v, numbers.Integral):
+        raise NiccError(f"nd.const needs an integer, got {type(v).__name__} {v!r}", user_loc())
     return as_value(int(v), _TypedLike(t))
 
 
@@ -82,6 +88,12 @@ class Lut:
         return tr.value(Op.LUT, (x,), {"table": name})
 
 
+def _is_number(r) -> bool:
+    if isinstance(r, (np.generic, np.ndarray)):
+        return r.dtype.kind in "biuf" and r.ndim == 0
+    return isinstance(r, numbers.Real)
+
+
 def _tabulate(fn, domain: Scalar, out: Scalar, loc: SourceLoc) -> np.ndarray:
     xs = np.arange(domain.lo, domain.hi + 1, dtype=np.int64).astype(domain.dtype)
     try:
@@ -90,6 +102,11 @@ def _tabulate(fn, domain: Scalar, out: Scalar, loc: SourceLoc) -> np.ndarray:
         raise
     except Exception as e:
         raise NiccError(f"lut function failed on the domain {domain}: {type(e).__name__}: {e}", loc) from None
+    bad = next((i for i, r in enumerate(res) if not _is_number(r)), None)
+    if bad is not None:
+        r = res[bad]
+        raise NiccError(f"lut function must return numbers, got {'None' if r is None else type(r).__name__} "
+                        f"for input {int(xs[bad])} (result {r!r})", loc)
     arr = np.asarray(res)
     if arr.shape != (len(xs),):
         raise NiccError(f"lut function must return one number per input, got shape {arr.shape[1:]}", loc)
@@ -115,9 +132,39 @@ def lut(fn, domain: Scalar, out: Scalar, name: str | None = None) -> Lut:
 
 
 def bucketize(x, boundaries) -> Value:
-    """Number of boundaries ``<= x`` (numpy ``searchsorted(boundaries, x, side='right')``), as u8."""
-    bounds = tuple(int(b) for b in boundaries)
-    return tracer().value(Op.BUCKETIZE, (as_value(x),), {"boundaries": bounds})
+    """Number of boundaries ``<= x`` (numpy ``searchsorted(boundaries, x, side='right')``), as u8.
+
+    Boundaries may be floats: for an integer ``x``, ``b <= x`` exactly when ``ceil(b) <= x``, so
+    each boundary is kept as the exact integer threshold ``ceil(b)`` (``[0.5, 1.5, 2.5]`` puts
+    0, 1, 2, 3 into buckets 0, 1, 2, 3, as numpy does).
+    """
+    loc = user_loc()
+    x = as_value(x)
+    if isinstance(boundaries, (str, bytes)) or not hasattr(boundaries, "__iter__"):
+        raise NiccError(f"bucketize boundaries must be a list of numbers, got {type(boundaries).__name__}", loc)
+    raw = [b.item() if isinstance(b, (np.generic, np.ndarray)) and np.ndim(b) == 0 and b.dtype.itemsize <= 8
+           else b for b in boundaries]
+    for b in raw:
+        if isinstance(b, bool) or not _is_number(b):
+            raise NiccError(f"bucketize boundaries must be numbers, got {type(b).__name__} {b!r}", loc)
+        if not isinstance(b, numbers.Integral) and not math.isfinite(b):
+            raise NiccError(f"bucketize boundary {b!r} is not a finite number", loc)
+    if any(a > b for a, b in zip(raw, raw[1:])):
+        raise NiccError("bucketize boundaries must be 1..255 sorted values (numpy's searchsorted needs them "
+                        f"in ascending order), got {list(raw)}", loc)
+    t = x.type
+    if isinstance(t, Scalar) and t.is_int and t.bits == 64 and any(
+            not isinstance(b, numbers.Integral) and abs(b) >= 2 ** 53 for b in raw):
+        raise NiccError(f"bucketize of a 64-bit value with float boundaries of 2**53 or more: numpy compares "
+                        "such values after rounding x to a float64, not exactly; give the boundaries as integers",
+                        loc)
+    bounds = tuple(int(b) if isinstance(b, numbers.Integral) else _ceil(b) for b in raw)
+    return tracer().value(Op.BUCKETIZE, (x,), {"boundaries": bounds})
+
+
+def _ceil(b) -> int:
+    """The least integer >= ``b``, exactly (a float, a numpy float of any width, a Fraction...)."""
+    return int(np.ceil(b)) if isinstance(b, np.floating) else math.ceil(b)
 
 
 def crc32(x) -> Value:
@@ -133,9 +180,15 @@ def map(fn, *arrays: ArrayValue) -> ArrayValue:
     """
     tr = tracer()
     loc = user_loc()
+    if len(tr.blocks) > 1:
+        raise NiccError("nested map: a map body runs once per element and cannot loop again; process the "
+                        "arrays side by side with nd.map(fn, a, b), one map after another", loc)
+    if not arrays:
+        raise NiccError("map needs at least one array", loc)
     for a in arrays:
         if not isinstance(a, ArrayValue):
-            raise NiccError(f"map needs arrays, got {a!r}", loc)
+            what = f"a scalar value ({a.type})" if isinstance(a, Value) else f"{type(a).__name__} {a!r}"
+            raise NiccError(f"map applies to arrays (record fields declared with nd.array), got {what}", loc)
     types = [a.type for a in arrays]
     if any((t.max, t.dynamic) != (types[0].max, types[0].dynamic) for t in types):
         raise NiccError("map over arrays of different lengths", loc)
@@ -179,9 +232,17 @@ class StateArray:
             raise NiccError(f"two different states are named '{self.name}'", user_loc())
         return tr
 
+    def _index(self, idx) -> Value:
+        """A traced index, or a Python int as a u32 constant (checked against the size when traced)."""
+        if isinstance(idx, numbers.Integral) and not isinstance(idx, bool) and 0 <= idx <= U32.hi:
+            return as_value(int(idx), _TypedLike(U32))
+        if isinstance(idx, numbers.Integral) and not isinstance(idx, bool):
+            raise NiccError(f"state index {idx} is out of range for @{self.name} (size {self.size})", user_loc())
+        return as_value(idx)
+
     def __getitem__(self, idx) -> Value:
         tr = self._register()
-        return tr.value(Op.STATE_READ, (as_value(idx),), {"state": self.name})
+        return tr.value(Op.STATE_READ, (self._index(idx),), {"state": self.name})
 
     def __setitem__(self, idx, v):
         self.write(idx, v)
@@ -189,13 +250,13 @@ class StateArray:
     def write(self, idx, v, when=True):
         tr = self._register()
         v = as_value(v, _TypedLike(self.elem))
-        tr.add(Op.STATE_WRITE, (as_value(idx), v, as_value(when)), {"state": self.name})
+        tr.add(Op.STATE_WRITE, (self._index(idx), v, as_value(when)), {"state": self.name})
 
     def update_if(self, idx, v, cmp: str = "gt") -> Value:
         """Store ``v`` if ``v <cmp> old`` (cmp in eq ne lt le gt ge always); return whether it was stored."""
         tr = self._register()
         v = as_value(v, _TypedLike(self.elem))
-        return tr.value(Op.STATE_UPDATE_IF, (as_value(idx), v), {"state": self.name, "cmp": cmp})
+        return tr.value(Op.STATE_UPDATE_IF, (self._index(idx), v), {"state": self.name, "cmp": cmp})
 
 
 def state(name: str, elem: Scalar, size: int | None = None) -> StateArray:
@@ -212,7 +273,10 @@ def state(name: str, elem: Scalar, size: int | None = None) -> StateArray:
 def group(name: str, ports) -> str:
     """Declare a multicast group (inside the pipeline function); returns its name for nd.multicast."""
     tr = tracer()
-    ports = tuple(int(p) for p in ports)
+    given = list(ports) if hasattr(ports, "__iter__") and not isinstance(ports, (str, bytes)) else None
+    if given is None or any(isinstance(p, bool) or not isinstance(p, numbers.Integral) or p < 0 for p in given):
+        raise NiccError(f"multicast group ports must be a list of port numbers, got {ports!r}", user_loc())
+    ports = tuple(int(p) for p in given)
     if not ports:
         raise NiccError("a multicast group needs at least one port", user_loc())
     tr.pipeline.groups[name] = Group(name, ports, user_loc())

@@ -6,7 +6,7 @@ import os
 import runpy
 import typing
 
-from ..compiler.errors import NiccError, SourceLoc, user_loc
+from ..compiler.errors import NiccError, SourceLoc, user_code, user_loc
 from ..compiler.ir import Block, Op, Pipeline
 from ..compiler.types import Array, Scalar, U32
 from .ops import Verdict, reject_if
@@ -98,7 +98,11 @@ class PipelineDef:
         self.fn, self.port, self.loc = fn, port, loc
         self.name = name or fn.__name__
         if schema is None:
-            hints = typing.get_type_hints(fn)
+            try:
+                hints = typing.get_type_hints(fn)
+            except Exception as e:
+                raise NiccError(f"cannot resolve the annotations of pipeline '{self.name}': "
+                                f"{type(e).__name__}: {e}", loc) from e
             params = list(fn.__code__.co_varnames[:fn.__code__.co_argcount])
             schema = hints.get(params[0]) if params else None
         if not (isinstance(schema, type) and issubclass(schema, Record)):
@@ -121,7 +125,8 @@ def trace(pdef: PipelineDef) -> Pipeline:
     with Tracer(p) as tr:
         rec = RecordView(tr, pdef.schema, pdef.loc)
         rec._check_length()
-        result = pdef.fn(rec)
+        with user_code(f"tracing pipeline '{pdef.name}'"):
+            result = pdef.fn(rec)
         if result is None:
             result = Verdict("pass", loc=pdef.loc)
         if not isinstance(result, Verdict):
@@ -144,7 +149,7 @@ def pipeline(port: int, schema: type[Record] | None = None, name: str | None = N
             ...
     """
     loc = user_loc()
-    if not isinstance(port, int) or not (1 <= port <= 65535):
+    if isinstance(port, bool) or not isinstance(port, int) or not (1 <= port <= 65535):
         raise NiccError(f"UDP port must be 1..65535, got {port!r}", loc)
 
     def deco(fn) -> PipelineDef:
@@ -167,7 +172,8 @@ def load(path: str, name: str | None = None) -> PipelineDef:
     """Run a pipeline file and return its pipeline (``name`` picks one if it defines several)."""
     if not os.path.exists(path):
         raise FileNotFoundError(path)
-    ns = runpy.run_path(path, run_name="__nicc_pipeline__")
+    with user_code("loading the pipeline file", os.path.abspath(path)):
+        ns = runpy.run_path(path, run_name="__nicc_pipeline__")
     found = {v.name: v for v in ns.values() if isinstance(v, PipelineDef)}
     if not found:
         raise NiccError("no @nd.pipeline function in this file", SourceLoc(os.path.abspath(path), 1))

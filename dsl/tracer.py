@@ -11,12 +11,15 @@ from __future__ import annotations
 import numbers
 from contextlib import contextmanager
 
+import numpy as np
+
 from ..compiler.errors import NiccError, SourceLoc, user_loc
 from ..compiler.ir import Block, Node, Op, Pipeline, SPECS
 from ..compiler.typecheck import infer_type
 from ..compiler.types import Array, BOOL, Scalar, Type
 
 _current: list["Tracer"] = []
+_STAY = (Op.ELEM, Op.MAP, Op.STATE_UPDATE_IF)      # never moved out of the block they are written in
 
 
 def tracer() -> "Tracer":
@@ -34,6 +37,30 @@ class Tracer:
         self.map_inputs: list[tuple[Node | None, list[Type]]] = []
         self.overflow = "wrap"
         self.lut_ids: dict[int, str] = {}
+        self.home: dict[Node, Block] = {}     # the block each traced node was placed in
+
+    def _place(self, n: Node) -> int:
+        """Index in ``self.blocks`` of the block ``n`` belongs to.
+
+        A value that does not depend on a map element (a record field, a constant, a table
+        read of either, ...) belongs where its operands are, however deep the code that
+        first traces it: it is computed once per packet and visible both inside and after
+        the map. Element reads, maps and effects stay where they are written.
+        """
+        depth = 0
+        for a in n.args:
+            b = self.home.get(a)
+            if b is None:
+                continue
+            k = next((i for i, have in enumerate(self.blocks) if have is b), None)
+            if k is None:
+                raise NiccError(f"{n.op.value} uses a value made from an element at {a.loc}: a value made inside "
+                                "a map body cannot be used outside it (it exists once per element); return it "
+                                "from the map function instead", n.loc)
+            depth = max(depth, k)
+        if n.op in _STAY or not SPECS[n.op].result:
+            return len(self.blocks) - 1
+        return depth
 
     def __enter__(self):
         _current.append(self)
@@ -48,10 +75,12 @@ class Tracer:
         nodes = tuple(a.node if isinstance(a, Value) else a for a in args)
         n = Node(op, nodes, attrs, type, loc, body)
         arg_types = [a.type for a in nodes]
-        t = infer_type(self.pipeline, n, arg_types, self.map_inputs)
+        depth = self._place(n)
+        t = infer_type(self.pipeline, n, arg_types, self.map_inputs[:depth])
         if SPECS[op].result:
             n.type = t
-        self.blocks[-1].nodes.append(n)
+        self.blocks[depth].nodes.append(n)
+        self.home[n] = self.blocks[depth]
         return n
 
     def value(self, op: Op, args=(), attrs=(), type=None, loc=None) -> "Value":
@@ -104,6 +133,18 @@ def as_value(x, like: "Value | None" = None) -> "Value":
     raise NiccError(f"cannot use {type(x).__name__} value {x!r} in a pipeline", loc)
 
 
+# numpy ufuncs that are Python operators on traced values (``np.uint8(3) + v`` reaches Value.__radd__)
+_UFUNC_OPERATORS = {"add": "__add__", "subtract": "__sub__", "multiply": "__mul__", "floor_divide": "__floordiv__",
+                    "remainder": "__mod__", "bitwise_and": "__and__", "bitwise_or": "__or__",
+                    "bitwise_xor": "__xor__", "left_shift": "__lshift__", "right_shift": "__rshift__",
+                    "equal": "__eq__", "not_equal": "__ne__", "less": "__lt__", "less_equal": "__le__",
+                    "greater": "__gt__", "greater_equal": "__ge__", "true_divide": "__truediv__"}
+
+
+_REFLECTED = {"__eq__": "__eq__", "__ne__": "__ne__", "__lt__": "__gt__", "__le__": "__ge__", "__gt__": "__lt__",
+              "__ge__": "__le__"}
+
+
 def _binop(op: Op, reflected: bool = False):
     def f(self, other):
         o = as_value(other, self)
@@ -117,7 +158,6 @@ class Value:
     """A traced scalar (or, via :class:`ArrayValue`, array) of the packet being processed."""
 
     __slots__ = ("node",)
-    __array_ufunc__ = None          # make numpy defer to our reflected operators
 
     def __init__(self, node: Node):
         self.node = node
@@ -177,6 +217,26 @@ class Value:
 
     def __len__(self):
         _flow_error("len()", "use the count field of the record")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """numpy on a traced value: its operators are ours (``np.uint8(3) + v``); other functions
+        (``np.sqrt``, ``np.log``...) cannot run per packet on a NIC."""
+        op = _UFUNC_OPERATORS.get(ufunc.__name__)
+        inputs = [x.item() if isinstance(x, (np.ndarray, np.generic)) and x.ndim == 0 else x for x in inputs]
+        if op is not None and method == "__call__" and not kwargs and len(inputs) == 2:
+            a, b = inputs
+            return getattr(a, op)(b) if isinstance(a, Value) else getattr(b, _REFLECTED.get(op, "__r" + op[2:]))(a)
+        if ufunc.__name__ == "invert" and method == "__call__" and not kwargs and len(inputs) == 1:
+            return ~inputs[0]
+        name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
+        raise NiccError(f"numpy.{name} of a traced value: numpy runs at compile time, not per packet on the "
+                        "NIC; precompute it over every input value with nd.lut(fn, domain=..., out=...), "
+                        "or use the DSL's operators", user_loc())
+
+    def map(self, fn):
+        raise NiccError(f".map on a scalar value ({self.type}): map applies a function to each element of an "
+                        "array (a record field declared with nd.array); on a scalar, call the function directly",
+                        user_loc())
 
     def cast(self, t: Scalar, overflow: str | None = None) -> "Value":
         """Convert to type ``t``; narrowing wraps (``overflow='wrap'``) or clamps (``'sat'``)."""

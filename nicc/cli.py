@@ -39,6 +39,18 @@ def _load(spec: str):
 _load.print_after = None
 
 
+def print_after(names: list[str] | None) -> set[str] | None:
+    """The passes named by --print-ir-after, checked against the pass list."""
+    if not names:
+        return None
+    from nicc.compiler.passes import PASSES
+    valid = [fn.__name__ for fn in PASSES] + ["all"]
+    bad = [n for n in names if n not in valid]
+    if bad:
+        raise UsageError(f"--print-ir-after: unknown pass '{bad[0]}'; the passes are: {', '.join(valid)}")
+    return set(names)
+
+
 def _target(name: str):
     from nicc.runtime.target import get_target
     try:
@@ -47,13 +59,44 @@ def _target(name: str):
         raise UsageError(f"unknown target '{name}'") from None
 
 
+def output_file(path: str, flag: str) -> str:
+    """Refuse, before any work, an output file nicc could not write: a directory, or in a missing one."""
+    if os.path.isdir(path):
+        raise UsageError(f"{flag} {path}: is a directory; give a file name")
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        raise UsageError(f"{flag} {path}: directory '{parent}' does not exist")
+    return path
+
+
+def output_dir(path: str, flag: str) -> str:
+    """Refuse an output directory that is a file, or whose parent does not exist."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{flag} {path}: exists and is not a directory")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"{flag} {path}: directory '{parent}' does not exist")
+    return path
+
+
+def cannot_write(e: OSError, what: str) -> UsageError:
+    return UsageError(f"cannot write {what} '{e.filename or '?'}': {e.strerror or e}")
+
+
 def cmd_ir(a) -> int:
+    if a.graph:
+        output_file(a.graph, "--graph")
     ir = _load(a.pipeline)
     if a.graph:
+        import subprocess
         from nicc.runtime.graph import draw
         try:
             draw(ir, a.graph)
-        except (RuntimeError, OSError) as e:
+        except OSError as e:
+            raise cannot_write(e, "the graph") from None
+        except subprocess.CalledProcessError:
+            raise UsageError(f"Graphviz's dot could not write '{a.graph}' (its message is above)") from None
+        except RuntimeError as e:
             raise UsageError(str(e)) from None
         print(f"wrote {a.graph}", file=sys.stderr)
     sys.stdout.write(str(ir))
@@ -61,10 +104,15 @@ def cmd_ir(a) -> int:
 
 
 def cmd_compile(a) -> int:
+    if a.output:
+        output_dir(a.output, "-o")
     ir = _load(a.pipeline)
     t = _target(a.target)
     out = a.output or os.path.join("build", f"{ir.name}-{a.target}")
-    art = t.compile(ir, out)
+    try:
+        art = t.compile(ir, out)
+    except OSError as e:
+        raise cannot_write(e, "the output") from None
     for role, path in art.files.items():
         print(f"  {role:10} {path}")
     for line in art.manifest.get("notes", []):
@@ -79,6 +127,8 @@ def cmd_run(a) -> int:
     from nicc.compiler.contract import counters, format_counters
     if a.sim:
         os.environ["NICC_BMV2"] = "sim"
+    if a.pcap_out:
+        output_file(a.pcap_out, "--pcap-out")
     ir = _load(a.pipeline)
     t = _target(a.target)
     if a.iface:
@@ -91,11 +141,17 @@ def cmd_run(a) -> int:
         pkts = pcap.read_pcap(a.pcap_in)
     except (OSError, pcap.PcapError) as e:
         raise UsageError(f"cannot read {a.pcap_in}: {e}") from None
-    pcap.write_pcap(a.pcap_out, [])          # the output always exists, even if the run fails
+    try:
+        pcap.write_pcap(a.pcap_out, [])      # the output always exists, even if the run fails
+    except OSError as e:
+        raise cannot_write(e, "the output capture") from None
     t.check_available()
     results = t.run(ir, [p.data for p in pkts], None, [p.ts_ns for p in pkts])
     out = [pcap.Packet(f, p.ts_ns) for p, r in zip(pkts, results) for f in r.frames]
-    pcap.write_pcap(a.pcap_out, out)
+    try:
+        pcap.write_pcap(a.pcap_out, out)
+    except OSError as e:
+        raise cannot_write(e, "the output capture") from None
     c = counters(results)
     print(f"{ir.name} on {a.target}: " + format_counters(c))
     if a.json:
@@ -195,8 +251,8 @@ def main(argv=None) -> int:
     from nicc.runtime.target import TargetUnavailable
     p = parser()
     a = p.parse_args(argv)
-    _load.print_after = set(a.print_ir_after) if a.print_ir_after else None
     try:
+        _load.print_after = print_after(a.print_ir_after)
         return a.fn(a)
     except UsageError as e:
         print(f"nicc: error: {e}", file=sys.stderr)

@@ -57,7 +57,7 @@ def pipelines(draw, with_state: bool = True):
             elif kind == 6:
                 vals.append(a << b.cast(nd.u8))
             elif kind == 7:
-                vals.append(a >> nd.const(c % 70, nd.u8))
+                vals.append(a >> nd.const(c % t.bits, nd.u8))      # a constant shift is less than the width
             elif kind == 8:
                 vals.append(nd.where(a < b, a, b))
             elif kind == 9:

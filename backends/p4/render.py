@@ -311,7 +311,10 @@ def render_program(p: Pipeline, root: str | None = None) -> P4Program:
     if w.tables:
         prog.actions.append(((ID_ACTION << 24) | 1, "nicc_set_bucket", [("b", 8)], "bk_out = b;"))
     prog.groups = [(w.groups[g], g, list(p.groups[g].ports)) for g in sorted(p.groups)]
-    prog.deparse = ["ethernet", "ipv4", "udp"] + [m for _, m in prog.hdr_members]
+    # input segments go back in payload order (as parsed), then the output headers
+    inputs = sorted([(c.start, f"c{c.index}") for c in lay.chunks] + [(s.offset, f"a{s.index}") for s in lay.array_segs])
+    prog.deparse = ["ethernet", "ipv4", "udp"] + [m for _, m in inputs]
+    prog.deparse += [m for _, m in prog.hdr_members if m not in prog.deparse]
     prog.text = render_template("program.p4.j2", prog=prog, codes=dict(
         UNDECIDED=UNDECIDED, PASS=PASS, TRANSMIT=TRANSMIT, DROP=DROP, MULTICAST=MULTICAST, MALFORMED=MALFORMED))
     return prog

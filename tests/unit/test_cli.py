@@ -84,3 +84,81 @@ def test_pcap_roundtrip_and_nanosecond_input(tmp_path):
     with pytest.raises(pcap.PcapError):
         (tmp_path / "t.pcap").write_bytes(open(path, "rb").read()[:-2])
         pcap.read_pcap(str(tmp_path / "t.pcap"))
+
+
+# -- user mistakes: `file:line: error:` and exit 1; bad usage: exit 2; never a traceback ---------------
+
+BAD = os.path.join(ROOT, "tests", "unit", "bad")
+MISTAKES = ["syntax_error", "indentation_error", "import_error", "name_error_at_load", "name_error", "recursion",
+            "numpy_ufunc", "lut_returns_str", "lut_returns_none", "nested_map", "map_on_scalar", "div_by_zero",
+            "shift_too_wide", "state_index_out_of_range", "bucketize_float_u64", "annotation_unknown"]
+
+
+def _expected_line(path):
+    return next(i for i, line in enumerate(open(path), 1) if "# expect:" in line)
+
+
+@pytest.mark.parametrize("name", MISTAKES)
+def test_mistakes_in_the_pipeline_file_are_errors_at_the_users_line(name, capsys):
+    path = os.path.join(BAD, f"{name}.py")
+    assert main(["ir", path]) == 1
+    err = capsys.readouterr().err
+    line = _expected_line(path)
+    assert err.startswith(f"{path}:{line}: error: "), err
+    assert open(path).read().splitlines()[line - 1].strip() in err        # the source line is shown
+    assert "Traceback" not in err
+
+
+def test_mistakes_exit_1_without_traceback_from_the_command_line(tmp_path):
+    for name in ("syntax_error", "recursion", "import_error"):
+        path = os.path.join(BAD, f"{name}.py")
+        p = subprocess.run([sys.executable, "-m", "nicc.cli", "ir", path], capture_output=True, text=True)
+        assert p.returncode == 1, p.stderr
+        assert f"{name}.py:{_expected_line(path)}: error: " in p.stderr and "Traceback" not in p.stderr, p.stderr
+    binary = tmp_path / "binary.py"
+    binary.write_bytes(b"x = 1\x00\n")
+    p = subprocess.run([sys.executable, "-m", "nicc.cli", "ir", str(binary)], capture_output=True, text=True)
+    assert p.returncode == 1 and f"{binary}:1: error: syntax error" in p.stderr, p.stderr
+
+
+def _usage_error(argv, capsys, *words):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nicc: error: ") and "Traceback" not in err, err
+    for w in words:
+        assert w in err, err
+    return err
+
+
+UNWRITABLE = "/sys/nicc-unwritable"      # sysfs refuses new files, even to root
+
+
+def test_pcap_out_that_cannot_be_written_is_a_usage_error(tmp_path, capsys):
+    a = str(tmp_path / "a.pcap")
+    pcap.write_pcap(a, [])
+    run = ["run", EX("dedup"), "--target", "interp", "--pcap-in", a, "--pcap-out"]
+    _usage_error(run + [str(tmp_path / "missing" / "b.pcap")], capsys, "does not exist")
+    _usage_error(run + [str(tmp_path)], capsys, "is a directory")
+    _usage_error(run + [UNWRITABLE + ".pcap"], capsys, "cannot write the output capture")
+
+
+def test_compile_output_that_cannot_be_written_is_a_usage_error(tmp_path, capsys):
+    comp = ["compile", EX("dedup"), "--target", "bmv2", "-o"]
+    _usage_error(comp + [str(tmp_path / "missing" / "deeper" / "out")], capsys, "does not exist")
+    f = tmp_path / "file"
+    f.write_text("")
+    _usage_error(comp + [str(f)], capsys, "is not a directory")
+    _usage_error(comp + [UNWRITABLE], capsys, "cannot write the output")
+
+
+def test_graph_that_cannot_be_written_is_a_usage_error(tmp_path, capsys):
+    _usage_error(["ir", EX("dedup"), "--graph", str(tmp_path / "missing" / "g.dot")], capsys, "does not exist")
+    _usage_error(["ir", EX("dedup"), "--graph", str(tmp_path)], capsys, "is a directory")
+    _usage_error(["ir", EX("dedup"), "--graph", UNWRITABLE + ".dot"], capsys, "cannot write the graph")
+
+
+def test_print_ir_after_checks_pass_names(capsys):
+    err = _usage_error(["--print-ir-after", "bogus", "ir", EX("dedup")], capsys, "unknown pass 'bogus'")
+    assert "check_types" in err and "eliminate_dead_code" in err and "all" in err
+    assert main(["--print-ir-after", "eliminate_dead_code", "ir", EX("dedup")]) == 0
+    assert "// IR after eliminate_dead_code" in capsys.readouterr().err

@@ -58,3 +58,24 @@ def test_cli_reports_error_and_exit_status(tmp_path, capsys):
     err = capsys.readouterr().err
     assert re.search(r"float_division.py:6: error: '/' makes a float", err)
     assert "Traceback" not in err
+
+
+def test_exceptions_from_libraries_are_placed_at_the_users_call(tmp_path):
+    path = tmp_path / "lib.py"
+    path.write_text("import numpy as np\nimport nicc.dsl as nd\nclass R(nd.Record):\n    a = nd.u8\n"
+                    "@nd.pipeline(port=9000)\ndef p(rec: R):\n    w = np.zeros(3).reshape(7)\n    return nd.to_host()\n")
+    with pytest.raises(NiccError) as info:
+        nd.load(str(path)).trace()
+    assert info.value.loc.line == 7 and info.value.loc.file == str(path)
+    assert info.value.message.startswith("ValueError while tracing pipeline 'p': cannot reshape")
+
+
+def test_faults_of_nicc_itself_stay_tracebacks(monkeypatch):
+    """An exception raised by nicc's own code is a compiler bug, never blamed on the user's line."""
+    from nicc.compiler import typecheck
+    from nicc.compiler.ir import Op
+
+    monkeypatch.setitem(typecheck.TYPE_RULES, Op.XOR, typecheck.t_not)     # a wrong rule: a bug in nicc
+    closures = os.path.join(os.path.dirname(os.path.dirname(__file__)), "targets", "closures.py")
+    with pytest.raises(TypeError, match="positional argument"):
+        nd.load(closures, "before").trace()

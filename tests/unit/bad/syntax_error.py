@@ -1,0 +1,6 @@
+import nicc.dsl as nd
+class R(nd.Record):
+    a = nd.u8
+@nd.pipeline(port=9000)
+def p(rec: R)  # expect: syntax error: expected ':'
+    return nd.to_host()
