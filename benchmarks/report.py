@@ -71,8 +71,8 @@ def _header(results: dict) -> list[str]:
 
 def table(results: dict) -> str:
     out = _header(results)
-    for target, how in results["methods"].items():
-        out.append(f"  {target}: {how}")
+    measured = {r["target"] for r in results["rows"]}
+    out += [f"  {target}: {how}" for target, how in results["methods"].items() if target in measured]
     head = f"  {'target':7}{'frames':7}{'variant':14}{'ns/packet':>11}{'p25-p75':>19}{'Mpps':>8}{'- floor':>9}" \
            f"{'vs hand':>9}  exact"
     for ex in dict.fromkeys(r["example"] for r in results["rows"]):
@@ -135,23 +135,23 @@ def chart(results: dict, path: str) -> None:
     for ax, ex in zip(axes[:, 0], examples):
         rows = [r for r in results["rows"] if r["example"] == ex]
         seen = set()
+        width = 0.8 / max(len(r["variants"]) for r in rows)
         for gi, r in enumerate(rows):
             vs = _variants(r)
-            width = 0.8 / max(len(vs), 1)
             for vi, (name, v) in enumerate(vs):
-                x = gi - 0.4 + width * (vi + 0.5)
+                x = gi + width * (vi - (len(vs) - 1) / 2)
                 label = VARIANT_NAMES.get(name, name) if name not in seen else None
                 seen.add(name)
                 ax.bar(x, v["median_ns"], width, color=COLORS.get(name, "#8c564b"), label=label,
                        yerr=[[v["median_ns"] - v["p25_ns"]], [v["p75_ns"] - v["median_ns"]]], capsize=2,
                        hatch="" if v.get("exact", True) else "xx")
-                ax.text(x, v["median_ns"] * 1.08, f"{v['median_ns']:,.0f}", ha="center", va="bottom", fontsize=6,
-                        rotation=90)
+                ax.text(x, v["p75_ns"] * 1.15, f"{v['median_ns']:,.0f}", ha="center", va="bottom", fontsize=7)
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels([f"{r['target']}\n{r['set']}" for r in rows])
         ax.set_yscale("log")
         ax.set_ylabel("ns/packet (log)")
-        ax.set_title(f"{LABELS.get(ex, ex)}: median ns per packet, one core (bars: 25th-75th percentile)", fontsize=9)
+        ax.set_title(f"{LABELS.get(ex, ex)}: median ns per packet, one core (whiskers: 25th-75th percentile; "
+                     f"hatched: output not exact)", fontsize=9)
         ax.legend(fontsize=7, ncol=6, loc="upper left")
         ax.margins(y=0.25)
     fig.suptitle(_header(results)[0], fontsize=7)
