@@ -163,6 +163,7 @@ def bench(irs: list[Pipeline], targets, settings: Settings | None = None, workdi
     """Measure ``irs`` on ``targets`` (plus the host rows); the results as one JSON-able dict."""
     settings = settings or Settings()
     t0 = time.time()
+    date = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     info = machine()
     rows, notes = [], []
     with tempfile.TemporaryDirectory(prefix="nicc-bench-") as tmp:
@@ -171,5 +172,5 @@ def bench(irs: list[Pipeline], targets, settings: Settings | None = None, workdi
             rows += r
             notes += n
     info["load_average_end"] = list(os.getloadavg())
-    return {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "seconds": round(time.time() - t0, 1),
+    return {"date": date, "seconds": round(time.time() - t0, 1),
             "machine": info, "settings": asdict(settings), "methods": METHODS, "rows": rows, "notes": notes}
