@@ -27,7 +27,7 @@ $(VENV)/.apt-stamp:
 venv: $(VENV)/.pip-stamp
 $(VENV)/.pip-stamp: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench]'
 	@touch $@
 
 demo: deps

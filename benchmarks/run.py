@@ -1,30 +1,59 @@
-"""`make bench`: `nicc bench` for every example on every target available here.
+"""`make bench`: every example on every target available here, side by side in one run.
 
-Each target prints its pipeline's cost beside a floor measured the same way in the
-same run (an empty XDP program, a no-op DPDK loop) and the ratio, so numbers from
-different machines compare as ratios, not seconds.
+    python benchmarks/run.py [--examples criteo normalize] [--targets xdp dpdk] [--quick] [--out DIR]
+
+Prints the table (and the goals of issue 9), writes bench.json, bench.md and bench.png to
+benchmarks/results/. ``nicc bench PIPELINE --target T`` runs the same code on one pipeline.
+Exit status 1 if nicc's output differed from the reference interpreter on a measured frame.
 """
 from __future__ import annotations
 
+import argparse
 import os
-import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NICC = os.path.join(ROOT, ".venv", "bin", "nicc")
+from nicc.benchmarks.driver import EXAMPLES, TARGETS, Settings, bench, load_example
+from nicc.benchmarks.report import table, write
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
-def main() -> int:
-    rc = 0
-    for target in ("xdp", "dpdk"):
-        for ex in ("normalize", "criteo", "dedup"):
-            print(f"\n== nicc bench examples/{ex}.py --target {target}", flush=True)
-            r = subprocess.run([NICC, "bench", os.path.join(ROOT, "examples", f"{ex}.py"), "--target", target])
-            if r.returncode == 3:
-                print(f"   ({target} unavailable here: skipped)")
-            elif r.returncode != 0:
-                rc = 1
-    return rc
+def run_bench(irs, targets, settings: Settings, out: str | None = None) -> int:
+    results = bench(irs, targets, settings)
+    print(table(results), flush=True)
+    if out:
+        paths = write(results, out)
+        print("wrote " + ", ".join(paths.values()))
+    wrong = [f"{r['example']} on {r['target']} ({r['set']})" for r in results["rows"]
+             if not r["variants"].get("nicc", {}).get("exact", True)]
+    if wrong:
+        print("nicc's output differs from the reference interpreter: " + "; ".join(wrong), file=sys.stderr)
+    return 1 if wrong else 0
+
+
+def settings_from(a: argparse.Namespace) -> Settings:
+    s = Settings.quick() if a.quick else Settings()
+    if a.packets:
+        s.packets = a.packets
+    if a.passes:
+        s.passes = a.passes
+    return s
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--packets", type=int, help="frames per frame set (default 1024)")
+    p.add_argument("--passes", type=int, help="passes over the whole schedule (default 3)")
+    p.add_argument("--quick", action="store_true", help="few frames and rounds: a smoke test, not a measurement")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--examples", nargs="+", default=list(EXAMPLES), choices=EXAMPLES)
+    p.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS)
+    p.add_argument("--out", default=RESULTS, help=f"where to write the results (default {RESULTS})")
+    add_options(p)
+    a = p.parse_args(argv)
+    return run_bench([load_example(e) for e in a.examples], a.targets, settings_from(a), a.out)
 
 
 if __name__ == "__main__":

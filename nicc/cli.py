@@ -177,10 +177,13 @@ def cmd_test(a) -> int:
 
 
 def cmd_bench(a) -> int:
+    from nicc.benchmarks.driver import TARGETS
+    from nicc.benchmarks.run import run_bench, settings_from
     ir = _load(a.pipeline)
-    t = _target(a.target)
-    t.check_available()
-    return t.bench(ir, packets=a.packets)
+    if a.target not in TARGETS + ("interp",):
+        raise UsageError(f"target {a.target} has no benchmark (benchmarks: {', '.join(TARGETS)}, interp)")
+    _target(a.target).check_available()
+    return run_bench([ir], [] if a.target == "interp" else [a.target], settings_from(a), a.out)
 
 
 def cmd_targets(a) -> int:
@@ -235,10 +238,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     s.set_defaults(fn=cmd_test)
 
-    s = sub.add_parser("bench", help="measure a pipeline on a target against that target's floor")
+    s = sub.add_parser("bench", help="measure a pipeline on a target beside the target's floor, a hand-written "
+                       "baseline, the host library and the interpreter (as make bench does)")
     s.add_argument("pipeline", metavar="PIPELINE")
     s.add_argument("--target", "-t", required=True, **tgt)
-    s.add_argument("--packets", type=int, default=2000, help="packets per measurement")
+    s.add_argument("--out", metavar="DIR", help="also write bench.json, bench.md and bench.png to DIR")
+    from nicc.benchmarks.run import add_options
+    add_options(s)
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("targets", help="list targets and whether they work on this machine")

@@ -358,6 +358,10 @@ class XdpTarget(Target):
         raise verifier_error(log, manifest)
 
     # run ----------------------------------------------------------------------------------
+    def load(self, ir: Pipeline, artifact: Artifact) -> Loaded:
+        """The compiled program loaded through the verifier, its maps at the pipeline's initial state."""
+        return self._open(ir, artifact)
+
     def _open(self, ir: Pipeline, artifact: Artifact) -> Loaded:
         l = self._load_checked(artifact.files["object"], artifact.manifest)
         for st in artifact.manifest.get("states", []):
