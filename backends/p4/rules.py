@@ -26,7 +26,14 @@ UNDECIDED, PASS, TRANSMIT, DROP, MULTICAST, MALFORMED = range(6)
 CODES = {"pass": PASS, "transmit": TRANSMIT, "drop": DROP, "multicast": MULTICAST}
 
 # P4Runtime id prefixes (p4.config.v1.P4Ids.Prefix).
-ID_ACTION, ID_TABLE, ID_REGISTER = 0x01, 0x02, 0x16
+ID_ACTION, ID_TABLE, ID_COUNTER, ID_REGISTER = 0x01, 0x02, 0x12, 0x16
+
+# The per-verdict packet counter (``nicc_verdicts``): one cell per slot, then one per multicast group
+# (slot MCAST_SLOT + group id - 1). The runtime reads it to print counters and to know when a run is done.
+VERDICT_COUNTER = "nicc_verdicts"
+SLOTS = ("pass", "malformed", "unselected", "host_part", "transmit", "drop")
+PASS_SLOT, MALFORMED_SLOT, UNSELECTED_SLOT, HOST_PART_SLOT, TRANSMIT_SLOT, DROP_SLOT = range(len(SLOTS))
+MCAST_SLOT = len(SLOTS)
 
 CONTROL = "NiccIngress"
 
@@ -97,6 +104,13 @@ class RegisterDecl:
 
 
 @dataclass
+class CounterDecl:
+    name: str
+    id: int
+    size: int
+
+
+@dataclass
 class P4Program:
     """Everything the templates lay out, and what P4Info and the runtime state are built from."""
     name: str
@@ -108,6 +122,7 @@ class P4Program:
     parser_states: list = field(default_factory=list)  # (name, [statements], transition lines)
     locals: list = field(default_factory=list)        # (type, name)
     registers: list = field(default_factory=list)
+    counters: list = field(default_factory=list)      # CounterDecl
     tables: list = field(default_factory=list)
     actions: list = field(default_factory=list)       # (id, name, [(param, bits)], body)
     apply: list = field(default_factory=list)          # lines, indented relative to apply {
@@ -116,6 +131,12 @@ class P4Program:
     split_note: list = field(default_factory=list)
     partition: Partition | None = None
     text: str = ""
+    apply_locs: list = field(default_factory=list)     # SourceLoc of each ``apply`` line (None: the pipeline's)
+    line_locs: dict = field(default_factory=dict)      # 1-based line of ``text`` -> SourceLoc
+
+    def loc_of_line(self, line: int, default=None):
+        """The user's source location a line of the P4 text was generated for."""
+        return self.line_locs.get(line) or default
 
 
 # --------------------------------------------------------------------------------------------
