@@ -55,7 +55,11 @@ def lit(v: int, t: Scalar) -> str:
     if t == BOOL:
         return "true" if v else "false"
     if t.signed:
-        return f"{t.bits}s{v}" if v >= 0 else f"((int<{t.bits}>){t.bits}w{v & ((1 << t.bits) - 1)})"
+        if v >= 0:
+            return f"{t.bits}s{v}"
+        if v > t.lo:
+            return f"(-{t.bits}s{-v})"
+        return f"(-{t.bits}s{t.hi} - {t.bits}s1)"          # the minimum: its magnitude is not an int<W>
     return f"{t.bits}w{v}"
 
 
@@ -210,27 +214,26 @@ def r_arith(w, n, a, b):
     if op is Op.MUL and n.attr("overflow") == "sat":
         wide = Scalar(t.kind, 2 * bits)
         prod = w.define(wide, f"({p4_type(wide)}){a} * ({p4_type(wide)}){b}")
-        lo = f"{prod} < {lit(t.lo, wide)} ? {lit(t.lo, t)} : " if t.signed else ""
-        return w.define(t, f"({prod} > {lit(t.hi, wide)} ? {lit(t.hi, t)} : {lo}({p4_type(t)}){prod})")
+        rest = f"({p4_type(t)}){prod}"
+        if t.signed:
+            rest = f"(({prod} < {lit(t.lo, wide)}) ? {lit(t.lo, t)} : {rest})"
+        return w.define(t, f"({prod} > {lit(t.hi, wide)}) ? {lit(t.hi, t)} : {rest}")
     if op in (Op.ADD, Op.SUB, Op.MUL, Op.AND, Op.OR, Op.XOR):
         return w.define(t, f"{a} {_SYM[op]} {b}")
     if op in (Op.DIV, Op.MOD):
         zero = lit(0, t)
         if not t.signed:
-            safe = f"(({b} == {zero}) ? {lit(1, t)} : {b})"
-            q = f"{a} {'/' if op is Op.DIV else '%'} {safe}"
-            return w.define(t, f"({b} == {zero}) ? {zero if op is Op.DIV else a} : {q}")
-        # P4 defines / and % on unsigned values only: work on magnitudes, C's truncating signs
+            q, r = _udivmod(w, a, b, bits)
+            return w.define(t, f"({b} == {zero}) ? {zero if op is Op.DIV else a} : {q if op is Op.DIV else r}")
+        # on magnitudes, then C's truncating signs
         ut = f"bit<{bits}>"
         ua = w.define(Scalar("u", bits), f"({a} < {zero}) ? ({ut})({zero} - {a}) : ({ut}){a}")
         ub = w.define(Scalar("u", bits), f"({b} < {zero}) ? ({ut})({zero} - {b}) : ({ut}){b}")
-        safe = f"(({ub} == {ulit(0, bits)}) ? {ulit(1, bits)} : {ub})"
+        q, r = _udivmod(w, ua, ub, bits)
         if op is Op.DIV:
-            q = w.define(Scalar("u", bits), f"{ua} / {safe}")
             neg = f"(({a} < {zero}) != ({b} < {zero}))"
             return w.define(t, f"({b} == {zero}) ? {zero} : ({neg} ? (int<{bits}>)({ulit(0, bits)} - {q}) : "
                                f"(int<{bits}>){q})")
-        r = w.define(Scalar("u", bits), f"{ua} % {safe}")
         return w.define(t, f"({b} == {zero}) ? {a} : (({a} < {zero}) ? (int<{bits}>)({ulit(0, bits)} - {r}) : "
                            f"(int<{bits}>){r})")
     # shifts: amounts of the width or more give 0 (or the sign for a signed >>)
@@ -241,6 +244,21 @@ def r_arith(w, n, a, b):
         return w.define(t, f"({big}) ? {lit(0, t)} : ({a} << {amt})")
     fill = f"(({a} < {lit(0, t)}) ? {lit(-1, t)} : {lit(0, t)})" if t.signed else lit(0, t)
     return w.define(t, f"({big}) ? {fill} : ({a} >> {amt})")
+
+
+def _udivmod(w, a: str, b: str, bits: int) -> tuple[str, str]:
+    """Quotient and remainder of bit<bits> values by restoring long division, one step per bit:
+    p4c-bm2-ss divides compile-time constants only. The remainder has one more bit, so that
+    shifting it left cannot overflow. (Callers handle b == 0.)"""
+    q, r, d = w.fresh("q"), w.fresh("r"), w.fresh("d")
+    w.locals += [(f"bit<{bits}>", q), (f"bit<{bits + 1}>", r), (f"bit<{bits + 1}>", d)]
+    w.line(f"{q} = {ulit(0, bits)};")
+    w.line(f"{r} = {ulit(0, bits + 1)};")
+    w.line(f"{d} = (bit<{bits + 1}>){b};")
+    for i in reversed(range(bits)):
+        w.line(f"{r} = ({r} << 1) | (bit<{bits + 1}>){a}[{i}:{i}];")
+        w.line(f"if ({r} >= {d}) {{ {r} = {r} - {d}; {q} = {q} | {ulit(1 << i, bits)}; }}")
+    return q, f"(bit<{bits}>){r}"
 
 
 def r_not(w, n, a):
