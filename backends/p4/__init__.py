@@ -33,5 +33,5 @@ MALFORMED_PORT = 66
 UNSELECTED_PORT = 67
 
 from .layout import GROWTH_LIMIT, Partition, partition_host_nic, payload_layout  # noqa: E402,F401
-from .render import P4_RULES, REFUSED, P4Program, P4Renderer, render_program  # noqa: E402,F401
+from .render import P4_RULES, REFUSED, P4Program, P4Renderer, render_floor, render_program  # noqa: E402,F401
 from .p4info import build_p4info, p4info_text, runtime_state, cli_commands  # noqa: E402,F401

@@ -355,3 +355,12 @@ def _line_locs(prog: P4Program) -> dict:
         if lines[i] == want[0] and lines[i:i + len(want)] == want:
             return {i + 1 + k: loc for k, loc in enumerate(prog.apply_locs) if loc is not None}
     raise InternalError("the ingress apply block is not in the rendered P4 text")
+
+
+def render_floor() -> P4Program:
+    """The benchmark floor: a program that sends every frame to the host port unparsed (counted as pass)."""
+    from .text import render_template
+    prog = P4Program("floor", "nicc", 0)
+    prog.counters = [CounterDecl(VERDICT_COUNTER, (ID_COUNTER << 24) | 1, MCAST_SLOT)]
+    prog.text = render_template("floor.p4.j2", prog=prog)
+    return prog

@@ -98,8 +98,7 @@ class Bmv2Target(Target):
         notes = list(prog.partition.notes) if prog.partition else []
         manifest = {"target": "bmv2", "pipeline": ir.name, "notes": notes,
                     "host_split": bool(prog.partition and prog.partition.split),
-                    "resources": {"p4_lines": prog.text.count("\n"), "registers": len(prog.registers),
-                                  "tables": len(prog.tables), "table_entries": len(state["table_entries"]),
+                    "resources": {"p4_lines": prog.text.count("\n"), "table_entries": len(state["table_entries"]),
                                   "multicast_groups": len(prog.groups)}}
         return Artifact(outdir, files, manifest), prog
 
@@ -116,9 +115,11 @@ class Bmv2Target(Target):
         rows, res = explain(got["json"], got["seconds"], got["cached"])
         art.manifest["explain"] = rows
         art.manifest["resources"] = {**art.manifest["resources"], **res}
+        how = "reused the build of" if got["cached"] else "compiled"
         art.manifest["notes"].append(
-            f"p4c-bm2-ss compiled {os.path.basename(art.files['p4'])} in {got['seconds']:.1f} s"
-            f"{' (cached build)' if got['cached'] else ''}: {res['json_bytes']} bytes of bmv2 JSON")
+            f"p4c-bm2-ss {how} {os.path.basename(art.files['p4'])} ({got['seconds']:.1f} s of p4c): "
+            f"{res['json_bytes']} bytes of bmv2 JSON, {res['keyed_tables']} match tables, {res['registers']} "
+            f"register arrays, {res['primitives']} action primitives")
         with open(os.path.join(outdir, "manifest.json"), "w") as f:
             json.dump(art.manifest, f, indent=1)
         art.files["manifest"] = os.path.join(outdir, "manifest.json")

@@ -107,24 +107,44 @@ def explain(json_path: str, seconds: float, cached: bool) -> tuple[list[dict], d
     with open(json_path) as f:
         js = json.load(f)
     rows = []
+    keyless, keyed_actions = [], set()
     for pipe in js.get("pipelines", []):
         for t in pipe.get("tables", []):
-            keys = ", ".join(f"{k['match_type']} {'.'.join(k['target'])}" for k in t.get("key", []))
+            if not t.get("key"):
+                keyless.append(t)
+                continue
+            keys = ", ".join(f"{k['match_type']} {'.'.join(k['target'])}" for k in t["key"])
+            keyed_actions |= set(t.get("actions", []))
             rows.append({"kind": "table", "name": t["name"], "size": t.get("max_size"),
-                         "detail": f"{pipe['name']}, key {keys or '(none)'}, {len(t.get('actions', []))} action(s)"})
+                         "detail": f"{pipe['name']}, key {keys}, {len(t.get('actions', []))} action(s)"})
+    if keyless:
+        rows.append({"kind": "table", "name": f"({len(keyless)} keyless)", "size": None,
+                     "detail": "p4c's wrappers that run straight-line code as actions"})
     for r in js.get("register_arrays", []):
         rows.append({"kind": "register", "name": r["name"], "size": r["size"],
                      "detail": f"{r['bitwidth']} bits per cell, {r['size'] * r['bitwidth'] // 8} bytes"})
     for c in js.get("counter_arrays", []):
         rows.append({"kind": "counter", "name": c["name"], "size": c["size"], "detail": "packets and bytes"})
+    other, copies = [], {}
     for a in js.get("actions", []):
-        rows.append({"kind": "action", "name": a["name"], "size": None,
+        if a["name"] in keyed_actions:
+            copies.setdefault(a["name"], []).append(a)
+        else:
+            other.append(a)
+    for name, acts in copies.items():
+        a = acts[0]
+        rows.append({"kind": "action", "name": name, "size": None,
                      "detail": f"{len(a.get('primitives', []))} primitive(s), {len(a.get('runtime_data', []))} "
-                               "parameter(s)"})
+                               f"parameter(s){f', {len(acts)} copies (one per table)' if len(acts) > 1 else ''}"})
+    if other:
+        rows.append({"kind": "action", "name": f"({len(other)} straight-line)", "size": None,
+                     "detail": f"{sum(len(a.get('primitives', [])) for a in other)} primitive(s) in all"})
     states = sum(len(p.get("parse_states", [])) for p in js.get("parsers", []))
     conds = sum(len(p.get("conditionals", [])) for p in js.get("pipelines", []))
     resources = {
         "tables": sum(len(p.get("tables", [])) for p in js.get("pipelines", [])),
+        "keyed_tables": sum(1 for p in js.get("pipelines", []) for t in p.get("tables", []) if t.get("key")),
+        "primitives": sum(len(a.get("primitives", [])) for a in js.get("actions", [])),
         "registers": len(js.get("register_arrays", [])),
         "register_bytes": sum(r["size"] * r["bitwidth"] // 8 for r in js.get("register_arrays", [])),
         "counters": len(js.get("counter_arrays", [])),

@@ -103,6 +103,19 @@ class P4RuntimeControl:
                 g.add(p, 0)
             g.insert()
 
+    def read_back(self, state: dict, groups: list[tuple[int, list[int]]]) -> dict:
+        """What the switch holds now, read over P4Runtime: entries per table, replicas per group."""
+        tables = {}
+        for e in state["table_entries"]:
+            tables.setdefault(e["table"], 0)
+        for t in tables:
+            tables[t] = sum(1 for _ in self.sh.TableEntry(t).read())
+        mc = {}
+        for gid, _ in groups:
+            for g in self.sh.MulticastGroupEntry(gid).read():
+                mc[gid] = sorted(r.egress_port for r in g.replicas)
+        return {"table_entries": sum(tables.values()), "groups": mc}
+
     def counter(self, name: str, size: int) -> list[int]:
         got = [0] * size
         for c in self.sh.CounterEntry(name).read():

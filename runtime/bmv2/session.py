@@ -145,7 +145,10 @@ class Controls:
         ops[f"table entries and default actions ({how})"] = main.push_tables(state)
         main.push_multicast([(g, ports) for g, ports in spec["groups"]])
         ops[f"multicast groups ({how})"] = len(spec["groups"])
-        return {"ops": ops, "seconds": time.monotonic() - t0}
+        done = {"ops": ops, "seconds": time.monotonic() - t0}
+        if self.p4rt:
+            done["read_back"] = self.p4rt.read_back(state, spec["groups"])
+        return done
 
     def counters(self) -> list[int]:
         c = self.spec["counter"]
@@ -229,11 +232,23 @@ def main(argv: list[str]) -> int:
             if p != spec["wire_port"]:
                 with open(os.path.join(work, f"p{p}_in.pcap"), "wb") as f:
                     f.write(PCAP_HEADER)
+    made: list[str] = []
+    result: dict = {"ok": False}
+    if spec["mode"] == "live":
+        from .live import prepare
+        try:
+            prepare(spec, made)
+        except Exception as e:                          # noqa: BLE001  (reported to the parent)
+            from .live import cleanup
+            cleanup(made)
+            result["error"] = f"{type(e).__name__}: {e}"
+            with open(result_path, "w") as f:
+                json.dump(result, f)
+            return 1
     log = os.path.join(work, "switch.log")
     with open(log, "wb") as lf:
         proc = subprocess.Popen(switch_args(spec), stdout=lf, stderr=subprocess.STDOUT, cwd=work,
                                 start_new_session=True)
-    result: dict = {"ok": False}
     try:
         if spec["mode"] == "file":
             result.update(run_file_mode(spec, proc, log))
@@ -251,6 +266,9 @@ def main(argv: list[str]) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if made:
+            from .live import cleanup
+            cleanup(made)
         with open(result_path, "w") as f:
             json.dump(result, f)
     return 0 if result["ok"] else 1
