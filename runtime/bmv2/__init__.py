@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 from ...backends.p4 import HOST_PART_PORT, cli_commands, p4info_text, render_program, runtime_state
 from ...compiler.interp import Reference, Result
@@ -53,6 +54,14 @@ class Bmv2Target(Target):
         if self.control not in CONTROLS:
             raise TargetUnavailable(f"NICC_BMV2_CONTROL must be one of {', '.join(CONTROLS)}, not '{self.control}'")
         self.last: dict | None = None          # the last run's report: counters, timings, control path
+        self._told = False
+
+    def _tell(self, control: str) -> None:
+        if not self._told:
+            how = "simple_switch_grpc, configured through P4Runtime (p4runtime-shell) and Thrift (registers)" \
+                if control == "p4runtime" else "simple_switch, configured through Thrift"
+            print(f"bmv2: running on {how}, one switch per run in its own network namespace", file=sys.stderr)
+            self._told = True
 
     # -- availability ----------------------------------------------------------------------------
     def toolchain(self) -> Toolchain:
@@ -138,7 +147,9 @@ class Bmv2Target(Target):
         artifact = self.ensure_artifact(ir, artifact)
         with open(artifact.files["runtime"]) as f:
             state = json.load(f)
-        outs, report = run_switch(self.toolchain(), artifact.files, state, frames, self.control_path())
+        control = self.control_path()
+        self._tell(control)
+        outs, report = run_switch(self.toolchain(), artifact.files, state, frames, control)
         self.last = report
         return collect_results(ir, frames, outs, mcast_ports(state)[1])
 

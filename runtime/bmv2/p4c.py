@@ -13,6 +13,7 @@ and totals (``manifest["explain"]`` and ``manifest["resources"]``).
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -48,9 +49,12 @@ def run_p4c(tc: Toolchain, prog: P4Program, p4_path: str, pipeline_loc=None) -> 
     outs = {"json": base + ".json", "p4info": base + ".p4info.p4c.txtpb", "log": base + ".p4c.log"}
     key = hashlib.sha256("\0".join([prog.text, _version(tc), " ".join(P4C_FLAGS)]).encode()).hexdigest()[:24]
     cached = os.path.join(CACHE, "bmv2", key)
-    hit = os.path.exists(os.path.join(cached, "stats.json"))
-    if not hit:
-        _compile_into(tc, prog, p4_path, cached, pipeline_loc, outs["log"])
+    os.makedirs(os.path.dirname(cached), exist_ok=True)
+    with open(cached + ".lock", "w") as lock:         # one build per source at a time; others wait and reuse it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        hit = os.path.exists(os.path.join(cached, "stats.json"))
+        if not hit:
+            _compile_into(tc, prog, p4_path, cached, pipeline_loc, outs["log"])
     for role, path in outs.items():
         shutil.copyfile(os.path.join(cached, os.path.basename({"json": "out.json", "p4info": "p4info.txtpb",
                                                                 "log": "p4c.log"}[role])), path)
