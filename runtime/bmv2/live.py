@@ -38,6 +38,7 @@ from .tools import SWITCH, SWITCH_GRPC
 
 HOST_PORTS = (HOST_PORT, HOST_PART_PORT, MALFORMED_PORT, UNSELECTED_PORT)
 ETH_P_ALL = 0x0003
+SOL_PACKET, PACKET_AUXDATA, TP_STATUS_VLAN_VALID, TP_STATUS_VLAN_TPID_VALID = 263, 8, 0x10, 0x40
 TUNSETIFF, IFF_TAP, IFF_NO_PI = 0x400454CA, 0x0002, 0x1000
 
 
@@ -162,6 +163,19 @@ class HostSink:
             os.close(self.fd)
 
 
+def recv_frame(s: socket.socket) -> bytes:
+    """A frame as it was on the wire: the kernel hands a received VLAN tag over on the side
+    (PACKET_AUXDATA); put it back after the MAC addresses."""
+    data, anc, _, _ = s.recvmsg(65535, socket.CMSG_SPACE(32))
+    for level, kind, blob in anc:
+        if level == SOL_PACKET and kind == PACKET_AUXDATA and len(blob) >= 20:
+            status, _, _, _, _, tci, tpid = struct.unpack("IIIHHHH", blob[:20])   # struct tpacket_auxdata
+            if status & TP_STATUS_VLAN_VALID:
+                tpid = tpid if status & TP_STATUS_VLAN_TPID_VALID else 0x8100
+                return data[:12] + struct.pack("!HH", tpid, tci) + data[12:]
+    return data
+
+
 def serve(spec: dict, proc, log: str) -> dict:
     from ...compiler.interp import Reference, counters
     from ...compiler.parser import parse_pipeline
@@ -170,6 +184,7 @@ def serve(spec: dict, proc, log: str) -> dict:
     socks = {}
     for p in HOST_PORTS:
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        s.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
         s.bind((f"nb{spec['tag']}h{p}", 0))
         socks[s.fileno()] = (p, s)
     wire = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)      # protocol 0: sends, receives nothing
@@ -190,7 +205,7 @@ def serve(spec: dict, proc, log: str) -> dict:
             ready, _, _ = select.select(list(socks), [], [], 0.05)
             for fd in ready:
                 port, s = socks[fd]
-                frame = s.recv(65535)
+                frame = recv_frame(s)
                 got[port] += 1
                 if port != HOST_PART_PORT:
                     sink.put(frame)
