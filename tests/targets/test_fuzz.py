@@ -21,8 +21,6 @@ COUNT = int(os.environ.get("NICC_FUZZ_COUNT", "20000"))
 @pytest.mark.parametrize("name", ["normalize", "criteo", "dedup"])
 def test_long_differential(name, target, seed):
     t = get_target(target)
-    if hasattr(t, "allow_evaluator_fallback"):
-        t.allow_evaluator_fallback = True
     try:
         t.check_available()
     except TargetUnavailable as e:
