@@ -20,7 +20,9 @@ Verdicts map to ports in this one table (also in the generated program):
                                      in group-name order)
 
 Ports 64-67 are all host-facing (the CPU port of a deployment); they are kept
-apart so the runtime can tell the verdicts apart. Group ports must avoid them.
+apart so the runtime can tell the verdicts apart. Group ports must avoid them
+(:mod:`.limits` refuses what the switch cannot do). Every verdict is counted in
+the ``nicc_verdicts`` counter (slots in :data:`.rules.SLOTS`, then one per group).
 
     prog = render_program(ir)
     prog.text                        # the P4 source

@@ -37,6 +37,7 @@ class P4Renderer(Walker):
         self.tables: list[TableDecl] = []
         self.checked_avail = 0
         self.elem: int | None = None
+        self.divisions: dict = {}             # (a, b, bits) -> (quotient, remainder) at top level
         self.emitted = None
         self.names: dict[int, str] = {}
         self.groups = {g: i + 1 for i, g in enumerate(sorted(pipeline.groups))}

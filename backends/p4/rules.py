@@ -227,9 +227,13 @@ def r_arith(w, n, a, b):
             return w.define(t, f"({b} == {zero}) ? {zero if op is Op.DIV else a} : {q if op is Op.DIV else r}")
         # on magnitudes, then C's truncating signs
         ut = f"bit<{bits}>"
-        ua = w.define(Scalar("u", bits), f"({a} < {zero}) ? ({ut})({zero} - {a}) : ({ut}){a}")
-        ub = w.define(Scalar("u", bits), f"({b} < {zero}) ? ({ut})({zero} - {b}) : ({ut}){b}")
-        q, r = _udivmod(w, ua, ub, bits)
+        mags = w.divisions.get(("magnitudes", a, b)) if w.elem is None else None
+        if mags is None:
+            mags = (w.define(Scalar("u", bits), f"({a} < {zero}) ? ({ut})({zero} - {a}) : ({ut}){a}"),
+                    w.define(Scalar("u", bits), f"({b} < {zero}) ? ({ut})({zero} - {b}) : ({ut}){b}"))
+            if w.elem is None:
+                w.divisions[("magnitudes", a, b)] = mags
+        q, r = _udivmod(w, *mags, bits)
         if op is Op.DIV:
             neg = f"(({a} < {zero}) != ({b} < {zero}))"
             return w.define(t, f"({b} == {zero}) ? {zero} : ({neg} ? (int<{bits}>)({ulit(0, bits)} - {q}) : "
@@ -249,7 +253,12 @@ def r_arith(w, n, a, b):
 def _udivmod(w, a: str, b: str, bits: int) -> tuple[str, str]:
     """Quotient and remainder of bit<bits> values by restoring long division, one step per bit:
     p4c-bm2-ss divides compile-time constants only. The remainder has one more bit, so that
-    shifting it left cannot overflow. (Callers handle b == 0.)"""
+    shifting it left cannot overflow. (Callers handle b == 0.) Outside map bodies, where every
+    earlier line dominates every later one, a division of the same operands is done once
+    (``x / y`` and ``x % y`` share it)."""
+    key = (a, b, bits)
+    if w.elem is None and key in w.divisions:
+        return w.divisions[key]
     q, r, d = w.fresh("q"), w.fresh("r"), w.fresh("d")
     w.locals += [(f"bit<{bits}>", q), (f"bit<{bits + 1}>", r), (f"bit<{bits + 1}>", d)]
     w.line(f"{q} = {ulit(0, bits)};")
@@ -258,6 +267,8 @@ def _udivmod(w, a: str, b: str, bits: int) -> tuple[str, str]:
     for i in reversed(range(bits)):
         w.line(f"{r} = ({r} << 1) | (bit<{bits + 1}>){a}[{i}:{i}];")
         w.line(f"if ({r} >= {d}) {{ {r} = {r} - {d}; {q} = {q} | {ulit(1 << i, bits)}; }}")
+    if w.elem is None:
+        w.divisions[key] = (q, f"(bit<{bits}>){r}")
     return q, f"(bit<{bits}>){r}"
 
 

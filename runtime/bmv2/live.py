@@ -47,7 +47,9 @@ TUNSETIFF, IFF_TAP, IFF_NO_PI = 0x400454CA, 0x0002, 0x1000
 def run_live(target, ir: Pipeline, artifact: Artifact, iface: str, host: str | None = None, count: int = 0,
              netns: str | None = None, ready=None, out=None) -> int:
     """Serve until Ctrl-C (or ``count`` frames through the switch and their host copies delivered).
-    ``netns``: the named network namespace IF lives in; ``ready`` is called once the switch is configured."""
+    ``netns``: the named network namespace IF lives in; ``ready(counted)`` is called once the switch is
+    configured, with a function giving how many frames the switch has counted so far (a sender can keep
+    its frames in flight below what the switch's capture ring holds)."""
     out = out or sys.stdout
     with open(artifact.files["runtime"]) as f:
         state = json.load(f)
@@ -84,7 +86,7 @@ def run_live(target, ir: Pipeline, artifact: Artifact, iface: str, host: str | N
         while ready is not None and not os.path.exists(ready_file) and proc.poll() is None:
             time.sleep(0.05)
         if ready is not None and proc.poll() is None:
-            ready()
+            ready(lambda: _progress(work))
         proc.wait()
     except KeyboardInterrupt:
         proc.send_signal(signal.SIGTERM)
@@ -104,6 +106,14 @@ def run_live(target, ir: Pipeline, artifact: Artifact, iface: str, host: str | N
           f"-> {got['tx_frames']} frames out", file=out)
     print(json.dumps(got), file=out)
     return 0
+
+
+def _progress(work: str) -> int:
+    try:
+        with open(os.path.join(work, "progress")) as f:
+            return int(f.read() or 0)
+    except (FileNotFoundError, ValueError):
+        return 0
 
 
 # -- the session side (inside the namespace) ------------------------------------------------------------
@@ -214,7 +224,12 @@ def serve(spec: dict, proc, log: str) -> dict:
                 done_host.append(r)
                 for f in r.frames:
                     (wire.send if r.verdict == "transmit" else sink.put)(f)
-            c = ctl.counters()
+            c, seen = ctl.counters(), sum(c)
+            if sum(c) != seen:
+                tmp = os.path.join(spec["workdir"], "progress.tmp")
+                with open(tmp, "w") as f:
+                    f.write(str(sum(c)))
+                os.replace(tmp, os.path.join(spec["workdir"], "progress"))
             if n and sum(c) >= n and got == {HOST_PORT: c[PASS_SLOT], HOST_PART_PORT: c[HOST_PART_SLOT],
                                               MALFORMED_PORT: c[MALFORMED_SLOT], UNSELECTED_PORT: c[UNSELECTED_SLOT]}:
                 break

@@ -220,7 +220,12 @@ def run_file_mode(spec: dict, proc: subprocess.Popen, log: str) -> dict:
         ctl.close()
 
 
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)          # unwinds through the cleanup below (switch, veths, result)
+
+
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
     with open(argv[0]) as f:
         spec = json.load(f)
     work = spec["workdir"]
@@ -247,8 +252,8 @@ def main(argv: list[str]) -> int:
             return 1
     log = os.path.join(work, "switch.log")
     with open(log, "wb") as lf:
-        proc = subprocess.Popen(switch_args(spec), stdout=lf, stderr=subprocess.STDOUT, cwd=work,
-                                start_new_session=True)
+        # the switch stays in this process group: the parent's killpg of the session ends it too
+        proc = subprocess.Popen(switch_args(spec), stdout=lf, stderr=subprocess.STDOUT, cwd=work)
     try:
         if spec["mode"] == "file":
             result.update(run_file_mode(spec, proc, log))
