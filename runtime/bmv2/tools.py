@@ -78,9 +78,10 @@ class Toolchain:
         miss = []
         if not (self.tool(SWITCH) or self.tool(SWITCH_GRPC)):
             miss.append(f"bmv2 ({SWITCH} or {SWITCH_GRPC}){self._where()}")
-        why = thrift_problem(self)
-        if why:
-            miss.append(why)
+        else:
+            why = thrift_problem(self)
+            if why:
+                miss.append(why)
         if not shutil.which("unshare"):
             miss.append("unshare (util-linux), to run each switch in its own network namespace")
         elif not netns_prefix():
