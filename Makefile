@@ -6,12 +6,24 @@ NICC := $(VENV)/bin/nicc
 # Debian packages: BPF toolchain (clang, libbpf, bpftool), DPDK 22.11, pcap, iproute2 for netns tests.
 APT_PKGS := graphviz clang llvm libbpf-dev bpftool linux-libc-dev libdpdk-dev dpdk libpcap-dev pkg-config iproute2 gcc make
 PYTEST_ARGS ?=
+# The P4 toolchain (p4c, bmv2) the project keeps beside it; the bmv2 target finds it through NICC_P4_PREFIX.
+P4_SHARED := $(abspath ../shared/p4)
+export NICC_P4_PREFIX ?= $(if $(wildcard $(P4_SHARED)/bin/simple_switch),$(P4_SHARED))
 
-.PHONY: all deps apt venv demo test test-unit fuzz slow bench goldens clean
+.PHONY: all deps apt p4deps venv demo test test-unit fuzz slow bench goldens clean
 
 all: test
 
-deps: apt venv
+deps: apt p4deps venv
+
+# Debian runtime libraries of the P4 toolchain (its own idempotent script), when there is one.
+p4deps:
+	@if [ -n "$(NICC_P4_PREFIX)" ] && [ -x "$(NICC_P4_PREFIX)/install-deps.sh" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    conf=$$(mktemp); echo 'DPkg::Lock::Timeout "900";' > $$conf; \
+	    APT_CONFIG=$$conf "$(NICC_P4_PREFIX)/install-deps.sh"; rc=$$?; rm -f $$conf; exit $$rc; \
+	  else echo "warning: not root, cannot run $(NICC_P4_PREFIX)/install-deps.sh (bmv2 tests may skip)"; fi; \
+	fi
 
 apt: $(VENV)/.apt-stamp
 $(VENV)/.apt-stamp:

@@ -45,8 +45,6 @@ def main() -> int:
             t0 = time.time()
             try:
                 t = get_target(tname)
-                if hasattr(t, "allow_evaluator_fallback"):
-                    t.allow_evaluator_fallback = True      # bmv2: nicc's P4 evaluator where bmv2 is absent
                 t.check_available()
                 art = t.compile(ir, os.path.join(OUT, f"{name}-{tname}"))
                 results = t.run(ir, frames, art)

@@ -117,16 +117,38 @@ def cmd_compile(a) -> int:
         print(f"  {role:10} {path}")
     for line in art.manifest.get("notes", []):
         print(f"note: {line}")
-    if "resources" in art.manifest:
+    if a.explain:
+        print(explain_table(art.manifest))
+    elif "resources" in art.manifest:
         print("resources: " + json.dumps(art.manifest["resources"]))
     return 0
+
+
+def explain_table(manifest: dict) -> str:
+    """``manifest["explain"]`` (a list of row dicts, columns in first-seen order) and ``manifest["resources"]``
+    as text tables; any target may fill these keys."""
+    rows = manifest.get("explain") or []
+    out = []
+    if rows:
+        cols = list(dict.fromkeys(k for r in rows for k in r))
+        cells = [[("" if r.get(c) is None else str(r.get(c))) for c in cols] for r in rows]
+        width = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+        out.append("  ".join(c.ljust(w) for c, w in zip(cols, width)).rstrip())
+        out.append("  ".join("-" * w for w in width))
+        out += ["  ".join(v.ljust(w) for v, w in zip(row, width)).rstrip() for row in cells]
+    else:
+        out.append(f"(target {manifest.get('target', '?')} gives no per-object breakdown)")
+    res = manifest.get("resources") or {}
+    if res:
+        out.append("")
+        w = max(len(k) for k in res)
+        out += [f"{k.ljust(w)}  {v}" for k, v in res.items()]
+    return "\n".join(out)
 
 
 def cmd_run(a) -> int:
     from nicc.runtime import pcap
     from nicc.compiler.contract import counters, format_counters
-    if a.sim:
-        os.environ["NICC_BMV2"] = "sim"
     if a.pcap_out:
         output_file(a.pcap_out, "--pcap-out")
     ir = _load(a.pipeline)
@@ -165,8 +187,6 @@ def cmd_test(a) -> int:
         raise UsageError(f"--count must be at least 1 (got {a.count}): a test of no frames proves nothing")
     ir = _load(a.pipeline)
     t = _target(a.target)
-    if hasattr(t, "allow_evaluator_fallback"):
-        t.allow_evaluator_fallback = True   # bmv2: nicc's P4 evaluator where real bmv2 is absent (it says so)
     t.check_available()
     try:
         ok = differential_test(ir, t, count=a.count, seed=a.seed, verbose=True)
@@ -217,6 +237,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("pipeline", metavar="PIPELINE")
     s.add_argument("--target", "-t", required=True, **tgt)
     s.add_argument("-o", "--output", metavar="DIR", help="output directory (default build/NAME-TARGET)")
+    s.add_argument("--explain", action="store_true",
+                   help="print what the target's compiler says the program costs (per object, and totals)")
     s.set_defaults(fn=cmd_compile)
 
     s = sub.add_parser("run", help="run a pipeline on a packet capture (or live on an interface)")
@@ -226,9 +248,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--pcap-out", metavar="B", help="output capture: every frame the pipeline lets out, in order")
     s.add_argument("--iface", metavar="IF", help="run live on a network interface instead")
     s.add_argument("--mode", choices=["native", "generic"], default="generic", help="XDP attach mode for --iface")
-    s.add_argument("--host", metavar="WHERE", help="DPDK --iface: where passed packets go (tap:NAME or pcap:FILE)")
+    s.add_argument("--host", metavar="WHERE",
+                   help="dpdk, bmv2 --iface: where passed packets go (tap:NAME or pcap:FILE)")
     s.add_argument("--json", action="store_true", help="also print the counters as one JSON line")
-    s.add_argument("--sim", action="store_true", help="bmv2: run on nicc's own P4 evaluator instead of real bmv2")
     s.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("test", help="differential test: target against the reference interpreter")

@@ -20,7 +20,9 @@ Verdicts map to ports in this one table (also in the generated program):
                                      in group-name order)
 
 Ports 64-67 are all host-facing (the CPU port of a deployment); they are kept
-apart so the runtime can tell the verdicts apart. Group ports must avoid them.
+apart so the runtime can tell the verdicts apart. Group ports must avoid them
+(:mod:`.limits` refuses what the switch cannot do). Every verdict is counted in
+the ``nicc_verdicts`` counter (slots in :data:`.rules.SLOTS`, then one per group).
 
     prog = render_program(ir)
     prog.text                        # the P4 source
@@ -33,5 +35,5 @@ MALFORMED_PORT = 66
 UNSELECTED_PORT = 67
 
 from .layout import GROWTH_LIMIT, Partition, partition_host_nic, payload_layout  # noqa: E402,F401
-from .render import P4_RULES, REFUSED, P4Program, P4Renderer, render_program  # noqa: E402,F401
+from .render import P4_RULES, REFUSED, P4Program, P4Renderer, render_floor, render_program  # noqa: E402,F401
 from .p4info import build_p4info, p4info_text, runtime_state, cli_commands  # noqa: E402,F401

@@ -8,51 +8,14 @@ commands (bmv2's P4Runtime server does not write registers).
 """
 from __future__ import annotations
 
-import os
-import sys
-
 from .render import CONTROL, P4Program
+from .rules import MCAST_SLOT, SLOTS
 
 
-class _Messages:
-    """``P4Info`` and ``MatchField`` message classes of p4.config.v1."""
-
-    def __init__(self, P4Info, MatchField):
-        self.P4Info, self.MatchField = P4Info, MatchField
-        self.RANGE = MatchField.DESCRIPTOR.enum_types_by_name["MatchType"].values_by_name["RANGE"].number
-
-
-def _pb() -> _Messages:
-    """The p4runtime package's P4Info protobufs.
-
-    Its generated modules predate protobuf 4: they import only under the pure-Python
-    runtime. Otherwise the same descriptors (read from those modules) are added to the
-    default pool and the classes built from them.
-    """
-    if "google.protobuf" not in sys.modules:
-        os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
-    try:
-        from p4.config.v1 import p4info_pb2
-        return _Messages(p4info_pb2.P4Info, p4info_pb2.MatchField)
-    except TypeError:
-        pass
-    import ast
-    import importlib.util
-    from google.protobuf import any_pb2, descriptor_pool, message_factory  # noqa: F401
-    pool = descriptor_pool.Default()
-    for mod in ("p4.config.v1.p4types_pb2", "p4.config.v1.p4info_pb2"):
-        with open(importlib.util.find_spec(mod).origin) as f:
-            tree = ast.parse(f.read())
-        blob = next(ast.literal_eval(k.value) for node in ast.walk(tree) if isinstance(node, ast.Call)
-                    for k in node.keywords if k.arg == "serialized_pb")
-        name = mod.replace(".", "/")[:-4] + ".proto"
-        try:
-            pool.FindFileByName(name)
-        except KeyError:
-            pool.AddSerializedFile(blob)
-    get = getattr(message_factory, "GetMessageClass", None) or message_factory.MessageFactory(pool).GetPrototype
-    return _Messages(get(pool.FindMessageTypeByName("p4.config.v1.P4Info")),
-                     get(pool.FindMessageTypeByName("p4.config.v1.MatchField")))
+def _pb():
+    """The p4runtime package's P4Info protobufs (p4.config.v1.p4info_pb2)."""
+    from p4.config.v1 import p4info_pb2
+    return p4info_pb2
 
 
 def p4info_message_class():
@@ -78,9 +41,14 @@ def build_p4info(prog: P4Program):
         tb = info.tables.add()
         tb.preamble.id, tb.preamble.name, tb.preamble.alias = t.id, qualified(t.name), t.name
         mf = tb.match_fields.add()
-        mf.id, mf.name, mf.bitwidth, mf.match_type = 1, "x", t.key_bits, pb.RANGE
+        mf.id, mf.name, mf.bitwidth, mf.match_type = 1, "x", t.key_bits, pb.MatchField.RANGE
         tb.action_refs.add().id = prog.actions[0][0]
         tb.size = t.size
+    for c in prog.counters:
+        ct = info.counters.add()
+        ct.preamble.id, ct.preamble.name, ct.preamble.alias = c.id, qualified(c.name), c.name
+        ct.spec.unit = pb.CounterSpec.PACKETS
+        ct.size = c.size
     for r in prog.registers:
         rg = info.registers.add()
         rg.preamble.id, rg.preamble.name, rg.preamble.alias = r.id, qualified(r.name), r.name
@@ -105,10 +73,12 @@ def runtime_state(prog: P4Program) -> dict:
             regs.append({"name": qualified(r.name), "id": r.id, "values": [r.init] * r.size})
     entries, defaults = [], []
     for t in prog.tables:
-        defaults.append({"table": qualified(t.name), "action": qualified("nicc_set_bucket"), "params": {"b": 0}})
+        defaults.append({"table": qualified(t.name), "action": qualified("nicc_set_bucket"), "params": {"b": 0},
+                         "bits": {"b": 8}})
         for lo, hi, b in t.entries:
             entries.append({"table": qualified(t.name), "table_id": t.id, "action": qualified("nicc_set_bucket"),
-                            "match": {"x": {"range": [lo, hi]}}, "params": {"b": b}, "priority": 1})
+                            "match": {"x": {"range": [lo, hi], "bits": t.key_bits}}, "params": {"b": b},
+                            "bits": {"b": 8}, "priority": 1})
     from . import HOST_PART_PORT, HOST_PORT, MALFORMED_PORT, UNSELECTED_PORT
     part = prog.partition
     return {
@@ -116,6 +86,9 @@ def runtime_state(prog: P4Program) -> dict:
         "ports": {"host": HOST_PORT, "host_part": HOST_PART_PORT, "malformed": MALFORMED_PORT,
                   "unselected": UNSELECTED_PORT, "transmit": "ingress port"},
         "registers": regs,
+        "counters": [{"name": qualified(c.name), "id": c.id, "size": c.size,
+                      "slots": list(SLOTS) + [f"multicast {name}" for _, name, _ in prog.groups],
+                      "mcast_slot": MCAST_SLOT} for c in prog.counters],
         "table_entries": entries,
         "default_actions": defaults,
         "multicast": [{"group": gid, "name": name, "ports": ports} for gid, name, ports in prog.groups],

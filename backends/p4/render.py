@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 
-from ...compiler.errors import NiccError
+from ...compiler.errors import InternalError, NiccError
 from ...compiler.ir import Node, Pipeline
 from ...compiler.types import BOOL, Scalar
 from ...compiler.walker import Walker
 from .layout import ArraySeg, Layout, partition_host_nic, payload_layout
 from .rules import (  # noqa: F401  (CONTROL, REFUSED: re-exported)
-    CONTROL, DROP, ID_ACTION, ID_REGISTER, MALFORMED, MULTICAST, P4_RULES, PASS, REFUSED, TRANSMIT, UNDECIDED,
-    ArrVal, P4Program, RegisterDecl, TableDecl, byteswap, fname, lit, p4_type, ulit,
+    CONTROL, DROP, DROP_SLOT, HOST_PART_SLOT, ID_ACTION, ID_COUNTER, ID_REGISTER, MALFORMED, MALFORMED_SLOT,
+    MCAST_SLOT, MULTICAST, P4_RULES, PASS, PASS_SLOT, REFUSED, SLOTS, TRANSMIT, TRANSMIT_SLOT, UNDECIDED,
+    UNSELECTED_SLOT, VERDICT_COUNTER, ArrVal, CounterDecl, P4Program, RegisterDecl, TableDecl, byteswap, fname,
+    lit, p4_type, ulit,
 )
+from .limits import check_switch_limits
 
 
 class P4Renderer(Walker):
@@ -24,6 +27,8 @@ class P4Renderer(Walker):
         super().__init__(pipeline)
         self.layout = layout
         self.lines: list[str] = []
+        self.locs: list = []                  # the node each line was rendered for (its SourceLoc)
+        self.loc = None                       # the location of the node being rendered
         self.depth = 0
         self.opened = 0
         self.counter = 0
@@ -32,6 +37,7 @@ class P4Renderer(Walker):
         self.tables: list[TableDecl] = []
         self.checked_avail = 0
         self.elem: int | None = None
+        self.divisions: dict = {}             # (a, b, bits) -> (quotient, remainder) at top level
         self.emitted = None
         self.names: dict[int, str] = {}
         self.groups = {g: i + 1 for i, g in enumerate(sorted(pipeline.groups))}
@@ -42,6 +48,7 @@ class P4Renderer(Walker):
 
     def line(self, s: str) -> None:
         self.lines.append("    " * self.depth + s)
+        self.locs.append(self.loc)
 
     def fresh(self, base: str = "v") -> str:
         self.counter += 1
@@ -91,7 +98,11 @@ class P4Renderer(Walker):
         rule = self.rules.get(n.op)
         if rule is None:
             raise self.refuse(n, "no P4 lowering for this operation")
-        return rule(self, n, *[self.env[a] for a in n.args])
+        outer, self.loc = self.loc, n.loc
+        try:
+            return rule(self, n, *[self.env[a] for a in n.args])
+        finally:
+            self.loc = outer
 
     def close_all(self) -> None:
         while self.opened:
@@ -174,19 +185,28 @@ def _parser(prog: P4Program, p: Pipeline, lay: Layout) -> None:
                   [f"transition select(meta.{a}_rem) {{", f"    32w0: {nxt};", f"    default: {me}_loop;", "}"]))
 
 
+def _count(slot) -> str:
+    return f"{VERDICT_COUNTER}.count({slot});"
+
+
 def _finish(w: P4Renderer, prog: P4Program, lay: Layout) -> list[str]:
-    """After the body: verdict -> port, and the rewrite of emitted packets."""
+    """After the body: verdict -> port (each counted), and the rewrite of emitted packets."""
     out = [
         f"if (meta.code == 8w{DROP}) {{",
         "    mark_to_drop(sm);",
+        f"    {_count(f'32w{DROP_SLOT}')}",
         f"}} else if (meta.code == 8w{MULTICAST}) {{",
         "    sm.mcast_grp = meta.grp;",
+        f"    {_count(f'(bit<32>)meta.grp + 32w{MCAST_SLOT - 1}')}",
         f"}} else if (meta.code == 8w{TRANSMIT}) {{",
         "    sm.egress_spec = sm.ingress_port;",
+        f"    {_count(f'32w{TRANSMIT_SLOT}')}",
         f"}} else if (meta.code == 8w{MALFORMED}) {{",
         "    sm.egress_spec = MALFORMED_PORT;",
+        f"    {_count(f'32w{MALFORMED_SLOT}')}",
         "} else {",
         "    sm.egress_spec = HOST_PORT;",
+        f"    {_count(f'32w{PASS_SLOT}')}",
         "}",
     ]
     if w.emitted is None:
@@ -267,6 +287,7 @@ def _finish(w: P4Renderer, prog: P4Program, lay: Layout) -> list[str]:
 def render_program(p: Pipeline, root: str | None = None) -> P4Program:
     """Lower ``p`` to a :class:`P4Program` (text in ``.text``); refusals raise NiccError at the user's line."""
     from .text import render_template
+    check_switch_limits(p)
     lay = payload_layout(p)
     part = partition_host_nic(p, lay)
     src = p.loc.file if p.loc else "?"
@@ -297,16 +318,25 @@ def render_program(p: Pipeline, root: str | None = None) -> P4Program:
             end = s.count.attr("offset") + ct.bits // 8
             split.append(f"(meta.avail >= 16w{end} && {_field_expr(lay, s.count)} > {lit(s.cap, ct)})")
     prog.split_note = [n for n in part.notes]
-    apply = ["if (meta.sel == 1w0) {", "    sm.egress_spec = UNSELECTED_PORT;"]
+    apply = ["if (meta.sel == 1w0) {", "    sm.egress_spec = UNSELECTED_PORT;",
+             f"    {_count(f'32w{UNSELECTED_SLOT}')}"]
     if split:
-        apply += [f"}} else if ({' || '.join(split)}) {{", "    sm.egress_spec = HOST_PART_PORT;"]
+        apply += [f"}} else if ({' || '.join(split)}) {{", "    sm.egress_spec = HOST_PART_PORT;",
+                  f"    {_count(f'32w{HOST_PART_SLOT}')}"]
     apply.append("} else {")
+    locs = [None] * len(apply)
     apply += ["    " + s for s in body]
-    apply += ["    " + s for s in _finish(w, prog, lay)]
+    locs += w.locs
+    finish = _finish(w, prog, lay)
+    emit = p.emit()
+    apply += ["    " + s for s in finish]
+    locs += [emit.loc if emit is not None else None] * len(finish)
     apply.append("}")
-    prog.apply = apply
+    locs.append(None)
+    prog.apply, prog.apply_locs = apply, locs
     prog.locals = w.locals
     prog.registers = list(w.registers.values())
+    prog.counters = [CounterDecl(VERDICT_COUNTER, (ID_COUNTER << 24) | 1, MCAST_SLOT + len(p.groups))]
     prog.tables = w.tables
     if w.tables:
         prog.actions.append(((ID_ACTION << 24) | 1, "nicc_set_bucket", [("b", 8)], "bk_out = b;"))
@@ -315,6 +345,26 @@ def render_program(p: Pipeline, root: str | None = None) -> P4Program:
     inputs = sorted([(c.start, f"c{c.index}") for c in lay.chunks] + [(s.offset, f"a{s.index}") for s in lay.array_segs])
     prog.deparse = ["ethernet", "ipv4", "udp"] + [m for _, m in inputs]
     prog.deparse += [m for _, m in prog.hdr_members if m not in prog.deparse]
-    prog.text = render_template("program.p4.j2", prog=prog, codes=dict(
+    prog.text = render_template("program.p4.j2", prog=prog, slots=SLOTS, mcast_slot=MCAST_SLOT, codes=dict(
         UNDECIDED=UNDECIDED, PASS=PASS, TRANSMIT=TRANSMIT, DROP=DROP, MULTICAST=MULTICAST, MALFORMED=MALFORMED))
+    prog.line_locs = _line_locs(prog)
+    return prog
+
+
+def _line_locs(prog: P4Program) -> dict:
+    """Where each line of the ingress ``apply`` block came from (for p4c's messages)."""
+    lines = prog.text.split("\n")
+    want = ["        " + a if a else "" for a in prog.apply]
+    for i in range(len(lines) - len(want) + 1):
+        if lines[i] == want[0] and lines[i:i + len(want)] == want:
+            return {i + 1 + k: loc for k, loc in enumerate(prog.apply_locs) if loc is not None}
+    raise InternalError("the ingress apply block is not in the rendered P4 text")
+
+
+def render_floor() -> P4Program:
+    """The benchmark floor: a program that sends every frame to the host port unparsed (counted as pass)."""
+    from .text import render_template
+    prog = P4Program("floor", "nicc", 0)
+    prog.counters = [CounterDecl(VERDICT_COUNTER, (ID_COUNTER << 24) | 1, MCAST_SLOT)]
+    prog.text = render_template("floor.p4.j2", prog=prog)
     return prog

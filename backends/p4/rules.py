@@ -26,7 +26,14 @@ UNDECIDED, PASS, TRANSMIT, DROP, MULTICAST, MALFORMED = range(6)
 CODES = {"pass": PASS, "transmit": TRANSMIT, "drop": DROP, "multicast": MULTICAST}
 
 # P4Runtime id prefixes (p4.config.v1.P4Ids.Prefix).
-ID_ACTION, ID_TABLE, ID_REGISTER = 0x01, 0x02, 0x16
+ID_ACTION, ID_TABLE, ID_COUNTER, ID_REGISTER = 0x01, 0x02, 0x12, 0x16
+
+# The per-verdict packet counter (``nicc_verdicts``): one cell per slot, then one per multicast group
+# (slot MCAST_SLOT + group id - 1). The runtime reads it to print counters and to know when a run is done.
+VERDICT_COUNTER = "nicc_verdicts"
+SLOTS = ("pass", "malformed", "unselected", "host_part", "transmit", "drop")
+PASS_SLOT, MALFORMED_SLOT, UNSELECTED_SLOT, HOST_PART_SLOT, TRANSMIT_SLOT, DROP_SLOT = range(len(SLOTS))
+MCAST_SLOT = len(SLOTS)
 
 CONTROL = "NiccIngress"
 
@@ -48,7 +55,11 @@ def lit(v: int, t: Scalar) -> str:
     if t == BOOL:
         return "true" if v else "false"
     if t.signed:
-        return f"{t.bits}s{v}" if v >= 0 else f"((int<{t.bits}>){t.bits}w{v & ((1 << t.bits) - 1)})"
+        if v >= 0:
+            return f"{t.bits}s{v}"
+        if v > t.lo:
+            return f"(-{t.bits}s{-v})"
+        return f"(-{t.bits}s{t.hi} - {t.bits}s1)"          # the minimum: its magnitude is not an int<W>
     return f"{t.bits}w{v}"
 
 
@@ -97,6 +108,13 @@ class RegisterDecl:
 
 
 @dataclass
+class CounterDecl:
+    name: str
+    id: int
+    size: int
+
+
+@dataclass
 class P4Program:
     """Everything the templates lay out, and what P4Info and the runtime state are built from."""
     name: str
@@ -108,6 +126,7 @@ class P4Program:
     parser_states: list = field(default_factory=list)  # (name, [statements], transition lines)
     locals: list = field(default_factory=list)        # (type, name)
     registers: list = field(default_factory=list)
+    counters: list = field(default_factory=list)      # CounterDecl
     tables: list = field(default_factory=list)
     actions: list = field(default_factory=list)       # (id, name, [(param, bits)], body)
     apply: list = field(default_factory=list)          # lines, indented relative to apply {
@@ -116,6 +135,12 @@ class P4Program:
     split_note: list = field(default_factory=list)
     partition: Partition | None = None
     text: str = ""
+    apply_locs: list = field(default_factory=list)     # SourceLoc of each ``apply`` line (None: the pipeline's)
+    line_locs: dict = field(default_factory=dict)      # 1-based line of ``text`` -> SourceLoc
+
+    def loc_of_line(self, line: int, default=None):
+        """The user's source location a line of the P4 text was generated for."""
+        return self.line_locs.get(line) or default
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,27 +214,30 @@ def r_arith(w, n, a, b):
     if op is Op.MUL and n.attr("overflow") == "sat":
         wide = Scalar(t.kind, 2 * bits)
         prod = w.define(wide, f"({p4_type(wide)}){a} * ({p4_type(wide)}){b}")
-        lo = f"{prod} < {lit(t.lo, wide)} ? {lit(t.lo, t)} : " if t.signed else ""
-        return w.define(t, f"({prod} > {lit(t.hi, wide)} ? {lit(t.hi, t)} : {lo}({p4_type(t)}){prod})")
+        rest = f"({p4_type(t)}){prod}"
+        if t.signed:
+            rest = f"(({prod} < {lit(t.lo, wide)}) ? {lit(t.lo, t)} : {rest})"
+        return w.define(t, f"({prod} > {lit(t.hi, wide)}) ? {lit(t.hi, t)} : {rest}")
     if op in (Op.ADD, Op.SUB, Op.MUL, Op.AND, Op.OR, Op.XOR):
         return w.define(t, f"{a} {_SYM[op]} {b}")
     if op in (Op.DIV, Op.MOD):
         zero = lit(0, t)
         if not t.signed:
-            safe = f"(({b} == {zero}) ? {lit(1, t)} : {b})"
-            q = f"{a} {'/' if op is Op.DIV else '%'} {safe}"
-            return w.define(t, f"({b} == {zero}) ? {zero if op is Op.DIV else a} : {q}")
-        # P4 defines / and % on unsigned values only: work on magnitudes, C's truncating signs
+            q, r = _udivmod(w, a, b, bits)
+            return w.define(t, f"({b} == {zero}) ? {zero if op is Op.DIV else a} : {q if op is Op.DIV else r}")
+        # on magnitudes, then C's truncating signs
         ut = f"bit<{bits}>"
-        ua = w.define(Scalar("u", bits), f"({a} < {zero}) ? ({ut})({zero} - {a}) : ({ut}){a}")
-        ub = w.define(Scalar("u", bits), f"({b} < {zero}) ? ({ut})({zero} - {b}) : ({ut}){b}")
-        safe = f"(({ub} == {ulit(0, bits)}) ? {ulit(1, bits)} : {ub})"
+        mags = w.divisions.get(("magnitudes", a, b)) if w.elem is None else None
+        if mags is None:
+            mags = (w.define(Scalar("u", bits), f"({a} < {zero}) ? ({ut})({zero} - {a}) : ({ut}){a}"),
+                    w.define(Scalar("u", bits), f"({b} < {zero}) ? ({ut})({zero} - {b}) : ({ut}){b}"))
+            if w.elem is None:
+                w.divisions[("magnitudes", a, b)] = mags
+        q, r = _udivmod(w, *mags, bits)
         if op is Op.DIV:
-            q = w.define(Scalar("u", bits), f"{ua} / {safe}")
             neg = f"(({a} < {zero}) != ({b} < {zero}))"
             return w.define(t, f"({b} == {zero}) ? {zero} : ({neg} ? (int<{bits}>)({ulit(0, bits)} - {q}) : "
                                f"(int<{bits}>){q})")
-        r = w.define(Scalar("u", bits), f"{ua} % {safe}")
         return w.define(t, f"({b} == {zero}) ? {a} : (({a} < {zero}) ? (int<{bits}>)({ulit(0, bits)} - {r}) : "
                            f"(int<{bits}>){r})")
     # shifts: amounts of the width or more give 0 (or the sign for a signed >>)
@@ -220,6 +248,28 @@ def r_arith(w, n, a, b):
         return w.define(t, f"({big}) ? {lit(0, t)} : ({a} << {amt})")
     fill = f"(({a} < {lit(0, t)}) ? {lit(-1, t)} : {lit(0, t)})" if t.signed else lit(0, t)
     return w.define(t, f"({big}) ? {fill} : ({a} >> {amt})")
+
+
+def _udivmod(w, a: str, b: str, bits: int) -> tuple[str, str]:
+    """Quotient and remainder of bit<bits> values by restoring long division, one step per bit:
+    p4c-bm2-ss divides compile-time constants only. The remainder has one more bit, so that
+    shifting it left cannot overflow. (Callers handle b == 0.) Outside map bodies, where every
+    earlier line dominates every later one, a division of the same operands is done once
+    (``x / y`` and ``x % y`` share it)."""
+    key = (a, b, bits)
+    if w.elem is None and key in w.divisions:
+        return w.divisions[key]
+    q, r, d = w.fresh("q"), w.fresh("r"), w.fresh("d")
+    w.locals += [(f"bit<{bits}>", q), (f"bit<{bits + 1}>", r), (f"bit<{bits + 1}>", d)]
+    w.line(f"{q} = {ulit(0, bits)};")
+    w.line(f"{r} = {ulit(0, bits + 1)};")
+    w.line(f"{d} = (bit<{bits + 1}>){b};")
+    for i in reversed(range(bits)):
+        w.line(f"{r} = ({r} << 1) | (bit<{bits + 1}>){a}[{i}:{i}];")
+        w.line(f"if ({r} >= {d}) {{ {r} = {r} - {d}; {q} = {q} | {ulit(1 << i, bits)}; }}")
+    if w.elem is None:
+        w.divisions[key] = (q, f"(bit<{bits}>){r}")
+    return q, f"(bit<{bits}>){r}"
 
 
 def r_not(w, n, a):

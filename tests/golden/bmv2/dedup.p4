@@ -131,6 +131,8 @@ control NiccVerifyChecksum(inout headers_t hdr, inout meta_t meta) {
 }
 
 control NiccIngress(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
+    /* packets per verdict: 0 pass, 1 malformed, 2 unselected, 3 host_part, 4 transmit, 5 drop, 6+ multicast group 1, 2, ... */
+    @id(0x12000001) counter(32w6, CounterType.packets) nicc_verdicts;
     @id(0x16000001) register<bit<64>>(32w16384) state_seen;
     bool v1;
     bit<64> v2;
@@ -142,6 +144,7 @@ control NiccIngress(inout headers_t hdr, inout meta_t meta, inout standard_metad
     apply {
         if (meta.sel == 1w0) {
             sm.egress_spec = UNSELECTED_PORT;
+            nicc_verdicts.count(32w2);
         } else {
             v1 = meta.avail < 16w8;
             if (v1) {
@@ -170,14 +173,19 @@ control NiccIngress(inout headers_t hdr, inout meta_t meta, inout standard_metad
             }
             if (meta.code == 8w3) {
                 mark_to_drop(sm);
+                nicc_verdicts.count(32w5);
             } else if (meta.code == 8w4) {
                 sm.mcast_grp = meta.grp;
+                nicc_verdicts.count((bit<32>)meta.grp + 32w5);
             } else if (meta.code == 8w2) {
                 sm.egress_spec = sm.ingress_port;
+                nicc_verdicts.count(32w4);
             } else if (meta.code == 8w5) {
                 sm.egress_spec = MALFORMED_PORT;
+                nicc_verdicts.count(32w1);
             } else {
                 sm.egress_spec = HOST_PORT;
+                nicc_verdicts.count(32w0);
             }
         }
     }

@@ -1,0 +1,173 @@
+"""Running frames through real simple_switch, and mapping every output back to its input frame.
+
+Each run starts one switch in a private network namespace (``unshare -n``: its
+Thrift and gRPC ports are its own, so runs can go in parallel, and the
+namespace disappears with the switch), through :mod:`.session`.
+
+**Exact mapping by tags.** Before a frame goes in, bytes 6-11 (the Ethernet
+source address) are replaced by a tag: ``02`` (a locally administered address)
+and the frame's index in 5 bytes. The generated program never reads or writes
+the Ethernet addresses, so every copy the switch lets out carries the tag of
+the frame it came from; the original bytes are put back on the way out.
+Frames shorter than 12 bytes cannot carry a tag; the program can only pass
+them unchanged, so each such output is the earliest untagged input with the
+same bytes.
+
+**Ports during a run.** Frames enter on port 0 (so transmit comes back there);
+the verdict ports are 64-67 as in the program; multicast copies go to ports
+``MCAST_BASE + k`` (the k-th group port overall) instead of the user's ports,
+so that a copy's group and position are known from its port.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+from ...backends.p4 import HOST_PART_PORT, HOST_PORT, MALFORMED_PORT, UNSELECTED_PORT
+from ...backends.p4.rules import (DROP_SLOT, HOST_PART_SLOT, MALFORMED_SLOT, MCAST_SLOT, PASS_SLOT, TRANSMIT_SLOT,
+                                  UNSELECTED_SLOT)
+from ..pcap import read_pcap, write_pcap
+from ..target import TargetUnavailable
+from .tools import SWITCH, SWITCH_GRPC, Toolchain, netns_prefix
+
+WIRE_PORT = 0
+MCAST_BASE = 100
+TAG_MARK = 0x02
+MAX_RUN_PORT = 510
+
+
+class RunFailed(RuntimeError):
+    """The switch (or nicc's handling of it) failed; the run directory is kept."""
+
+
+def tag(frame: bytes, i: int) -> bytes:
+    if len(frame) < 12:
+        return frame
+    return frame[:6] + bytes([TAG_MARK]) + i.to_bytes(5, "big") + frame[12:]
+
+
+def tag_of(frame: bytes) -> int | None:
+    if len(frame) < 12 or frame[6] != TAG_MARK:
+        return None
+    return int.from_bytes(frame[7:12], "big")
+
+
+def mcast_ports(state: dict) -> tuple[dict[int, list[int]], dict[int, int]]:
+    """Run ports of multicast copies: {group id: [run port per group port]} and {run port: group id}."""
+    port_map, owner, k = {}, {}, 0
+    for g in state["multicast"]:
+        ports = []
+        for _ in g["ports"]:
+            if MCAST_BASE + k > MAX_RUN_PORT:
+                raise RunFailed(f"a run gives each group port a switch port from {MCAST_BASE}; "
+                                f"{k + 1} group ports do not fit below {MAX_RUN_PORT + 1}")
+            ports.append(MCAST_BASE + k)
+            owner[MCAST_BASE + k] = g["group"]
+            k += 1
+        port_map[g["group"]] = ports
+    return port_map, owner
+
+
+def slot_ports(state: dict, port_map: dict[int, list[int]]) -> dict[int, list[int]]:
+    """For each verdict-counter slot, the run ports that get one frame per count."""
+    expect = {PASS_SLOT: [HOST_PORT], MALFORMED_SLOT: [MALFORMED_PORT], UNSELECTED_SLOT: [UNSELECTED_PORT],
+              HOST_PART_SLOT: [HOST_PART_PORT], TRANSMIT_SLOT: [WIRE_PORT], DROP_SLOT: []}
+    for g in state["multicast"]:
+        expect[MCAST_SLOT + g["group"] - 1] = port_map[g["group"]]
+    return expect
+
+
+def run_switch(tc: Toolchain, files: dict, state: dict, frames: list[bytes], control: str,
+               keep: bool = False) -> tuple[list[list[tuple[int, bytes]]], dict]:
+    """Frames through one fresh switch: per input frame, its outputs as (run port, bytes); and the session's
+    report (counters, timings, what was configured how)."""
+    netns = netns_prefix()
+    if netns is None:
+        raise TargetUnavailable("target bmv2 is unavailable here: cannot create a network namespace "
+                                "(unshare -n / -rn) to run simple_switch in")
+    port_map, _ = mcast_ports(state)
+    ports = [WIRE_PORT, HOST_PORT, HOST_PART_PORT, MALFORMED_PORT, UNSELECTED_PORT] + \
+        [p for ps in port_map.values() for p in ps]
+    work = tempfile.mkdtemp(prefix="nicc-bmv2-")
+    ok = False
+    try:
+        write_pcap(os.path.join(work, "input.pcap"), [tag(f, i) for i, f in enumerate(frames)])
+        widest = max([1] + [len(g["ports"]) for g in state["multicast"]])
+        c = state["counters"][0]
+        spec = {
+            "mode": "file", "workdir": work, "grpc": control == "p4runtime",
+            "switch": tc.tool(SWITCH_GRPC if control == "p4runtime" else SWITCH),
+            "json": os.path.abspath(files["json"]), "p4info": os.path.abspath(files["p4info"]),
+            "site_packages": tc.site_packages(), "state": state,
+            "groups": [[g, ps] for g, ps in port_map.items()],
+            "ports": ports, "wire_port": WIRE_PORT, "input": os.path.join(work, "input.pcap"),
+            "frames": len(frames), "counter": {"name": c["name"], "size": c["size"]},
+            "expect": {str(k): v for k, v in slot_ports(state, port_map).items()},
+            "queue_depth": len(frames) * widest + 64,
+        }
+        with open(os.path.join(work, "spec.json"), "w") as f:
+            json.dump(spec, f)
+        session(netns, tc, work)
+        with open(os.path.join(work, "result.json")) as f:
+            report = json.load(f)
+        if not report.get("ok"):
+            raise RunFailed(f"bmv2 run failed: {report.get('error')} (run directory: {work})")
+        per_port = {p: [pk.data for pk in read_pcap(os.path.join(work, f"p{p}_out.pcap"))] for p in ports}
+        outs = map_outputs(frames, per_port)
+        report["control"] = control
+        ok = True
+        return outs, report
+    finally:
+        if ok and not keep:
+            shutil.rmtree(work, ignore_errors=True)
+        elif not ok:
+            print(f"bmv2: run directory kept for inspection: {work}", file=sys.stderr)
+
+
+def session(netns: tuple[str, ...], tc: Toolchain, work: str) -> None:
+    """``python -m nicc.runtime.bmv2.session`` in a fresh network namespace; waits for it (no timeout:
+    the session has its own stall detector)."""
+    args = list(netns) + [sys.executable, "-m", "nicc.runtime.bmv2.session", os.path.join(work, "spec.json")]
+    with open(os.path.join(work, "session.log"), "wb") as log:
+        proc = subprocess.Popen(args, cwd=work, env=tc.env(), stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            proc.wait()
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+    if not os.path.exists(os.path.join(work, "result.json")):
+        with open(os.path.join(work, "session.log")) as f:
+            tail = f.read()[-3000:]
+        raise RunFailed(f"the bmv2 session exited with status {proc.returncode} without a result "
+                        f"(run directory: {work}):\n{tail}")
+
+
+def map_outputs(frames: list[bytes], per_port: dict[int, list[bytes]]) -> list[list[tuple[int, bytes]]]:
+    """Each output back to the input frame it came from (see the module docstring)."""
+    outs: list[list[tuple[int, bytes]]] = [[] for _ in frames]
+    untagged = [i for i, f in enumerate(frames) if len(f) < 12]
+    for port in sorted(per_port):
+        short = list(untagged)
+        for out in per_port[port]:
+            i = tag_of(out)
+            if i is None:
+                k = next((k for k, j in enumerate(short) if frames[j] == out), None)
+                if k is None:
+                    raise RunFailed(f"port {port} let out a frame that no input frame explains: {out.hex()}")
+                i = short.pop(k)
+                short = short[k:]                 # outputs of one port keep the input order
+            elif i >= len(frames):
+                raise RunFailed(f"port {port} let out a frame with tag {i}, beyond the {len(frames)} input frames")
+            else:
+                out = out[:6] + frames[i][6:12] + out[12:]
+            if any(p == port for p, _ in outs[i]):
+                raise RunFailed(f"port {port} let out frame {i} twice")
+            outs[i].append((port, out))
+    return outs
