@@ -33,20 +33,14 @@ def dpdk():
     return available(DpdkTarget(echo=False), "dpdk target")
 
 
-def bmv2_sim():
+def bmv2():
     from nicc.runtime.bmv2 import Bmv2Target
-    return Bmv2Target(backend="sim")
-
-
-def bmv2_real():
-    from nicc.runtime.bmv2 import Bmv2Target
-    return available(Bmv2Target(backend="real"), "real bmv2")
+    return available(Bmv2Target(), "bmv2 (p4c + simple_switch)")
 
 
 TARGETS = [pytest.param(xdp, id="xdp", marks=[pytest.mark.toolchain, pytest.mark.privileged]),
            pytest.param(dpdk, id="dpdk", marks=pytest.mark.toolchain),
-           pytest.param(bmv2_sim, id="bmv2-sim"),
-           pytest.param(bmv2_real, id="bmv2", marks=pytest.mark.toolchain)]
+           pytest.param(bmv2, id="bmv2", marks=pytest.mark.toolchain)]
 
 
 @pytest.mark.parametrize("make", TARGETS)
