@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 from .errors import NiccError, SourceLoc
 
 ESTIMATORS = ("oml", "jasper")
-DEFAULT_QUANTILE = {"oml": 0.995, "jasper": 0.97}
+STAMPS = ("root", "sender")
+DEFAULT_QUANTILE = {"oml": 0.99, "jasper": 0.97}
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,14 @@ class ReleasePolicy:
     window_ms: float = 10.0
     report_ms: float = 15.0
     estimator: str = "oml"
-    quantile: float | None = None          # None: 0.995 for "oml", 0.97 for "jasper"
+    quantile: float | None = None          # None: 0.99 for "oml", 0.97 for "jasper"
     history_windows: int = 10
+    stamp: str = "root"
     loc: SourceLoc | None = field(default=None, compare=False)
 
     def __post_init__(self):
+        if self.stamp not in STAMPS:
+            raise NiccError(f"deadlines are stamped at 'root' or 'sender', got {self.stamp!r}", self.loc)
         if self.estimator not in ESTIMATORS:
             raise NiccError(f"unknown OWD estimator {self.estimator!r} (choose {', '.join(ESTIMATORS)})", self.loc)
         if self.quantile is not None and not 0.5 <= self.quantile <= 1.0:
