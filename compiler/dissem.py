@@ -76,7 +76,7 @@ class ReleasePolicy:
 class RepairPolicy:
     enabled: bool = True
     history: int = 1024                    # messages each proxy keeps for its children
-    reorder_us: float = 50.0
+    reorder_us: float = 100.0
     timeout_us: float = 500.0
     loc: SourceLoc | None = field(default=None, compare=False)
 

@@ -110,7 +110,7 @@ def release(hold_us: float = 25.0, window_ms: float = 10.0, report_ms: float = 1
     return ReleasePolicy(hold_us, window_ms, report_ms, estimator, quantile, history_windows, loc=user_loc())
 
 
-def repair(enabled: bool = True, history: int = 1024, reorder_us: float = 50.0,
+def repair(enabled: bool = True, history: int = 1024, reorder_us: float = 100.0,
            timeout_us: float = 500.0) -> RepairPolicy:
     """Gap detection by sequence number and repair from a parent's last ``history`` messages."""
     return RepairPolicy(enabled, history, reorder_us, timeout_us, loc=user_loc())

@@ -169,7 +169,7 @@ def stamp_deadlines(topo: Topology, first_rcv: np.ndarray, send: np.ndarray, n_d
     est_times, est_values = np.array(est_t, dtype=np.float64), np.array(est_v, dtype=np.float64)
     ts = t_stamp[:n_data]
     idx = np.searchsorted(est_times, ts, side="right") - 1
-    g = np.where(idx >= 0, est_values[np.maximum(idx, 0)], np.nan)
+    g = np.where(idx >= 0, est_values[np.maximum(idx, 0)], np.nan) if len(est_values) else np.full(n_data, np.nan)
     warm = np.isnan(g)
     g = np.where(warm, cfg.bootstrap_us, g)
     deadline = ts + offsets[top] + g + policy.hold_us

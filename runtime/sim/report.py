@@ -84,7 +84,7 @@ def plot(result: dict, path: str, title: str) -> None:
         w = np.sort(a["release_latency"][~np.isnan(a["release_latency"])])
         axes[2].plot(w, np.arange(1, len(w) + 1) / len(w), ls="--", color=line.get_color(),
                      label=f"{name} released")
-    axes[0].set(xlabel="delivery window without hold (us)", ylabel="CDF of messages")
+    axes[0].set(xlabel="delivery window without hold (us)", ylabel="CDF of messages", xscale="log")
     axes[1].set(xlabel="delivery window after hold-and-release (us)", xscale="symlog")
     axes[2].set(xlabel="latency (us): slowest receiver's arrival, and release", xscale="log")
     for ax in axes:
