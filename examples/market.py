@@ -2,9 +2,9 @@
 
 A sender's messages reach N receivers through a tree of proxies (fan-out 10, depth
 round(log10 N)); with sibling hedging H every node gets H+1 copies over paths of equal
-length and keeps the first. The sender stamps every message with a deadline = send time
-+ the measured global one-way delay + a small hold; every receiver releases it to its
-application at that deadline, so all receivers see it at the same time. Receivers detect
+length and keeps the first. The root proxy stamps every message with a deadline = its
+own time + the measured global one-way delay + a small hold; every receiver releases it
+to its application at that deadline, so all receivers see it at the same time. Receivers detect
 gaps by sequence number and repair them from a parent's short history, so the
 application sees every message once and in order.
 
@@ -18,9 +18,10 @@ Roles. Each role is a pipeline on the tree's UDP port, registered with ``@market
   accept when the stored id is lower: E3); the host runtime then holds each message until
   ``deadline_ns`` and reports one-way delays up the tree.
 - proxy (to come with multicast and per-child header rewrite on the targets): the same
-  duplicate suppression, then one copy per child of ``market.topology().children(node)``,
-  each rewritten to that child's address, plus a short history for repair.
-- sender (to come): stamps ``msg_id``, ``send_ns`` and ``deadline_ns``.
+  duplicate suppression, then one copy per child of ``market.topology().children(node)``
+  in port order, each rewritten to that child's address, plus a short history for
+  repair; the root proxy also writes ``deadline_ns`` (``nd.release(stamp="root")``).
+- sender (to come): stamps ``msg_id`` and ``send_ns``.
 """
 import nicc.dsl as nd
 
@@ -34,7 +35,7 @@ class MarketMsg(nd.Record):
     """One market-data message (UDP payload, big-endian)."""
     msg_id = nd.u64        # sequence number of the feed, from 1: duplicate suppression and gap detection
     send_ns = nd.u64       # sender's clock when sent (synchronized clocks, ns)
-    deadline_ns = nd.u64   # release time at every receiver: send_ns + global OWD + hold
+    deadline_ns = nd.u64   # release time at every receiver: stamp time + global OWD + hold
     flags = nd.u8          # FLAG_HEARTBEAT, FLAG_REPAIR
     symbol = nd.u32
     price = nd.u64         # fixed point, 1e-8
