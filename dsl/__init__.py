@@ -22,3 +22,4 @@ from .tracer import Value, ArrayValue  # noqa: F401
 from .ops import (bucketize, const, crc32, drop, drop_if, emit, group, le, lut, map, multicast,  # noqa: F401
                   multicast_if, overflow, pass_if, reject_if, state, to_host, transmit, transmit_if, where)
 from .pipeline import PipelineDef, load, pipeline  # noqa: F401
+from .tree import Tree, load_tree, release, repair, tree  # noqa: F401

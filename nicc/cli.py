@@ -18,6 +18,7 @@ examples:
   nicc test examples/dedup.py --target xdp --count 2000
   nicc bench examples/criteo.py --target dpdk
   nicc targets                                    which targets work on this machine
+  nicc sim examples/market.py --receivers 5000 --hedge 2 --json   simulate a dissemination tree
 
 A PIPELINE is a Python file with one @nd.pipeline function (FILE:NAME picks one of several).
 """
@@ -218,6 +219,54 @@ def cmd_targets(a) -> int:
     return 0
 
 
+def cmd_sim(a) -> int:
+    from nicc.dsl import load_tree
+    from nicc.compiler.dissem import ReleasePolicy, RepairPolicy
+    from nicc.runtime.sim import LatencyModel, SimConfig, compare
+    from nicc.runtime.sim.report import json_lines, plot, table
+    if not os.path.isfile(a.pipeline):
+        raise UsageError(f"cannot read pipeline file '{a.pipeline}'")
+    try:
+        hedges = sorted({int(h) for h in a.hedge.split(",")}) if a.hedge is not None else [0, 1, 2]
+    except ValueError:
+        raise UsageError(f"--hedge takes hedges separated by commas (e.g. 0,1,2), got '{a.hedge}'") from None
+    if any(h < 0 for h in hedges) or (a.receivers is not None and a.receivers < 1):
+        raise UsageError("--receivers must be at least 1 and --hedge values 0 or more")
+    tree = load_tree(a.pipeline)
+    spec = tree.spec.with_(receivers=a.receivers)
+    r = tree.release
+    release = ReleasePolicy(hold_us=r.hold_us if a.hold_us is None else a.hold_us, window_ms=r.window_ms,
+                            report_ms=r.report_ms, estimator=a.estimator or r.estimator,
+                            quantile=a.quantile if a.quantile is not None else
+                            (r.quantile if not a.estimator or a.estimator == r.estimator else None),
+                            history_windows=r.history_windows, stamp=a.stamp or r.stamp)
+    repair = tree.repair if not a.no_repair else RepairPolicy(enabled=False)
+    try:
+        model = LatencyModel(**{k: v for k, v in vars(a).items() if k in SIM_MODEL_FLAGS and v is not None})
+        cfg = SimConfig(messages=a.messages, rate=a.rate, seed=a.seed, dedup=not a.no_dedup)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    result = compare(spec, release, repair, model, cfg, hedges=hedges, keep_arrays=bool(a.plot))
+    if a.json:
+        print("\n".join(json_lines(result)))
+    else:
+        t = tree.topology(receivers=spec.receivers)
+        summary = (f"{spec.receivers} receivers: {t.count('proxy')} proxies in {t.depth} levels "
+                   f"{[t.width(lvl) for lvl in range(1, t.n_levels - 1)]}, fan-out {t.fanout}; "
+                   f"hedge {', '.join(map(str, hedges))} against direct unicast")
+        print(table(result, summary, release, repair, model, cfg))
+    sys.stdout.flush()
+    if a.plot:
+        plot(result, a.plot, f"{os.path.basename(a.pipeline)}: N = {spec.receivers}, {cfg.messages} messages, "
+                             f"seed {cfg.seed}")
+        print(f"wrote {a.plot}", file=sys.stderr)
+    return 0
+
+
+SIM_MODEL_FLAGS = ("hop_us", "hop_sd_us", "child_us", "child_sd_us", "burst", "tail_prob", "tail_us",
+                   "clock_sd_us", "loss")
+
+
 def parser() -> argparse.ArgumentParser:
     from nicc.runtime.target import TARGETS
     p = argparse.ArgumentParser(prog="nicc", description="Compile Python packet pipelines (AI preprocessing, "
@@ -268,6 +317,34 @@ def parser() -> argparse.ArgumentParser:
     from nicc.benchmarks.run import add_options
     add_options(s)
     s.set_defaults(fn=cmd_bench)
+
+    s = sub.add_parser("sim", help="simulate a dissemination tree (nd.tree) against direct unicast",
+                       description="Discrete-event simulation of the file's nd.tree with Jasper's latency model: "
+                       "direct unicast and the tree with each hedge, on the same messages.")
+    s.add_argument("pipeline", metavar="PIPELINE", help="a file that declares nd.tree(...)")
+    s.add_argument("--receivers", "-n", type=int, metavar="N", help="receivers (default: the file's)")
+    s.add_argument("--hedge", metavar="H[,H...]", help="sibling hedges to simulate (default 0,1,2)")
+    s.add_argument("--messages", "-m", type=int, default=3000, metavar="M", help="messages (default 3000)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("--rate", type=float, default=10_000.0, help="messages per second, Poisson (default 10000)")
+    s.add_argument("--json", action="store_true", help="print one JSON object per tree configuration")
+    s.add_argument("--plot", metavar="FILE.png", help="draw window and latency CDFs")
+    s.add_argument("--no-repair", action="store_true", help="turn gap detection and repair off")
+    s.add_argument("--no-dedup", action="store_true", help="receivers keep every copy (no duplicate suppression)")
+    g = s.add_argument_group("hold-and-release (default: the file's nd.release)")
+    g.add_argument("--estimator", choices=["oml", "jasper"], help="global OWD estimator")
+    g.add_argument("--quantile", type=float, help="quantile of the estimator")
+    g.add_argument("--hold-us", type=float, help="extra hold after the global OWD")
+    g.add_argument("--stamp", choices=["root", "sender"], help="where deadlines are stamped")
+    g = s.add_argument_group("latency model (see nicc/runtime/sim/model.py)")
+    for flag, typ, what in (("hop-us", float, "mean one-link delay (30)"), ("hop-sd-us", float, "its sd (10)"),
+                            ("child-us", float, "cost per extra copy (2.7)"), ("child-sd-us", float, "its sd (0.9)"),
+                            ("burst", int, "copies per transmit burst (32)"),
+                            ("tail-prob", float, "probability of a tail delay per link (0.03)"),
+                            ("tail-us", float, "mean tail delay, exponential (70)"),
+                            ("clock-sd-us", float, "clock error sd (0.1)"), ("loss", float, "loss per link (0)")):
+        g.add_argument(f"--{flag}", type=typ, help=what)
+    s.set_defaults(fn=cmd_sim)
 
     s = sub.add_parser("targets", help="list targets and whether they work on this machine")
     s.set_defaults(fn=cmd_targets)
