@@ -25,6 +25,7 @@ from .walker import Walker
 
 # Verdict codes inside a batch.
 UNDECIDED, PASS, TRANSMIT, DROP, MULTICAST, MALFORMED = range(6)
+HOST = 6                      # passed with the payload a host function made (host_if)
 CODE = {"pass": PASS, "transmit": TRANSMIT, "drop": DROP, "multicast": MULTICAST}
 
 
@@ -354,6 +355,8 @@ class BatchWalker(Walker):
             new = None
             if self.emitted is not None and self.emitted[0][b] and self.code[b] != MALFORMED:
                 new = b"".join(_encode(v, a.type, e, b) for v, a, e in self.emitted[1])
+            if self.code[b] == HOST:
+                new = self.__dict__.get("host_out", {}).get(b)
             out.append((int(self.code[b]), self.group[b], new))
         return out
 
@@ -364,6 +367,7 @@ class Reference:
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
         self.state = {s.name: np.full(s.size, s.init, dtype=s.elem.dtype) for s in pipeline.states.values()}
+        self.state.update(stream_state(pipeline))
 
     def run(self, frames: list[bytes], timestamps: list[int] | None = None, batch: int = 4096) -> list[Result]:
         p = self.pipeline
@@ -387,7 +391,9 @@ class Reference:
                     results[i] = Result("pass", "malformed", [bytes(f)])
                     continue
                 out = framing.rewrite(f, new) if new is not None else bytes(f)
-                if code == DROP:
+                if code == HOST:
+                    results[i] = Result("pass", "host", [out])
+                elif code == DROP:
                     results[i] = Result("drop")
                 elif code == MULTICAST:
                     results[i] = Result("multicast", frames=[out] * len(p.groups[group].ports))
@@ -401,10 +407,14 @@ class Reference:
 def counters(results: list[Result]) -> dict[str, int]:
     """Per-verdict counters as every target prints them."""
     c = {"rx": len(results), "pass": 0, "transmit": 0, "drop": 0, "multicast": 0,
-         "malformed": 0, "unselected": 0, "tx_frames": 0}
+         "malformed": 0, "unselected": 0, "host": 0, "tx_frames": 0}
     for r in results:
         c[r.verdict] += 1
         if r.reason != "selected":
             c[r.reason] += 1
         c["tx_frames"] += len(r.frames)
     return c
+
+
+from .interp_streams import STREAM_EVAL_RULES, stream_state  # noqa: E402  (its rules use the helpers above)
+EVAL_RULES.update(STREAM_EVAL_RULES)

@@ -13,6 +13,7 @@ from .errors import NiccError
 from .ir import ARITH, COMPARE, Node, Op, Pipeline, VERDICTS
 from .types import Array, BOOL, Scalar, Struct, U8, U16, U32, U64, Type
 from .walker import Walker
+from .typecheck_streams import STREAM_TYPE_RULES, ScanScope
 
 
 def _err(n: Node, msg: str) -> NiccError:
@@ -178,7 +179,7 @@ def t_map(w, n, *arrays):
 
 
 def t_elem(w, n):
-    if not w.map_inputs:
+    if not w.map_inputs or isinstance(w.map_inputs[-1][0], ScanScope):
         raise _err(n, "array element used outside a map")
     _, arrays = w.map_inputs[-1]
     i, f = n.attr("input"), n.attr("field")
@@ -261,6 +262,7 @@ TYPE_RULES = {
     Op.MAP: t_map, Op.ELEM: t_elem, Op.YIELD: t_yield, Op.STATE_READ: t_state_read,
     Op.STATE_WRITE: t_state_write, Op.STATE_UPDATE_IF: t_state_update_if, Op.REJECT_IF: t_cond,
     Op.VERDICT_IF: t_cond, Op.EMIT: t_emit, Op.VERDICT: t_verdict,
+    **STREAM_TYPE_RULES,
 }
 
 
@@ -280,10 +282,16 @@ def check_types(p: Pipeline) -> Pipeline:
     return p
 
 
+class _DeclaredTypes(dict):
+    def __missing__(self, node: Node):
+        return node.type
+
+
 def infer_type(pipeline: Pipeline, n: Node, arg_types: list[Type], map_inputs=None) -> Type | None:
     """Apply ``n``'s rule to operand types (used by the DSL while tracing)."""
     w = Walker.__new__(TypeChecker)
     Walker.__init__(w, pipeline)
+    w.env = _DeclaredTypes()          # values made earlier (outer values used in a body) have their types
     if map_inputs:
         w.map_inputs = map_inputs
     for a, t in zip(n.args, arg_types):
