@@ -83,6 +83,12 @@ class RecordView:
         if name not in self._layout:
             raise NiccError(f"record {self._schema.__name__} has no field '{name}' "
                             f"(fields: {', '.join(self._layout)})", loc or user_loc())
+        with self._tr.top():          # a payload read inside a map or scan body is made once, before it
+            v = self._read(name, loc)
+        self._cache[name] = v
+        return v
+
+    def _read(self, name: str, loc: SourceLoc | None) -> Value:
         off, spec = self._layout[name]
         tr = self._tr
         if isinstance(spec, Scalar):
@@ -99,7 +105,6 @@ class RecordView:
         else:
             raise NiccError(f"field '{name}' is the unparsed rest of the payload; it is carried unchanged "
                             "and cannot be read", loc or user_loc())
-        self._cache[name] = v
         return v
 
     def __getattr__(self, name: str) -> Value:

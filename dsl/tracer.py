@@ -61,6 +61,16 @@ class Tracer:
         return self.value(Op.CONST, (), {"value": int(v)}, t, loc)
 
     @contextmanager
+    def top(self):
+        """Add nodes to the pipeline's top-level block (payload reads, wherever they are first asked for)."""
+        blocks, inputs = self.blocks, self.map_inputs
+        self.blocks, self.map_inputs = [blocks[0]], []
+        try:
+            yield
+        finally:
+            self.blocks, self.map_inputs = blocks, inputs
+
+    @contextmanager
     def scope(self, frame):
         """A nested block checked under ``frame`` (a scan's :class:`ScanScope`)."""
         b = Block()
