@@ -9,6 +9,9 @@ non-UDP, other ports, wrong payload sizes. Frames never exceed 1518 bytes.
 
 Hypothesis draws the structure of each frame; bulk bytes come from a numpy
 generator seeded by a drawn integer, so a frame costs hypothesis little entropy.
+Pipelines whose traffic has an order that matters (tiles of an image, chunks of a
+document) declare a traffic model; :func:`generate` follows it and mixes in
+generic frames.
 """
 from __future__ import annotations
 
@@ -162,7 +165,37 @@ def sequences(draw, lay: Layout, n: int):
 
 
 def generate(p: Pipeline, count: int, seed: int = 0, chunk: int = 20) -> list[bytes]:
-    """``count`` frames for ``p``, reproducible from ``seed``."""
+    """``count`` frames for ``p``, reproducible from ``seed``.
+
+    A pipeline that declares a traffic model (``@nd.pipeline(traffic=fn)``: streams of tiles,
+    chunked documents...) gets its sequences, in order, with one frame in ten drawn by the
+    generic generator (broken at some layer, or a payload laid out at random) mixed in.
+    """
+    if getattr(p, "traffic", None) is not None:
+        return modeled(p, count, seed, chunk)
+    return _generic(p, count, seed, chunk)
+
+
+def modeled(p: Pipeline, count: int, seed: int = 0, chunk: int = 20) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    other = int(rng.binomial(count, 0.1)) if count > 1 else 0
+    payloads = p.traffic(rng, count - other)
+    frames = [bytes(udp_frame(pl, p.port, rng, ttl=int(rng.choice([1, 64, 255])), df=bool(rng.integers(0, 2))))[:MAX_FRAME]
+              for pl in payloads]
+    extra = _generic(p, other, seed, chunk) if other else []
+    at = sorted(rng.choice(len(frames) + len(extra), len(extra), replace=False).tolist()) if extra else []
+    out, k, j = [], 0, 0
+    for i in range(len(frames) + len(extra)):
+        if j < len(at) and at[j] == i:
+            out.append(extra[j])
+            j += 1
+        else:
+            out.append(frames[k])
+            k += 1
+    return out
+
+
+def _generic(p: Pipeline, count: int, seed: int = 0, chunk: int = 20) -> list[bytes]:
     lay = Layout.of(p)
     out: list[bytes] = []
     examples = max(1, -(-count // chunk))

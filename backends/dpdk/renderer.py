@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from ...compiler.ir import Op, Pipeline
 from ...compiler.types import Array, Scalar, Struct
+from ..pending import refuse_pending
 from ..c.cstyle import CRenderer, c_const
 
 # Verdict codes returned by NAME_process (also written to the per-packet verdict log).
@@ -224,6 +225,7 @@ class DpdkRenderer(CRenderer):
 
 def render(pipeline: Pipeline) -> dict:
     """Everything the templates need, computed here (templates hold no logic)."""
+    refuse_pending(pipeline, DpdkRenderer.target_name)
     r = DpdkRenderer(pipeline)
     body = r.render_body()
     p = pipeline

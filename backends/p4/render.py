@@ -8,6 +8,7 @@ from ...compiler.errors import NiccError
 from ...compiler.ir import Node, Pipeline
 from ...compiler.types import BOOL, Scalar
 from ...compiler.walker import Walker
+from ..pending import refuse_pending
 from .layout import ArraySeg, Layout, partition_host_nic, payload_layout
 from .rules import (  # noqa: F401  (CONTROL, REFUSED: re-exported)
     CONTROL, DROP, ID_ACTION, ID_REGISTER, MALFORMED, MULTICAST, P4_RULES, PASS, REFUSED, TRANSMIT, UNDECIDED,
@@ -267,6 +268,7 @@ def _finish(w: P4Renderer, prog: P4Program, lay: Layout) -> list[str]:
 def render_program(p: Pipeline, root: str | None = None) -> P4Program:
     """Lower ``p`` to a :class:`P4Program` (text in ``.text``); refusals raise NiccError at the user's line."""
     from .text import render_template
+    refuse_pending(p, P4Renderer.target_name)
     lay = payload_layout(p)
     part = partition_host_nic(p, lay)
     src = p.loc.file if p.loc else "?"

@@ -46,6 +46,7 @@ import jinja2
 from ...compiler.errors import SourceLoc
 from ...compiler.ir import ARITH, Node, Op, Pipeline
 from ...compiler.types import Array, BOOL, Scalar, Struct
+from ..pending import refuse_pending
 from ..c.cstyle import CRenderer, c_const
 
 # Outcome codes: the index of each counter in the per-CPU counters map.
@@ -498,6 +499,7 @@ def slot_type(t: Scalar) -> str:
 
 def render(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer, spill: bool = False) -> dict:
     """Everything the templates need, computed here (templates hold no logic)."""
+    refuse_pending(pipeline, renderer_cls.target_name)
     r = renderer_cls(pipeline, spill=spill)
     body = r.render_body()
     p = pipeline

@@ -41,40 +41,51 @@ def test_image(rng: np.random.Generator, kind: int, h: int = 480, w: int = 640) 
 
 
 def image_tiles(rng: np.random.Generator, count: int) -> list[bytes]:
-    """``count`` tile payloads: a few images in flight at once (ids colliding in slots), interleaved
-    row by row, with duplicates, losses, swaps, header lies and restarts now and then."""
+    """``count`` tile payloads: a few images in flight at once, interleaved a few tiles at a time. Half
+    of the images meet one accident (a duplicate, a loss, a swap, a header that lies: the rest of that
+    image is out of sequence, as the wire format says), some are abandoned midway, and now and then a
+    new image takes the slot of one in flight (image_id + 64)."""
     plan = StreamPlan.make(*E4_PLAN)
     out: list[bytes] = []
     live: list[tuple[int, list[bytes]]] = []
-    base = int(rng.integers(0, 1 << 20))
+    next_id = int(rng.integers(0, 1 << 20))
     while len(out) < count:
         while len(live) < int(rng.integers(1, 4)):
-            iid = base + int(rng.choice([0, 1, 64, 128, 2])) + 1000 * len(out)
+            if live and rng.random() < 0.05:
+                iid = live[0][0] + 64                               # same slot: restarts it, the other is cut off
+            else:
+                iid, next_id = next_id, next_id + 1
             im = test_image(rng, int(rng.integers(0, 5)))
             tiles = [tile_payload(iid, r, x0, px) for r, x0, px in plan.tiles_of(im)]
-            stop = len(tiles) if rng.random() < 0.7 else int(rng.integers(1, len(tiles)))   # abandoned midway
-            live.append((iid, tiles[:stop]))
+            if rng.random() < 0.15:
+                del tiles[int(rng.integers(1, len(tiles))):]       # abandoned midway
+            _accident(rng, tiles)
+            live.append((iid, tiles))
         k = int(rng.integers(0, len(live)))
         iid, tiles = live[k]
-        burst = tiles[:int(rng.integers(1, 5))]
-        del tiles[:len(burst)]
-        for p in burst:
-            r = rng.random()
-            if r < 0.01:
-                out += [p, p]                                       # duplicate
-            elif r < 0.02:
-                pass                                                # lost
-            elif r < 0.03 and tiles:
-                out += [tiles.pop(0), p]                            # swapped with the next
-            elif r < 0.04:
-                b = bytearray(p)
-                b[int(rng.choice([6, 7, 8, 9, 5]))] ^= 1 << int(rng.integers(0, 8))   # a header that lies
-                out.append(bytes(b))
-            else:
-                out.append(p)
+        burst = int(rng.integers(1, 5))
+        out += tiles[:burst]
+        del tiles[:burst]
         if not tiles:
             live.pop(k)
     return out[:count]
+
+
+def _accident(rng: np.random.Generator, tiles: list[bytes]) -> None:
+    if rng.random() < 0.5 or len(tiles) < 3:
+        return
+    i = int(rng.integers(1, len(tiles) - 1))
+    kind = int(rng.integers(0, 4))
+    if kind == 0:
+        tiles.insert(i, tiles[i])                                   # duplicate
+    elif kind == 1:
+        del tiles[i]                                                # lost
+    elif kind == 2:
+        tiles[i], tiles[i + 1] = tiles[i + 1], tiles[i]             # reordered
+    else:
+        b = bytearray(tiles[i])
+        b[int(rng.choice([4, 5, 6, 7, 8, 9]))] ^= 1 << int(rng.integers(0, 8))   # a header that lies
+        tiles[i] = bytes(b)
 
 
 WORDS = ["the", "Tokenization", "unaffable", "HTTPServer", "x86_64", "3.14159", "jumped", "qwzxj", "a", "I",
