@@ -23,7 +23,7 @@ def tile_payload(image_id: int, row: int, x0: int, pixels: np.ndarray) -> bytes:
     return struct.pack("!IHHH", image_id, row, x0, len(pixels)) + np.ascontiguousarray(pixels, np.uint8).tobytes()
 
 
-def test_image(rng: np.random.Generator, kind: int, h: int = 480, w: int = 640) -> np.ndarray:
+def sample_image(rng: np.random.Generator, kind: int, h: int = 480, w: int = 640) -> np.ndarray:
     """Random, or made of edge values: 0, 255, gradients, 0/255 noise."""
     kind %= 5
     if kind == 0:
@@ -55,7 +55,7 @@ def image_tiles(rng: np.random.Generator, count: int) -> list[bytes]:
                 iid = live[0][0] + 64                               # same slot: restarts it, the other is cut off
             else:
                 iid, next_id = next_id, next_id + 1
-            im = test_image(rng, int(rng.integers(0, 5)))
+            im = sample_image(rng, int(rng.integers(0, 5)))
             tiles = [tile_payload(iid, r, x0, px) for r, x0, px in plan.tiles_of(im)]
             if rng.random() < 0.15:
                 del tiles[int(rng.integers(1, len(tiles))):]       # abandoned midway
