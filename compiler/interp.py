@@ -407,11 +407,11 @@ class Reference:
 def counters(results: list[Result]) -> dict[str, int]:
     """Per-verdict counters as every target prints them."""
     c = {"rx": len(results), "pass": 0, "transmit": 0, "drop": 0, "multicast": 0,
-         "malformed": 0, "unselected": 0, "host": 0, "tx_frames": 0}
+         "malformed": 0, "unselected": 0, "tx_frames": 0}
     for r in results:
         c[r.verdict] += 1
         if r.reason != "selected":
-            c[r.reason] += 1
+            c[r.reason] = c.get(r.reason, 0) + 1          # "host" appears only for pipelines with a host part
         c["tx_frames"] += len(r.frames)
     return c
 

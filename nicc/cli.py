@@ -75,7 +75,8 @@ def cmd_compile(a) -> int:
 
 
 def format_counters(c: dict) -> str:
-    return (f"rx {c['rx']}  pass {c['pass']} (malformed {c['malformed']}, unselected {c['unselected']})  "
+    host = f", host part {c['host']}" if c.get("host") else ""
+    return (f"rx {c['rx']}  pass {c['pass']} (malformed {c['malformed']}, unselected {c['unselected']}{host})  "
             f"transmit {c['transmit']}  drop {c['drop']}  multicast {c['multicast']}  -> {c['tx_frames']} frames out")
 
 
