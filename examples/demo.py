@@ -8,6 +8,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# examples/tokenize.py would shadow the standard library's tokenize module: keep this directory off the path
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
 sys.path.insert(0, os.path.dirname(HERE))
 
 import nicc.dsl as nd  # noqa: E402

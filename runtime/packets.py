@@ -182,7 +182,8 @@ def modeled(p: Pipeline, count: int, seed: int = 0, chunk: int = 20) -> list[byt
     payloads = p.traffic(rng, count - other)
     frames = [bytes(udp_frame(pl, p.port, rng, ttl=int(rng.choice([1, 64, 255])), df=bool(rng.integers(0, 2))))[:MAX_FRAME]
               for pl in payloads]
-    extra = _generic(p, other, seed, chunk) if other else []
+    pool = _generic(p, 3 * other + 30, seed, 3) if other else []     # short sequences: more varied examples
+    extra = [pool[i] for i in sorted(rng.choice(len(pool), other, replace=False))] if other else []
     at = sorted(rng.choice(len(frames) + len(extra), len(extra), replace=False).tolist()) if extra else []
     out, k, j = [], 0, 0
     for i in range(len(frames) + len(extra)):

@@ -26,9 +26,9 @@ clean text), a ``BertPreTokenizer`` and a ``WordPiece`` model comes down to:
 Tables (:class:`Tables`), for all-MiniLM-L6-v2's 30522-token vocabulary:
 ``byte_class`` u8[256]; ``single_id`` u16[256] (punctuation ids); ``special``
 u16[(k + 1) * 256] and ``special_token`` u16[k + 1] (the special tokens' trie
-over raw bytes: 21 nodes, 11 KB); ``trans``
+over raw bytes: 24 entries, 12 KB); ``trans``
 u16[(inner + 1) * 36]: one row of 36 child ids per node that has children
-(40,642 rows, 2.9 MB); ``token`` u16[nodes + 1] (60,584 entries, 118 KB): the
+(40,643 rows, 2.9 MB); ``token`` u16[nodes + 1] (60,584 entries, 118 KB): the
 vocabulary id of each node, or ``NONE``. Node 0 is "no node"; a node with no
 children has no row (``node > inner`` means no edge).
 
