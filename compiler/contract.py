@@ -12,6 +12,7 @@ the pipeline's initial state, and gives each input frame exactly one *outcome*:
     malformed    the frame, unchanged                 pass + malformed
     unselected   the frame, unchanged                 pass + unselected
     unhandled    the frame, unchanged                 pass + unhandled
+    host         the frame as the host part made it   pass + host
 
 ``unhandled`` is the one outcome that is not the pipeline's: the target could not
 carry out what the pipeline says (the frame is larger than the target takes in, the
@@ -20,7 +21,8 @@ lost to other CPUs too many times). Such a frame goes to the host untouched and 
 counted; the frames around it are never affected. Which frames a target cannot
 handle is part of its declared :class:`Limits`, so that the reference interpreter,
 given the same limits, predicts every outcome exactly (contention is the exception:
-it cannot happen when one CPU runs the frames).
+it cannot happen when one CPU runs the frames). ``host`` marks a frame the pipeline
+itself sent to its host part (``nd.host_if``), which made the payload it leaves with.
 
 The integer codes in :data:`CODES` are the ones every generated program returns and
 counts; the C spelling comes from :func:`c_enum`.
@@ -30,11 +32,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-OUTCOMES = ("pass", "transmit", "drop", "multicast", "malformed", "unselected", "unhandled")
+OUTCOMES = ("pass", "transmit", "drop", "multicast", "malformed", "unselected", "unhandled", "host")
 CODES = {name: i for i, name in enumerate(OUTCOMES)}
 VERDICTS = ("pass", "transmit", "drop", "multicast")
 UNCHANGED = ("malformed", "unselected", "unhandled")      # outcomes that pass the frame untouched
-COUNTER_KEYS = ("rx", "pass", "transmit", "drop", "multicast", "malformed", "unselected", "unhandled",
+PASSED = UNCHANGED + ("host",)                            # outcomes counted as pass + themselves
+COUNTER_KEYS = ("rx", "pass", "transmit", "drop", "multicast", "malformed", "unselected", "unhandled", "host",
                 "tx_frames")
 
 
@@ -42,7 +45,7 @@ COUNTER_KEYS = ("rx", "pass", "transmit", "drop", "multicast", "malformed", "uns
 class Result:
     """What became of one input frame: a verdict, why, and the frames that left."""
     verdict: str                  # pass | transmit | drop | multicast
-    reason: str = "selected"      # selected | malformed | unselected | unhandled
+    reason: str = "selected"      # selected | malformed | unselected | unhandled | host
     frames: list[bytes] = field(default_factory=list)
 
     @property
@@ -52,7 +55,7 @@ class Result:
 
 def result(outcome: str, frames: list[bytes] = ()) -> Result:
     """The Result of ``outcome`` (one of :data:`OUTCOMES`) with the frames that left."""
-    if outcome in UNCHANGED:
+    if outcome in PASSED:
         return Result("pass", outcome, list(frames))
     if outcome not in VERDICTS:
         raise ValueError(f"unknown outcome {outcome!r}")
@@ -77,14 +80,15 @@ def from_codes(codes: dict[str, int]) -> dict[str, int]:
     for k in OUTCOMES:
         c[k] = int(codes.get(k, 0))
     c["rx"] = sum(c[k] for k in OUTCOMES)
-    c["pass"] += sum(c[k] for k in UNCHANGED)
+    c["pass"] += sum(c[k] for k in PASSED)
     c["tx_frames"] = int(codes.get("tx_frames", 0))
     return c
 
 
 def format_counters(c: dict) -> str:
+    host = f", host part {c['host']}" if c.get("host") else ""
     return (f"rx {c['rx']}  pass {c['pass']} (malformed {c['malformed']}, unselected {c['unselected']}, "
-            f"unhandled {c['unhandled']})  transmit {c['transmit']}  drop {c['drop']}  "
+            f"unhandled {c['unhandled']}{host})  transmit {c['transmit']}  drop {c['drop']}  "
             f"multicast {c['multicast']}  -> {c['tx_frames']} frames out")
 
 

@@ -26,6 +26,7 @@ from .walker import Walker
 
 # Verdict codes inside a batch.
 UNDECIDED, PASS, TRANSMIT, DROP, MULTICAST, MALFORMED = range(6)
+HOST = 6                      # passed with the payload a host function made (host_if)
 CODE = {"pass": PASS, "transmit": TRANSMIT, "drop": DROP, "multicast": MULTICAST}
 
 
@@ -347,6 +348,8 @@ class BatchWalker(Walker):
             new = None
             if self.emitted is not None and self.emitted[0][b] and self.code[b] != MALFORMED:
                 new = b"".join(_encode(v, a.type, e, b) for v, a, e in self.emitted[1])
+            if self.code[b] == HOST:
+                new = self.__dict__.get("host_out", {}).get(b)
             out.append((int(self.code[b]), self.group[b], new))
         return out
 
@@ -358,6 +361,7 @@ class Reference:
         self.pipeline = pipeline
         self.limits = limits          # a target's limits: frames beyond them are "unhandled" (contract)
         self.state = {s.name: np.full(s.size, s.init, dtype=s.elem.dtype) for s in pipeline.states.values()}
+        self.state.update(stream_state(pipeline))
 
     def run(self, frames: list[bytes], timestamps: list[int] | None = None, batch: int = 4096) -> list[Result]:
         p = self.pipeline
@@ -384,7 +388,9 @@ class Reference:
                     results[i] = Result("pass", "malformed", [bytes(f)])
                     continue
                 out = framing.rewrite(f, new) if new is not None else bytes(f)
-                if code in (PASS, TRANSMIT, MULTICAST) and not self.limits.fits(len(f), len(out)):
+                if code == HOST:
+                    results[i] = Result("pass", "host", [out])
+                elif code in (PASS, TRANSMIT, MULTICAST) and not self.limits.fits(len(f), len(out)):
                     results[i] = Result("pass", "unhandled", [bytes(f)])
                 elif code == DROP:
                     results[i] = Result("drop")
@@ -395,3 +401,7 @@ class Reference:
                 else:
                     raise InternalError(f"packet {i} got no verdict")
         return results
+
+
+from .interp_streams import STREAM_EVAL_RULES, stream_state  # noqa: E402  (its rules use the helpers above)
+EVAL_RULES.update(STREAM_EVAL_RULES)

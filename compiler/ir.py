@@ -32,7 +32,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import SourceLoc, InternalError
-from .types import Type, Scalar
+from .types import Array, Type, Scalar
 
 
 class Op(enum.Enum):
@@ -74,6 +74,18 @@ class Op(enum.Enum):
     STATE_READ = "state_read"     # [state] (index)
     STATE_WRITE = "state_write"   # [state] (index, value, cond)
     STATE_UPDATE_IF = "state_update_if"  # [state, cmp] (index, value) -> bool: value <cmp> old then store
+    # streams across packets, windows, scans, the host part (docs/streams.md)
+    STREAM_READ = "stream_read"   # [stream, field] (slot) -> field type
+    STREAM_WRITE = "stream_write"  # [stream, field] (slot, value, cond) | (slot, offset, array, cond)
+    ROM = "rom"                   # [table] -> T[len]: a constant table as an array value
+    RANGE = "range"               # [max] (count) -> u16[<=max]: 0 .. count-1
+    GATHER = "gather"             # [field] (array, index) -> scalar; index >= count reads 0
+    SCAN = "scan"                 # [max, names, out, out_max] (inits...) { ... yield } -> {names}
+    CARRY = "carry"               # [index] current value of a carry (scan body)
+    PUT = "put"                   # (index, value, cond) out[index] = value (scan body)
+    GET = "get"                   # [name] (scan) -> final carry
+    SCAN_OUT = "scan_out"         # [count] (scan) -> out[<=out_max], count = final carry
+    HOST_IF = "host_if"           # [host] (cond) leave with the host function's payload
     # effects and verdicts
     REJECT_IF = "reject_if"       # (cond) malformed: pass unchanged, stop
     VERDICT_IF = "verdict_if"     # [verdict, group] (cond) stop with verdict
@@ -84,7 +96,9 @@ class Op(enum.Enum):
 VERDICTS = ("pass", "transmit", "drop", "multicast")
 ARITH = (Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MOD, Op.AND, Op.OR, Op.XOR, Op.SHL, Op.SHR)
 COMPARE = (Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE)
-EFFECTS = (Op.STATE_WRITE, Op.STATE_UPDATE_IF, Op.REJECT_IF, Op.VERDICT_IF, Op.EMIT, Op.VERDICT, Op.YIELD)
+EFFECTS = (Op.STATE_WRITE, Op.STATE_UPDATE_IF, Op.REJECT_IF, Op.VERDICT_IF, Op.EMIT, Op.VERDICT, Op.YIELD,
+           Op.STREAM_WRITE, Op.PUT, Op.SCAN, Op.HOST_IF)
+BODY_OPS = (Op.MAP, Op.SCAN)      # ops that hold a nested block
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,17 @@ SPECS: dict[Op, OpSpec] = {
     Op.STATE_READ: OpSpec(("state",), arity=1),
     Op.STATE_WRITE: OpSpec(("state",), result=False, arity=3),
     Op.STATE_UPDATE_IF: OpSpec(("state", "cmp"), arity=2),
+    Op.STREAM_READ: OpSpec(("stream", "field"), arity=1),
+    Op.STREAM_WRITE: OpSpec(("stream", "field"), result=False),
+    Op.ROM: OpSpec(("table",), arity=0),
+    Op.RANGE: OpSpec(("max",), arity=1),
+    Op.GATHER: OpSpec(("field",), arity=2),
+    Op.SCAN: OpSpec(("max", "names", "out", "out_max")),
+    Op.CARRY: OpSpec(("index",), arity=0),
+    Op.PUT: OpSpec(result=False, arity=3),
+    Op.GET: OpSpec(("name",), arity=1),
+    Op.SCAN_OUT: OpSpec(("count",), arity=1),
+    Op.HOST_IF: OpSpec(("host",), result=False, arity=1),
     Op.REJECT_IF: OpSpec(result=False, arity=1),
     Op.VERDICT_IF: OpSpec(("verdict", "group"), result=False, arity=1),
     Op.EMIT: OpSpec(("endian",), result=False),
@@ -196,6 +221,35 @@ class State:
 
 
 @dataclass
+class Stream:
+    """Per-stream state: ``slots`` records of scalar fields and fixed arrays, kept across packets (zero)."""
+    name: str
+    fields: tuple[tuple[str, Scalar | Array], ...]
+    slots: int
+    loc: SourceLoc
+
+    def field(self, name: str) -> Scalar | Array | None:
+        return dict(self.fields).get(name)
+
+
+@dataclass
+class Host:
+    """A host-side function ``module:attr(payload, *args) -> payload | None`` (the host part)."""
+    name: str
+    ref: str
+    args: tuple[str, ...]
+    loc: SourceLoc
+
+    def resolve(self):
+        import importlib
+        mod, _, attr = self.ref.partition(":")
+        fn = importlib.import_module(mod)
+        for part in attr.split("."):
+            fn = getattr(fn, part)
+        return fn
+
+
+@dataclass
 class Group:
     """A multicast group: ``ports`` receive one copy each."""
     name: str
@@ -213,6 +267,9 @@ class Pipeline:
     states: dict[str, State] = field(default_factory=dict)
     groups: dict[str, Group] = field(default_factory=dict)
     loc: SourceLoc | None = None
+    streams: dict[str, Stream] = field(default_factory=dict)
+    hosts: dict[str, Host] = field(default_factory=dict)
+    traffic: Any = None          # optional traffic model for generated captures (not part of the text form)
 
     def __str__(self) -> str:
         from .printer import print_pipeline
@@ -220,7 +277,8 @@ class Pipeline:
 
     @property
     def stateful(self) -> bool:
-        return any(n.op in (Op.STATE_READ, Op.STATE_WRITE, Op.STATE_UPDATE_IF) for n in self.body.walk())
+        return any(n.op in (Op.STATE_READ, Op.STATE_WRITE, Op.STATE_UPDATE_IF, Op.STREAM_READ, Op.STREAM_WRITE)
+                   for n in self.body.walk())
 
     def verdict(self) -> Node:
         last = self.body.nodes[-1] if self.body.nodes else None
@@ -252,7 +310,7 @@ class Pipeline:
                     for a in inner.args:
                         if a in g and a is not n:
                             g.add_edge(a, n, kind="data")
-            if n.op in EFFECTS or n.op in (Op.STATE_READ, Op.TIMESTAMP):
+            if n.op in EFFECTS or n.op in (Op.STATE_READ, Op.TIMESTAMP, Op.STREAM_READ):
                 if prev_effect is not None:
                     g.add_edge(prev_effect, n, kind="order")
                 prev_effect = n

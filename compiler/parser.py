@@ -1,6 +1,7 @@
 """Parse the IR text form back into a :class:`~nicc.compiler.ir.Pipeline`."""
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -8,7 +9,8 @@ import lark
 import numpy as np
 
 from .errors import NiccError, SourceLoc
-from .ir import Block, Group, Node, Op, Pipeline, SPECS, State, Table
+from .ir import BODY_OPS, Block, Group, Host, Node, Op, Pipeline, SPECS, State, Stream, Table
+from .printer import blob_values
 from .types import Scalar, parse_type
 
 _GRAMMAR = os.path.join(os.path.dirname(__file__), "ir.lark")
@@ -65,8 +67,8 @@ class _Builder:
                 raise self.err(f"use of undefined value {missing[0]}", t)
             args = tuple(self.env[v] for v in names)
         loc = _loc(kids.pop(0))
-        body = Block([self.node(c) for c in kids]) if op is Op.MAP else None
-        if kids and op is not Op.MAP:
+        body = Block([self.node(c) for c in kids]) if op in BODY_OPS else None
+        if kids and op not in BODY_OPS:
             raise self.err(f"op '{opname}' takes no body", t)
         if (result is not None) != SPECS[op].result:
             raise self.err(f"op '{opname}' {'has' if SPECS[op].result else 'has no'} result", t)
@@ -95,6 +97,19 @@ class _Builder:
                 g, ty, init, loc = t.children
                 arr = parse_type(str(ty))
                 p.states[str(g)[1:]] = State(str(g)[1:], arr.elem, arr.max, _loc(loc), int(init))
+            elif t.data == "blob_table":
+                g, ity, oty, count, blob, loc = t.children
+                index, out = parse_type(str(ity)), parse_type(str(oty))
+                vals = blob_values(json.loads(str(blob)), out.dtype, int(count))
+                p.tables[str(g)[1:]] = Table(str(g)[1:], index, out, vals, _loc(loc))
+            elif t.data == "stream":
+                g, slots, *fields, loc = t.children
+                fs = tuple((str(f.children[0]), parse_type(str(f.children[1]))) for f in fields)
+                p.streams[str(g)[1:]] = Stream(str(g)[1:], fs, int(slots), _loc(loc))
+            elif t.data == "host":
+                g, ref, *args, loc = t.children
+                p.hosts[str(g)[1:]] = Host(str(g)[1:], json.loads(str(ref)), tuple(json.loads(str(a)) for a in args),
+                                           _loc(loc))
             elif t.data == "group":
                 g, ints, loc = t.children
                 p.groups[str(g)[1:]] = Group(str(g)[1:], tuple(int(v) for v in ints.children), _loc(loc))

@@ -9,13 +9,16 @@ import sys
 from typing import Callable, Iterable
 
 from .errors import InternalError, NiccError
-from .ir import Block, EFFECTS, Node, Op, Pipeline, SPECS
+from .ir import BODY_OPS, Block, EFFECTS, Node, Op, Pipeline, SPECS
 from .typecheck import check_types
 
 
 def verify(p: Pipeline) -> Pipeline:
     """Cheap structural checks (fx's lint): scoping, locations, arity, shape of blocks."""
-    def block(b: Block, visible: set[int], in_map: bool) -> None:
+    top_only = (Op.REJECT_IF, Op.VERDICT_IF, Op.EMIT, Op.VERDICT, Op.STATE_WRITE, Op.STATE_UPDATE_IF, Op.MAP,
+                Op.ARRAY, Op.SCAN, Op.STREAM_WRITE, Op.HOST_IF)
+
+    def block(b: Block, visible: set[int], in_map: bool, in_scan: bool = False) -> None:
         for i, n in enumerate(b.nodes):
             spec = SPECS[n.op]
             if n.loc is None:
@@ -26,17 +29,21 @@ def verify(p: Pipeline) -> Pipeline:
                 if id(a) not in visible:
                     raise NiccError(f"{n.op.value} uses a value that is not defined before it here "
                                     "(a value made inside a map body cannot be used outside it)", n.loc)
-            if n.op in (Op.ELEM, Op.YIELD) and not in_map:
+            if n.op is Op.ELEM and not in_map or n.op is Op.YIELD and not (in_map or in_scan):
                 raise NiccError(f"{n.op.value} outside a map body", n.loc)
+            if n.op in (Op.CARRY, Op.PUT) and not in_scan:
+                raise NiccError(f"{n.op.value} outside a scan body", n.loc)
+            if (in_map or in_scan) and n.op in top_only:
+                raise NiccError(f"{n.op.value} is not allowed inside a {'map' if in_map else 'scan'} body", n.loc)
             if n.op is Op.YIELD and i != len(b.nodes) - 1:
                 raise NiccError("yield must end its map body", n.loc)
             if in_map and n.op in (Op.REJECT_IF, Op.VERDICT_IF, Op.EMIT, Op.VERDICT, Op.STATE_WRITE,
                                    Op.STATE_UPDATE_IF, Op.MAP, Op.ARRAY):
                 raise NiccError(f"{n.op.value} is not allowed inside a map body", n.loc)
-            if (n.body is not None) != (n.op is Op.MAP):
+            if (n.body is not None) != (n.op in BODY_OPS):
                 raise InternalError(f"{n.op.value} body mismatch")
             if n.body is not None:
-                block(n.body, set(visible), True)
+                block(n.body, set(visible), n.op is Op.MAP, n.op is Op.SCAN)
             visible.add(id(n))
     block(p.body, set(), False)
     if not p.body.nodes or p.body.nodes[-1].op is not Op.VERDICT:
@@ -61,7 +68,7 @@ def eliminate_dead_code(p: Pipeline) -> Pipeline:
             if len(new) != len(b.nodes):
                 changed = True
                 b.nodes = new
-    live_tables = {n.attr("table") for n in p.body.walk() if n.op is Op.LUT}
+    live_tables = {n.attr("table") for n in p.body.walk() if n.op in (Op.LUT, Op.ROM)}
     p.tables = {k: v for k, v in p.tables.items() if k in live_tables}
     return p
 

@@ -9,10 +9,29 @@ Names are assigned when printing. ``print -> parse -> print`` is the identity.
 """
 from __future__ import annotations
 
+import base64
+import json
 import os
+import zlib
+
+import numpy as np
 
 from .ir import Block, Node, Op, Pipeline, SPECS
 from .errors import SourceLoc
+
+
+BLOB_MIN = 4096      # tables longer than this print as one compressed line
+
+
+def table_blob(values: np.ndarray) -> str:
+    """zlib + base64 of the values as little-endian bytes (inverse: :func:`blob_values`)."""
+    le = values.astype(values.dtype.newbyteorder("<"))
+    return base64.b64encode(zlib.compress(le.tobytes(), 9)).decode()
+
+
+def blob_values(text: str, dtype: np.dtype, count: int) -> np.ndarray:
+    raw = zlib.decompress(base64.b64decode(text))
+    return np.frombuffer(raw, dtype=dtype.newbyteorder("<"), count=count).astype(dtype)
 
 
 def fmt_attr(v) -> str:
@@ -66,6 +85,10 @@ class Printer:
     def pipeline(self, p: Pipeline) -> str:
         self.lines.append(f"pipeline {p.name} port {p.port} {{  {fmt_loc(p.loc, self.root)}")
         for t in p.tables.values():
+            if len(t.values) > BLOB_MIN:
+                self.lines.append(f"  table @{t.name} : {t.index} -> {t.out} = blob {len(t.values)} "
+                                  f"\"{table_blob(t.values)}\"  {fmt_loc(t.loc, self.root)}")
+                continue
             vals = [str(int(v)) for v in t.values]
             rows = [", ".join(vals[i:i + 16]) for i in range(0, len(vals), 16)]
             self.lines.append(f"  table @{t.name} : {t.index} -> {t.out} = [  {fmt_loc(t.loc, self.root)}")
@@ -73,6 +96,12 @@ class Printer:
             self.lines.append("  ]")
         for s in p.states.values():
             self.lines.append(f"  state @{s.name} : {s.elem}[{s.size}] = {s.init}  {fmt_loc(s.loc, self.root)}")
+        for st in p.streams.values():
+            fields = ", ".join(f"{f}:{t}" for f, t in st.fields)
+            self.lines.append(f"  stream @{st.name} [{st.slots}] {{{fields}}}  {fmt_loc(st.loc, self.root)}")
+        for h in p.hosts.values():
+            args = " ".join(json.dumps(a) for a in h.args)
+            self.lines.append(f"  host @{h.name} = {json.dumps(h.ref)} ({args})  {fmt_loc(h.loc, self.root)}")
         for g in p.groups.values():
             self.lines.append(f"  group @{g.name} = [{', '.join(map(str, g.ports))}]  {fmt_loc(g.loc, self.root)}")
         self.block(p.body, "  ")

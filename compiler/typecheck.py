@@ -14,6 +14,7 @@ from .errors import NiccError
 from .ir import ARITH, COMPARE, Node, Op, Pipeline, VERDICTS
 from .types import Array, BOOL, Scalar, Struct, U8, U16, U32, U64, Type
 from .walker import Walker
+from .typecheck_streams import STREAM_TYPE_RULES, ScanScope
 
 
 def _err(n: Node, msg: str) -> NiccError:
@@ -186,7 +187,7 @@ def t_map(w, n, *arrays):
 
 
 def t_elem(w, n):
-    if not w.map_inputs:
+    if not w.map_inputs or isinstance(w.map_inputs[-1][0], ScanScope):
         raise _err(n, "array element used outside a map")
     _, arrays = w.map_inputs[-1]
     i, f = n.attr("input"), n.attr("field")
@@ -277,6 +278,7 @@ TYPE_RULES = {
     Op.MAP: t_map, Op.ELEM: t_elem, Op.YIELD: t_yield, Op.STATE_READ: t_state_read,
     Op.STATE_WRITE: t_state_write, Op.STATE_UPDATE_IF: t_state_update_if, Op.REJECT_IF: t_cond,
     Op.VERDICT_IF: t_cond, Op.EMIT: t_emit, Op.VERDICT: t_verdict,
+    **STREAM_TYPE_RULES,
 }
 
 

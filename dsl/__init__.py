@@ -23,3 +23,5 @@ from .ops import (bucketize, const, crc32, drop, drop_if, emit, group, le, lut, 
                   multicast_if, overflow, pass_if, reject_if, state, to_host, transmit, transmit_if, where)
 from .pipeline import PipelineDef, load, pipeline  # noqa: F401
 from .tree import Tree, load_tree, release, repair, tree  # noqa: F401
+from .streams import host, host_if, rom, scan, stream, range_ as range  # noqa: F401
+from .fixed import Fixed  # noqa: F401

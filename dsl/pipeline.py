@@ -30,7 +30,9 @@ class RecordView:
             if isinstance(spec, Scalar):
                 off += spec.nbytes
             elif isinstance(spec, ArraySpec):
-                if spec.count is not None:
+                if spec.rest:
+                    variable = name
+                elif spec.count is not None:
                     if spec.count not in self._layout or not isinstance(self._layout[spec.count][1], Scalar):
                         raise NiccError(f"array '{name}' is counted by '{spec.count}', which is not an earlier "
                                         "integer field", spec.loc)
@@ -49,7 +51,20 @@ class RecordView:
         plen = tr.value(Op.PAYLOAD_LEN, (), (), None, loc)
         arrays = [(n, s) for n, (o, s) in self._layout.items() if isinstance(s, ArraySpec) and s.count]
         has_rest = any(isinstance(s, _Rest) for _, s in self._layout.values())
-        if arrays:
+        rest_arrays = [s for _, s in self._layout.values() if isinstance(s, ArraySpec) and s.rest]
+        if rest_arrays:
+            spec = rest_arrays[0]
+            esz = spec.elem.nbytes
+            fixed = tr.const(self._fixed, plen.type, loc)
+            tr.add(Op.REJECT_IF, (tr.value(Op.LT, (plen, fixed), loc=loc),), loc=loc)
+            tail = tr.value(Op.SUB, (plen, fixed), {"overflow": "wrap"}, loc=loc)
+            too_long = tr.value(Op.GT, (tail, tr.const(spec.max * esz, plen.type, loc)), loc=loc)
+            tr.add(Op.REJECT_IF, (too_long,), loc=loc)
+            if esz > 1:
+                part = tr.value(Op.MOD, (tail, tr.const(esz, plen.type, loc)), loc=loc)
+                tr.add(Op.REJECT_IF, (tr.value(Op.NE, (part, tr.const(0, plen.type, loc)), loc=loc),), loc=loc)
+            self._rest_count = tail if esz == 1 else tr.value(Op.DIV, (tail, tr.const(esz, plen.type, loc)), loc=loc)
+        elif arrays:
             name, spec = arrays[0]
             count = self._get(spec.count, loc)
             tr.add(Op.REJECT_IF, (tr.value(Op.GT, (count, tr.const(spec.max, count.type, loc)), loc=loc),), loc=loc)
@@ -68,21 +83,28 @@ class RecordView:
         if name not in self._layout:
             raise NiccError(f"record {self._schema.__name__} has no field '{name}' "
                             f"(fields: {', '.join(self._layout)})", loc or user_loc())
+        with self._tr.top():          # a payload read inside a map or scan body is made once, before it
+            v = self._read(name, loc)
+        self._cache[name] = v
+        return v
+
+    def _read(self, name: str, loc: SourceLoc | None) -> Value:
         off, spec = self._layout[name]
         tr = self._tr
         if isinstance(spec, Scalar):
             v = tr.value(Op.FIELD, (), {"name": name, "offset": off, "endian": "be"}, spec, loc)
         elif isinstance(spec, ArraySpec):
-            if spec.count:
+            if spec.rest:
+                count = self._rest_count
+            elif spec.count:
                 count = self._get(spec.count, loc)
             else:
                 count = tr.const(spec.n, Scalar("u", 16), loc)
-            t = Array(spec.elem, spec.bound, dynamic=spec.count is not None)
+            t = Array(spec.elem, spec.bound, dynamic=spec.count is not None or spec.rest)
             v = wrap(tr.add(Op.ARRAY, (count,), {"name": name, "offset": off}, t, loc))
         else:
             raise NiccError(f"field '{name}' is the unparsed rest of the payload; it is carried unchanged "
                             "and cannot be read", loc or user_loc())
-        self._cache[name] = v
         return v
 
     def __getattr__(self, name: str) -> Value:
@@ -94,8 +116,9 @@ class RecordView:
 class PipelineDef:
     """A pipeline function with its UDP port and schema; ``trace()`` gives its IR."""
 
-    def __init__(self, fn, port: int, schema: type[Record] | None, name: str | None, loc: SourceLoc):
-        self.fn, self.port, self.loc = fn, port, loc
+    def __init__(self, fn, port: int, schema: type[Record] | None, name: str | None, loc: SourceLoc,
+                 traffic=None):
+        self.fn, self.port, self.loc, self.traffic = fn, port, loc, traffic
         self.name = name or fn.__name__
         if schema is None:
             try:
@@ -121,7 +144,7 @@ class PipelineDef:
 
 
 def trace(pdef: PipelineDef) -> Pipeline:
-    p = Pipeline(pdef.name, pdef.port, Block(), loc=pdef.loc)
+    p = Pipeline(pdef.name, pdef.port, Block(), loc=pdef.loc, traffic=pdef.traffic)
     with Tracer(p) as tr:
         rec = RecordView(tr, pdef.schema, pdef.loc)
         rec._check_length()
@@ -141,8 +164,9 @@ def trace(pdef: PipelineDef) -> Pipeline:
     return p
 
 
-def pipeline(port: int, schema: type[Record] | None = None, name: str | None = None):
-    """Declare a pipeline for UDP packets to ``port``:
+def pipeline(port: int, schema: type[Record] | None = None, name: str | None = None, traffic=None):
+    """Declare a pipeline for UDP packets to ``port`` (``traffic``: an optional model of its valid traffic,
+    ``traffic(rng, count) -> [payload]``, that generated captures mix with broken frames):
 
         @nd.pipeline(port=9003)
         def dedup(rec: Msg):
@@ -153,7 +177,7 @@ def pipeline(port: int, schema: type[Record] | None = None, name: str | None = N
         raise NiccError(f"UDP port must be 1..65535, got {port!r}", loc)
 
     def deco(fn) -> PipelineDef:
-        return PipelineDef(fn, port, schema, name, _def_loc(fn))
+        return PipelineDef(fn, port, schema, name, _def_loc(fn), traffic)
     return deco
 
 

@@ -39,19 +39,29 @@ class ArraySpec:
     count: str | None
     max: int | None
     loc: SourceLoc
+    rest: bool = False            # the rest of the payload, as elements (at most max)
 
     @property
     def bound(self) -> int:
         return self.n if self.n is not None else self.max
 
 
-def array(elem, n: int | None = None, *, count: str | None = None, max: int | None = None) -> ArraySpec:
-    """A payload array: fixed (``n`` elements) or count-prefixed (``count=`` field, ``max=`` bound)."""
+def array(elem, n: int | None = None, *, count: str | None = None, max: int | None = None,
+          rest: bool = False) -> ArraySpec:
+    """A payload array: fixed (``n`` elements), count-prefixed (``count=`` field, ``max=`` bound), or the
+    rest of the payload (``rest=True``, ``max=`` bound; a payload whose rest is not whole elements, or more
+    than ``max`` of them, is malformed)."""
     loc = user_loc()
     if isinstance(elem, type) and issubclass(elem, Struct):
         elem = elem.__nicc_type__
     if not isinstance(elem, (Scalar, StructType)):
         raise NiccError(f"array element must be a scalar type or an nd.Struct, got {elem!r}", loc)
+    if rest:
+        if n is not None or count is not None or max is None:
+            raise NiccError("array(rest=True) takes only max= (the rest of the payload is its length)", loc)
+        if not isinstance(max, int) or not 1 <= max <= 4096:
+            raise NiccError(f"array length must be 1..4096, got {max}", loc)
+        return ArraySpec(elem, None, None, max, loc, rest=True)
     if n is None and count is None:
         raise NiccError("array needs a length: a fixed n, or count='field' with max=", loc)
     if n is not None and count is not None:

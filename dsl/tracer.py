@@ -16,10 +16,10 @@ import numpy as np
 from ..compiler.errors import NiccError, SourceLoc, user_loc
 from ..compiler.ir import Block, Node, Op, Pipeline, SPECS
 from ..compiler.typecheck import infer_type
-from ..compiler.types import Array, BOOL, Scalar, Type
+from ..compiler.types import Array, BOOL, Scalar, Struct, Type
 
 _current: list["Tracer"] = []
-_STAY = (Op.ELEM, Op.MAP, Op.STATE_UPDATE_IF)      # never moved out of the block they are written in
+_STAY = (Op.ELEM, Op.CARRY, Op.MAP, Op.SCAN, Op.STATE_UPDATE_IF)   # never moved out of the block they are written in
 
 
 def tracer() -> "Tracer":
@@ -88,6 +88,28 @@ class Tracer:
 
     def const(self, v, t: Scalar, loc: SourceLoc | None = None) -> "Value":
         return self.value(Op.CONST, (), {"value": int(v)}, t, loc)
+
+    @contextmanager
+    def top(self):
+        """Add nodes to the pipeline's top-level block (payload reads, wherever they are first asked for)."""
+        blocks, inputs = self.blocks, self.map_inputs
+        self.blocks, self.map_inputs = [blocks[0]], []
+        try:
+            yield
+        finally:
+            self.blocks, self.map_inputs = blocks, inputs
+
+    @contextmanager
+    def scope(self, frame):
+        """A nested block checked under ``frame`` (a scan's :class:`ScanScope`)."""
+        b = Block()
+        self.blocks.append(b)
+        self.map_inputs.append((frame, []))
+        try:
+            yield b
+        finally:
+            self.blocks.pop()
+            self.map_inputs.pop()
 
     @contextmanager
     def block(self, map_inputs: list[Type]):
@@ -253,6 +275,14 @@ class Value:
     def mul(self, other, overflow: str = "wrap"):
         return tracer().value(Op.MUL, (self, as_value(other, self)), {"overflow": overflow})
 
+    def shr_round(self, n: int, mode: str = "half_up") -> "Value":
+        """``self / 2**n`` rounded to an integer: ``half_up`` (ties toward +inf), ``half_even`` or ``floor``.
+
+        Fixed point without a new op: shifts, masks and a select, no intermediate overflow.
+        """
+        from .fixed import shr_round
+        return shr_round(self, n, mode)
+
 
 class ArrayValue(Value):
     """A traced array; process it element-wise with :meth:`map`."""
@@ -265,7 +295,31 @@ class ArrayValue(Value):
         return map_(fn, self)
 
     def __getitem__(self, i):
-        _flow_error("array indexing", "use .map(fn) to process elements")
+        """Element ``i`` (a traced or constant index; 0 past the array's count): windowed access."""
+        from ..compiler.types import U16
+        if isinstance(i, slice):
+            _flow_error("array slicing", "use nd.range(n, max).map(lambda k: arr[k + start])")
+        idx = i if isinstance(i, Value) else as_value(i, _Typed(U16))
+        st = self.type.struct
+        if not isinstance(self.type.elem, Struct):
+            return tracer().value(Op.GATHER, (self, idx), {"field": "_"})
+        return Element({f: tracer().value(Op.GATHER, (self, idx), {"field": f}) for f in st.names})
+
+    @property
+    def count(self) -> Value:
+        """The number of elements (the count field of a payload array, the count of nd.range)."""
+        n = self.node
+        if n.op in (Op.ARRAY, Op.RANGE):
+            return wrap(n.args[0])
+        if not self.type.dynamic:
+            from ..compiler.types import U16
+            return tracer().const(self.type.max, U16)
+        raise NiccError(f"the length of a {n.op.value} array is not a value here", user_loc())
+
+
+class _Typed:
+    def __init__(self, t):
+        self.type = t
 
 
 class Element:

@@ -14,6 +14,9 @@ frame gets frames as large as it needs.
 
 The generator is plain numpy (``np.random.default_rng(seed)``): reproducible
 across processes and targets, and fast enough for million-frame runs.
+Pipelines whose traffic has an order that matters (tiles of an image, chunks of a
+document) declare a traffic model; :func:`generate` follows it and mixes in
+generic frames.
 """
 from __future__ import annotations
 
@@ -227,7 +230,32 @@ MUTATIONS = [k for k in MUTATE if k != "valid"]
 def generate(p: Pipeline, count: int, seed: int = 0, run: int = 20) -> list[bytes]:
     """``count`` frames for ``p``, the same for the same ``seed`` everywhere.
 
-    Every ``run`` frames share a small pool of values (repeated keys, colliding state slots)."""
+    Every ``run`` frames share a small pool of values (repeated keys, colliding state slots).
+    A pipeline that declares a traffic model (``@nd.pipeline(traffic=fn)``: streams of tiles,
+    chunked documents...) gets its sequences, in order, with one frame in ten drawn by the
+    generic generator (broken at some layer, or a payload laid out at random) mixed in.
+    """
+    if getattr(p, "traffic", None) is not None:
+        return modeled(p, count, seed)
+    return _generic(p, count, seed, run)
+
+
+def modeled(p: Pipeline, count: int, seed: int = 0) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    other = int(rng.binomial(count, 0.1)) if count > 1 else 0
+    payloads = p.traffic(rng, count - other)
+    frames = [bytes(udp_frame(pl, p.port, rng, ttl=int(rng.choice([1, 64, 255])), df=bool(rng.integers(0, 2))))
+              for pl in payloads]
+    pool = _generic(p, 3 * other + 30, seed, 3) if other else []     # short runs: more varied examples
+    extra = [pool[i] for i in sorted(rng.choice(len(pool), other, replace=False))] if other else []
+    at = set(rng.choice(len(frames) + len(extra), len(extra), replace=False).tolist()) if extra else set()
+    mixed, fi, ei = [], iter(frames), iter(extra)
+    for i in range(len(frames) + len(extra)):
+        mixed.append(next(ei) if i in at else next(fi))
+    return mixed
+
+
+def _generic(p: Pipeline, count: int, seed: int, run: int) -> list[bytes]:
     g = Gen(Layout.of(p), seed)
     out = []
     for i in range(count):

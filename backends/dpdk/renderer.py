@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from ...compiler.contract import CODES  # noqa: F401  (the outcome each NAME_process returns)
 from ...compiler.ir import Op, Pipeline
 from ...compiler.types import Array, Scalar, Struct
+from ..pending import refuse_pending
 from ..c.cstyle import CRenderer, c_const
 
 
@@ -222,6 +223,7 @@ class DpdkRenderer(CRenderer):
 
 def render(pipeline: Pipeline) -> dict:
     """Everything the templates need, computed here (templates hold no logic)."""
+    refuse_pending(pipeline, DpdkRenderer.target_name)
     r = DpdkRenderer(pipeline)
     body = r.render_body()
     p = pipeline

@@ -8,6 +8,7 @@ from ...compiler.errors import InternalError, NiccError
 from ...compiler.ir import Node, Pipeline
 from ...compiler.types import BOOL, Scalar
 from ...compiler.walker import Walker
+from ..pending import refuse_pending
 from .layout import ArraySeg, Layout, partition_host_nic, payload_layout
 from .rules import (  # noqa: F401  (CONTROL, REFUSED: re-exported)
     CONTROL, DROP, DROP_SLOT, HOST_PART_SLOT, ID_ACTION, ID_COUNTER, ID_REGISTER, MALFORMED, MALFORMED_SLOT,
@@ -288,6 +289,7 @@ def render_program(p: Pipeline, root: str | None = None) -> P4Program:
     """Lower ``p`` to a :class:`P4Program` (text in ``.text``); refusals raise NiccError at the user's line."""
     from .text import render_template
     check_switch_limits(p)
+    refuse_pending(p, P4Renderer.target_name)
     lay = payload_layout(p)
     part = partition_host_nic(p, lay)
     src = p.loc.file if p.loc else "?"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ...compiler.ir import ARITH, COMPARE, Op
 from ...compiler.types import BOOL, Scalar
+from ..pending import PENDING, refusal
 from .layout import ArraySeg, Partition
 
 # Verdict codes in meta.code (the same numbering as the reference interpreter).
@@ -512,7 +513,13 @@ P4_RULES = {
     Op.STATE_WRITE: r_state_write, Op.STATE_UPDATE_IF: r_state_update_if, Op.REJECT_IF: r_reject_if,
     Op.VERDICT_IF: r_verdict_if, Op.EMIT: r_emit, Op.VERDICT: r_verdict,
 }
+# ops not lowered yet (backends/pending.py): refused at the user's line, naming the op and the target
+def r_pending(w, n, *args):
+    raise refusal(n, w.target_name)
+
+
+P4_RULES.update({op: r_pending for op in PENDING})
 # Op kinds the renderer refuses (with a NiccError at the user's line) instead of rendering.
-REFUSED = {Op.TIMESTAMP}
+REFUSED = {Op.TIMESTAMP} | PENDING
 
 

@@ -52,13 +52,14 @@ from ...compiler.contract import CODES
 from ...compiler.errors import NiccError, SourceLoc
 from ...compiler.ir import ARITH, Node, Op, Pipeline
 from ...compiler.types import Array, BOOL, Scalar, Struct
+from ..pending import refuse_pending
 from ..c.cstyle import CRenderer, c_const
 
 # Outcome codes (the contract's) are the index of each counter in the per-CPU counters map.
 NCOUNTERS = 8
 # The one table of outcomes to XDP actions.
 ACTIONS = {"pass": "XDP_PASS", "transmit": "XDP_TX", "drop": "XDP_DROP", "multicast": "XDP_REDIRECT",
-           "malformed": "XDP_PASS", "unselected": "XDP_PASS", "unhandled": "XDP_PASS"}
+           "malformed": "XDP_PASS", "unselected": "XDP_PASS", "unhandled": "XDP_PASS", "host": "XDP_PASS"}
 XDP_ACTION_VALUES = {"XDP_ABORTED": 0, "XDP_DROP": 1, "XDP_PASS": 2, "XDP_TX": 3, "XDP_REDIRECT": 4}
 MULTICAST_PLAN = ("multicast is not supported by the xdp target yet; it will map to XDP_REDIRECT through a "
                   "BPF_MAP_TYPE_DEVMAP of the group's ports with bpf_redirect_map(..., BPF_F_BROADCAST)")
@@ -524,6 +525,7 @@ def slot_type(t: Scalar) -> str:
 
 def render(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer, spill: bool = False) -> dict:
     """Everything the templates need, computed here (templates hold no logic)."""
+    refuse_pending(pipeline, renderer_cls.target_name)
     r = renderer_cls(pipeline, spill=spill)
     body = r.render_body()
     p = pipeline

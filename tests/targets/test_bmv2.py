@@ -104,8 +104,29 @@ def test_every_op_kind_is_rendered_or_refused():
         render_program(p)
     assert (e.value.loc.file, e.value.loc.line) == ("ts.nir", 2)
     assert "bmv2 cannot compile timestamp" in e.value.message
-    assert REFUSED == {Op.TIMESTAMP}
+    from nicc.backends.pending import PENDING
+    assert REFUSED == {Op.TIMESTAMP} | PENDING
     assert rendered | REFUSED == set(Op), set(Op) - rendered - REFUSED
+
+
+def test_stream_ops_are_refused_at_the_users_line():
+    from nicc.backends.p4 import P4_RULES, render_program
+    from nicc.backends.pending import PENDING
+    from all_ops import stream_op_lines, streams_text
+    p = verify(parse_pipeline(streams_text(), "streams.nir"))
+    lines = stream_op_lines()
+    with pytest.raises(NiccError) as e:
+        render_program(p)
+    assert (e.value.loc.file, e.value.loc.line) == ("streams.nir", lines["stream_read"])
+    assert "bmv2 cannot compile stream_read" in e.value.message
+
+    class W:
+        target_name = "bmv2"
+    for n in p.body.walk():
+        if n.op in PENDING:
+            with pytest.raises(NiccError) as e:
+                P4_RULES[n.op](W(), n, *[None] * len(n.args))
+            assert e.value.loc.line == lines[n.op.value] and f"bmv2 cannot compile {n.op.value}" in e.value.message
 
 
 def test_p4_follows_bmv2_rules():

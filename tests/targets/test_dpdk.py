@@ -25,7 +25,7 @@ from nicc.runtime.difftest import differential_test
 from nicc.runtime.packets import generate, udp_frame
 
 sys.path.insert(0, os.path.dirname(__file__))
-from all_ops import MULTICAST_FINAL_TEXT, MULTICAST_TEXT, ops_text  # noqa: E402
+from all_ops import MULTICAST_FINAL_TEXT, MULTICAST_TEXT, ops_text, stream_op_lines, streams_text  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = ["normalize", "criteo", "dedup"]
@@ -270,7 +270,27 @@ def test_every_op_kind_is_rendered_or_refused():
         assert (e.value.loc.file, e.value.loc.line) == (fname, line)
         assert "multicast" in e.value.message and "dpdk" in e.value.message
         refused |= {n.op for n in p.body.walk() if n.attr("verdict") == "multicast"}
-    assert rendered | refused == set(Op), set(Op) - rendered - refused
+    from nicc.backends.pending import PENDING
+    assert rendered | refused | PENDING == set(Op), set(Op) - rendered - refused - PENDING
+
+
+def test_stream_ops_are_refused_at_the_users_line():
+    from nicc.backends.dpdk import DpdkRenderer, generate as gen
+    from nicc.backends.pending import PENDING
+    p = verify(parse_pipeline(streams_text(), "streams.nir"))
+    lines = stream_op_lines()
+    assert {n.op for n in p.body.walk()} >= PENDING
+    with pytest.raises(NiccError) as e:
+        gen(p)
+    assert (e.value.loc.file, e.value.loc.line) == ("streams.nir", lines["stream_read"])
+    assert "the dpdk target cannot compile stream_read" in e.value.message
+    r = DpdkRenderer(p)
+    for n in p.body.walk():
+        if n.op in PENDING:
+            with pytest.raises(NiccError) as e:
+                getattr(r, f"r_{n.op.value}")(n, *[None] * len(n.args))
+            assert e.value.loc.line == lines[n.op.value]
+            assert f"dpdk target cannot compile {n.op.value}" in e.value.message
 
 
 def test_renderer_hooks_cover_the_op_set():

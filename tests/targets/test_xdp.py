@@ -27,7 +27,7 @@ from nicc.runtime.difftest import differential_test
 from nicc.runtime.packets import generate as gen_frames, udp_frame
 
 sys.path.insert(0, os.path.dirname(__file__))
-from all_ops import MULTICAST_FINAL_TEXT, MULTICAST_TEXT, ops_text  # noqa: E402
+from all_ops import MULTICAST_FINAL_TEXT, MULTICAST_TEXT, ops_text, stream_op_lines, streams_text  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GOLDEN = os.path.join(ROOT, "tests", "golden", "xdp")
@@ -101,7 +101,8 @@ def test_every_op_kind_rendered_or_refused():
     used = {n.op for n in ir.body.walk()}
     src, ctx = generate(ir)
     mc = {n.op for n in parse_pipeline(MULTICAST_TEXT, "mc.nir").body.walk()}
-    assert used | mc == set(Op), f"ops pipeline misses {set(Op) - used - mc}"
+    from nicc.backends.pending import PENDING
+    assert used | mc | PENDING == set(Op), f"ops pipeline misses {set(Op) - used - mc - PENDING}"
     assert ctx["rendered"] == used
     for op in used - {Op.CONST, Op.PAYLOAD_LEN, Op.YIELD}:      # (those are expressions, not lines)
         assert f" {op.value} ops.nir:" in src, f"no C line carries the marker of op {op.value}"
@@ -111,6 +112,24 @@ def test_every_op_kind_rendered_or_refused():
             generate(parse_pipeline(text, file))
         assert (e.value.loc.file, e.value.loc.line) == (file, line)
         assert "multicast" in e.value.message and "BPF_F_BROADCAST" in e.value.message
+
+
+def test_stream_ops_are_refused_at_the_users_line():
+    from nicc.backends.pending import PENDING
+    from nicc.backends.xdp.renderer import XdpRenderer
+    p = verify(parse_pipeline(streams_text(), "streams.nir"))
+    lines = stream_op_lines()
+    with pytest.raises(NiccError) as e:
+        generate(p)
+    assert (e.value.loc.file, e.value.loc.line) == ("streams.nir", lines["stream_read"])
+    assert "the xdp target cannot compile stream_read" in e.value.message
+    r = XdpRenderer(p)
+    for n in p.body.walk():
+        if n.op in PENDING:
+            with pytest.raises(NiccError) as e:
+                getattr(r, f"r_{n.op.value}")(n, *[None] * len(n.args))
+            assert e.value.loc.line == lines[n.op.value]
+            assert f"xdp target cannot compile {n.op.value}" in e.value.message
 
 
 def test_verdict_table_documented():

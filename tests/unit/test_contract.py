@@ -39,12 +39,12 @@ def test_every_target_spells_the_codes_the_same():
 
 def test_result_and_counters():
     rs = [result("pass", [b"a"]), result("drop", [b"x"]), result("malformed", [b"m"]),
-          result("unhandled", [b"u"]), result("multicast", [b"1", b"2"])]
-    assert [r.outcome for r in rs] == ["pass", "drop", "malformed", "unhandled", "multicast"]
+          result("unhandled", [b"u"]), result("multicast", [b"1", b"2"]), result("host", [b"h"])]
+    assert [r.outcome for r in rs] == ["pass", "drop", "malformed", "unhandled", "multicast", "host"]
     assert rs[1].frames == []
     c = counters(rs)
-    assert c == {"rx": 5, "pass": 3, "transmit": 0, "drop": 1, "multicast": 1, "malformed": 1, "unselected": 0,
-                 "unhandled": 1, "tx_frames": 5}
+    assert c == {"rx": 6, "pass": 4, "transmit": 0, "drop": 1, "multicast": 1, "malformed": 1, "unselected": 0,
+                 "unhandled": 1, "host": 1, "tx_frames": 6}
     with pytest.raises(ValueError):
         result("lost")
 

@@ -15,7 +15,7 @@ from nicc.compiler.interp import EVAL_RULES
 from tests.strategies import pipelines, random_frames
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-EXAMPLES = ["normalize", "criteo", "dedup"]
+EXAMPLES = ["normalize", "criteo", "dedup", "resize", "tokenize"]
 
 
 def load(name):

@@ -52,7 +52,7 @@
 #define NICC_TX_RETRIES 64
 
 static const char *const nicc_outcome_names[NICC_NB_OUTCOMES] = {
-    "pass", "transmit", "drop", "multicast", "malformed", "unselected", "unhandled",
+    "pass", "transmit", "drop", "multicast", "malformed", "unselected", "unhandled", "host",
 };
 
 struct nicc_port_stats {
@@ -328,7 +328,8 @@ nicc_print_counters(void)
     printf("{\"pipeline\": \"%s\", \"rx\": %" PRIu64, nicc_pipeline.name, nicc_rx_total);
     for (int k = 0; k < NICC_NB_OUTCOMES; k++)
         printf(", \"%s\": %" PRIu64, nicc_outcome_names[k],
-               k == NICC_PASS ? v[NICC_PASS] + v[NICC_MALFORMED] + v[NICC_UNSELECTED] + v[NICC_UNHANDLED] : v[k]);
+               k == NICC_PASS ? v[NICC_PASS] + v[NICC_MALFORMED] + v[NICC_UNSELECTED] + v[NICC_UNHANDLED] + v[NICC_HOST]
+               : v[k]);
     printf(", \"tx_frames\": %" PRIu64 ", \"ports\": [", tx_frames);
     RTE_ETH_FOREACH_DEV(port) {
         char dev[RTE_ETH_NAME_MAX_LEN] = "";

@@ -19,6 +19,7 @@ enum nicc_outcome {
     NICC_MALFORMED = 4,     /* to the host, unchanged: the payload does not fit the record */
     NICC_UNSELECTED = 5,    /* to the host, unchanged: not a frame for this pipeline */
     NICC_UNHANDLED = 6,     /* to the host, unchanged: this target could not carry out the pipeline */
+    NICC_HOST = 7,          /* to the host, for the pipeline's host part (nd.host_if) to finish */
     NICC_NB_OUTCOMES
 };
 

@@ -9,6 +9,7 @@
  *   malformed  -> XDP_PASS (frame unchanged)
  *   unselected -> XDP_PASS (frame unchanged)
  *   unhandled  -> XDP_PASS (frame unchanged)
+ *   host       -> XDP_PASS
  *   multicast  -> refused at compile time (planned: XDP_REDIRECT via a DEVMAP with BPF_F_BROADCAST)
  * Frags-aware: frames larger than a page arrive as a linear part and fragments.
  */
@@ -24,6 +25,7 @@
 #define NICC_MALFORMED 4
 #define NICC_UNSELECTED 5
 #define NICC_UNHANDLED 6
+#define NICC_HOST 7
 
 /* Packets by outcome (index: NICC_*), per CPU. */
 struct nicc_counters {
