@@ -81,6 +81,21 @@ for f in /etc/apt/sources.list.d/*.sources; do
   [ -f "$f" ] && grep -q "debian" "$f" && cp "$f" "$ROOT/etc/apt/sources.list.d/" && : >"$ROOT/etc/apt/sources.list"
 done
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
+# certificate authorities this machine trusts beyond Debian's set (an HTTPS proxy's, say) are part of
+# the machine, not of the project: the root trusts them too once `make` installs ca-certificates
+mkdir -p "$ROOT/usr/local/share/ca-certificates"
+python3 - "$ROOT/usr/local/share/ca-certificates" <<'PY'
+import glob, re, sys
+pem = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
+norm = lambda c: "".join(c.split())
+debian = {norm(c) for f in glob.glob("/usr/share/ca-certificates/*/*.crt") for c in pem.findall(open(f).read())}
+try:
+    bundle = pem.findall(open("/etc/ssl/certs/ca-certificates.crt").read())
+except OSError:
+    bundle = []
+for i, c in enumerate(c for c in bundle if norm(c) not in debian):
+    open(f"{sys.argv[1]}/host-{i}.crt", "w").write(c + "\n")
+PY
 [ -f /etc/pip.conf ] && cp /etc/pip.conf "$ROOT/etc/pip.conf"
 [ -d /etc/xdg/pip ] && mkdir -p "$ROOT/etc/xdg" && cp -r /etc/xdg/pip "$ROOT/etc/xdg/"
 # local package directories pip is told about (find-links, file:// indexes), by path
