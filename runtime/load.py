@@ -46,7 +46,7 @@ EXAMPLES = {"normalize": "E1", "criteo": "E2", "dedup": "E3"}
 TARGETS = ("xdp", "dpdk")
 MTU = 3000          # native XDP on veth takes no MTU over a page without a frags-aware program
 CLONE_NEWNET = 0x40000000
-DPDK_IDLE_MS = 4000
+DPDK_IDLE_MS = 6000
 
 
 class LoadError(Exception):

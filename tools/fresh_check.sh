@@ -117,6 +117,8 @@ export ROOT PIP_DIRS
 mkdir -p "$REPO/build"
 set +e
 unshare --mount --propagation private -- bash -euc '
+  mount --bind "$ROOT" "$ROOT"                        # / is a mount point, as on a machine (ip netns exec
+                                                      # makes it a slave mount: "mount --make-rslave /")
   mount -t proc proc "$ROOT/proc"
   mount --rbind /sys "$ROOT/sys"                      # with /sys/fs/bpf
   mount --rbind /dev "$ROOT/dev"                      # /dev/net/tun, /dev/shm, /dev/pts
