@@ -3,14 +3,21 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 NICC := $(VENV)/bin/nicc
-# Debian packages: BPF toolchain (clang, libbpf, bpftool), DPDK 22.11, pcap, iproute2 for netns tests.
-APT_PKGS := graphviz clang llvm libbpf-dev bpftool linux-libc-dev libdpdk-dev dpdk libpcap-dev pkg-config iproute2 gcc make
+# Every Debian package the project uses, so that `make demo` / `make test` work on a bare Debian 12
+# (debootstrap minbase + python3, git, make; `make fresh-check` proves it):
+#   python3-venv ca-certificates   the virtual environment, pip over HTTPS
+#   clang llvm libbpf-dev bpftool linux-libc-dev   XDP/eBPF;  libdpdk-dev dpdk gcc pkg-config   DPDK
+#   libpcap-dev graphviz           captures, IR graphs
+#   iproute2 procps util-linux     network namespaces, veth, sysctl, unshare (live tests)
+#   netsniff-ng                    trafgen, the traffic generator of `make load`
+APT_PKGS := python3-venv ca-certificates graphviz clang llvm libbpf-dev bpftool linux-libc-dev libdpdk-dev dpdk \
+	libpcap-dev pkg-config iproute2 procps util-linux netsniff-ng gcc make
 PYTEST_ARGS ?=
 # The P4 toolchain (p4c, bmv2) the project keeps beside it; the bmv2 target finds it through NICC_P4_PREFIX.
 P4_SHARED := $(abspath ../shared/p4)
 export NICC_P4_PREFIX ?= $(if $(wildcard $(P4_SHARED)/bin/simple_switch),$(P4_SHARED))
 
-.PHONY: all deps apt p4deps venv demo test test-unit fuzz slow bench goldens clean
+.PHONY: all deps apt p4deps venv demo test test-unit fuzz slow bench load fresh-check goldens clean
 
 all: test
 
@@ -25,8 +32,8 @@ p4deps:
 	  else echo "warning: not root, cannot run $(NICC_P4_PREFIX)/install-deps.sh (bmv2 tests may skip)"; fi; \
 	fi
 
-apt: $(VENV)/.apt-stamp
-$(VENV)/.apt-stamp:
+# Checked on every run (dpkg -s is cheap), so a package added here reaches existing checkouts too.
+apt:
 	@missing=$$(for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -34,11 +41,10 @@ $(VENV)/.apt-stamp:
 	    apt-get -o DPkg::Lock::Timeout=900 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq $$missing >/dev/null; \
 	  else echo "warning: not root, cannot install: $$missing (targets needing them will be skipped)"; fi; \
 	fi
-	@mkdir -p $(VENV) && touch $@
 
 venv: $(VENV)/.pip-stamp
-$(VENV)/.pip-stamp: pyproject.toml
-	@test -x $(PY) || python3 -m venv $(VENV)
+$(VENV)/.pip-stamp: pyproject.toml | apt
+	@$(PY) -m pip --version >/dev/null 2>&1 || python3 -m venv --clear $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench]'
 	@touch $@
 
@@ -64,6 +70,17 @@ slow: deps
 
 bench: deps
 	$(PY) benchmarks/run.py
+
+# Live load: every example on XDP and on DPDK, attached to a veth pair in network namespaces, flooded
+# by trafgen for LOAD_SECONDS; per-verdict counters must add up to what was sent (see README).
+LOAD_SECONDS ?= 60
+load: deps
+	$(PY) -m nicc.runtime.load --seconds $(LOAD_SECONDS)
+
+# The README's promise on a bare Debian 12: debootstrap a minimal root, clone this repository (HEAD)
+# into it and run `make demo && make test` there (slow: 20-40 minutes; needs root). KEEP=1 keeps the root.
+fresh-check:
+	bash tools/fresh_check.sh
 
 # Regenerate golden files; read the diff before committing.
 goldens: venv

@@ -160,26 +160,46 @@ def cmd_run(a) -> int:
         return t.run_live(ir, a.iface, mode=a.mode, **kw)
     if not (a.pcap_in and a.pcap_out):
         raise UsageError("run needs --pcap-in and --pcap-out (or --iface for live traffic)")
-    try:
-        pkts = pcap.read_pcap(a.pcap_in)
-    except (OSError, pcap.PcapError) as e:
-        raise UsageError(f"cannot read {a.pcap_in}: {e}") from None
-    try:
-        pcap.write_pcap(a.pcap_out, [])      # the output always exists, even if the run fails
-    except OSError as e:
-        raise cannot_write(e, "the output capture") from None
+    cap, link = _read_capture(a.pcap_in)
+    _write_capture(a.pcap_out, cap, [])      # the output always exists, even if the run fails
     t.check_available()
-    results = t.run(ir, [p.data for p in pkts], None, [p.ts_ns for p in pkts])
-    out = [pcap.Packet(f, p.ts_ns) for p, r in zip(pkts, results) for f in r.frames]
-    try:
-        pcap.write_pcap(a.pcap_out, out)
-    except OSError as e:
-        raise cannot_write(e, "the output capture") from None
+    results = t.run(ir, [link.to_ethernet(p.data) for p in cap.packets], None, [p.ts_ns for p in cap.packets])
+    _write_capture(a.pcap_out, cap, [pcap.Packet(d, p.ts_ns, p.wirelen if d == p.data else None)
+                                     for p, r in zip(cap.packets, results)
+                                     for d in (link.from_ethernet(f, p.data) for f in r.frames)])
     c = counters(results)
     print(f"{ir.name} on {a.target}: " + format_counters(c))
+    if link.converts:
+        print(f"capture: link type {pcap.linktype_name(cap.linktype)} run as Ethernet frames (a synthetic header, "
+              f"taken off again: the output has the input's link type)")
+    cut = cap.cut
+    if cut:
+        c["snaplen_cut"] = len(cut)
+        print(f"capture: {len(cut)} of {len(cap.packets)} records cut by the capture's snaplen (caplen < len), "
+              f"processed as captured: a datagram cut short fails selection and passes unchanged; records "
+              f"{', '.join(map(str, cut[:10]))}{' ...' if len(cut) > 10 else ''}")
     if a.json:
         print(json.dumps(c))
     return 0
+
+
+def _read_capture(path: str):
+    """The input capture and the link conversion it needs; any problem is a usage error (exit 2)."""
+    from nicc.runtime import pcap
+    try:
+        cap = pcap.read_capture(path)
+        return cap, pcap.link_adapter(cap.linktype)
+    except (OSError, pcap.PcapError) as e:
+        raise UsageError(f"cannot read {path}: {e}") from None
+
+
+def _write_capture(path: str, like, packets) -> None:
+    """The output capture in the input's link type and timestamp precision."""
+    from nicc.runtime import pcap
+    try:
+        pcap.write_pcap(path, packets, linktype=like.linktype, snaplen=like.snaplen, nano=like.nano)
+    except OSError as e:
+        raise cannot_write(e, "the output capture") from None
 
 
 def cmd_test(a) -> int:

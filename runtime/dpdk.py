@@ -295,7 +295,7 @@ class DpdkTarget(Target):
         """Run on ``iface`` (net_af_packet) until Ctrl-C (or ``count`` packets / ``idle_ms`` idle).
 
         ``host``: where passed packets go: ``tap:NAME`` (default ``tap:<pipeline>-host``, a TAP
-        interface into the kernel) or ``pcap:FILE``. ``mode`` (an XDP attach mode) is ignored.
+        interface into the kernel), ``pcap:FILE`` or ``null`` (freed). ``mode`` (an XDP attach mode) is ignored.
         ``ready`` is called once the ports are up; ``netns`` runs the binary in that network namespace;
         ``log`` receives the verdict log (one byte per packet)."""
         artifact = self.ensure_artifact(ir, artifact)
@@ -305,8 +305,10 @@ class DpdkTarget(Target):
             host_vdev = f"--vdev=net_tap0,iface={where}"
         elif kind == "pcap":
             host_vdev = f"--vdev=net_pcap1,tx_pcap={where}"
+        elif kind == "null":                  # counted and freed (net_null), e.g. under load
+            host_vdev = "--vdev=net_null1"
         else:
-            raise ValueError(f"host must be tap:NAME or pcap:FILE, got {host!r}")
+            raise ValueError(f"host must be tap:NAME, pcap:FILE or null, got {host!r}")
         args = [artifact.files["binary"], *eal_args(ir.name), f"--vdev=net_af_packet0,iface={iface},{AF_PACKET_RING}",
                 host_vdev, "--", "--count", str(count), "--idle-ms", str(idle_ms)] + (["--log", log] if log else [])
         print(f"{ir.name} on dpdk: {iface} (wire, port 0) -> {host} (host, port 1); Ctrl-C stops", file=sys.stderr)

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 
 from ..compiler.contract import UNLIMITED, Limits, Result
@@ -29,10 +31,25 @@ class TargetUnavailable(Exception):
 
 @dataclass
 class Artifact:
-    """What ``compile`` left in ``outdir``: files by role, and a manifest dict."""
+    """What ``compile`` left in ``outdir``: files by role, and a manifest dict.
+
+    An artifact made for one run (:meth:`Target.ensure_artifact`, no directory given) owns its
+    temporary directory: the directory goes when the artifact does (last reference dropped,
+    :meth:`discard`, or interpreter exit), so runs leave no ``/tmp/nicc-<target>-*`` behind."""
     outdir: str
     files: dict[str, str] = field(default_factory=dict)
     manifest: dict = field(default_factory=dict)
+
+    def own_directory(self) -> "Artifact":
+        """Remove ``outdir`` with this artifact (it is a temporary directory nobody else holds)."""
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self.outdir, ignore_errors=True)
+        return self
+
+    def discard(self) -> None:
+        """Remove an owned temporary directory now (no-op for a directory the caller gave)."""
+        fin = getattr(self, "_finalizer", None)
+        if fin is not None:
+            fin()
 
 
 class Target:
@@ -66,8 +83,18 @@ class Target:
         raise TargetUnavailable(f"target {self.name} has no benchmark")
 
     def ensure_artifact(self, ir: Pipeline, artifact: Artifact | None) -> Artifact:
+        """``artifact``, or one compiled into a temporary directory that lives as long as it does."""
         if artifact is None:
-            artifact = self.compile(ir, tempfile.mkdtemp(prefix=f"nicc-{self.name}-"))
+            tmp = tempfile.mkdtemp(prefix=f"nicc-{self.name}-")
+            try:
+                artifact = self.compile(ir, tmp)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            if os.path.abspath(artifact.outdir) != os.path.abspath(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                artifact.own_directory()
         return artifact
 
 

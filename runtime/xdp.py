@@ -414,7 +414,7 @@ class XdpTarget(Target):
             ifindex = socket.if_nametoindex(iface)
         except OSError:
             raise NiccError(f"no network interface '{iface}'") from None
-        art = self.compile(ir, tempfile.mkdtemp(prefix="nicc-xdp-"))
+        art = self.ensure_artifact(ir, None)
         flags = XDP_FLAGS[mode] | XDP_FLAGS_UPDATE_IF_NOEXIST
         l = self._open(ir, art)
         rc = l.bpf.lib.bpf_xdp_attach(ifindex, l.fd, flags, None)
@@ -440,6 +440,7 @@ class XdpTarget(Target):
                         shown = c
         finally:
             c = l.counters()
+            self.last_counters = {k: int(c[v]) for k, v in CODES.items()}
             l.bpf.lib.bpf_xdp_detach(ifindex, XDP_FLAGS[mode], None)
             l.close()
             for s, h in old.items():
@@ -452,8 +453,8 @@ class XdpTarget(Target):
         from .packets import generate as gen_frames
         out = out or sys.stdout
         self.check_available()
-        tmp = tempfile.mkdtemp(prefix="nicc-xdp-bench-")
-        art = self.compile(ir, os.path.join(tmp, "prog"))
+        art = self.ensure_artifact(ir, None)
+        tmp = art.outdir                              # removed with the artifact
         floor_c, floor_o = os.path.join(tmp, "floor.bpf.c"), os.path.join(tmp, "floor.bpf.o")
         with open(floor_c, "w") as f:
             f.write(floor_source())
