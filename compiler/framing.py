@@ -78,10 +78,11 @@ def select(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, port: int) 
     big = np.flatnonzero(lengths >= ETH_IP_UDP)
     if len(big) == 0:
         return out
-    h = rows(buf, starts[big], ETH_IP_UDP).astype(np.int64)
-    ulen = h[:, 38] << 8 | h[:, 39]
+    h = rows(buf, starts[big], ETH_IP_UDP)
+    be16 = lambda i: h[:, i].astype(np.int64) << 8 | h[:, i + 1]
+    ulen = be16(38)
     ok = ((h[:, 12] == 0x08) & (h[:, 13] == 0x00) & (h[:, 14] == 0x45) & (h[:, 23] == 17)
-          & (((h[:, 20] << 8 | h[:, 21]) & 0x3FFF) == 0) & ((h[:, 36] << 8 | h[:, 37]) == port)
+          & ((h[:, 20] & 0x3F) == 0) & (h[:, 21] == 0) & (be16(36) == port)
           & (ulen >= 8) & (ulen - 8 <= lengths[big] - ETH_IP_UDP))
     out[big[ok]] = ulen[ok] - 8
     return out
@@ -98,8 +99,7 @@ def rewrite_headers(hdr: np.ndarray, payload_len: np.ndarray) -> np.ndarray:
         raise struct.error("'H' format requires 0 <= number <= 65535")     # as rewrite() fails
     _put_be16(hdr, 16, 28 + payload_len)                      # IPv4 total length
     hdr[:, 24:26] = 0
-    ip = hdr[:, 14:34].astype(np.int64)
-    s = (ip[:, 0::2] << 8 | ip[:, 1::2]).sum(axis=1)
+    s = hdr[:, 14:34].view(">u2").sum(axis=1, dtype=np.int64)
     s = (s & 0xFFFF) + (s >> 16)
     s = (s & 0xFFFF) + (s >> 16)
     _put_be16(hdr, 24, ~s & 0xFFFF)                           # IPv4 header checksum
