@@ -238,7 +238,7 @@ def r_lut(w, n, x):
     x = np.asarray(x)
     if tab.index.lo:
         x = x.astype(np.int64) - tab.index.lo
-    return tab.values.take(x)
+    return tab.values.take(x, mode="wrap")          # indices are in range; "wrap" skips the bounds check
 
 
 @functools.lru_cache(maxsize=64)
@@ -270,7 +270,7 @@ def bucketize(bounds: tuple[int, ...], t: Scalar, x: np.ndarray) -> np.ndarray:
     kind, plan = _bucket_plan(tuple(bounds), t)
     x = _typed(t, x)
     if kind == "table":
-        return plan.take(x.astype(np.int64) - t.lo if t.lo else x)
+        return plan.take(x.astype(np.int64) - t.lo if t.lo else x, mode="wrap")
     if kind == "pow2":                               # 2^k <= x  <=>  k < bit_length(x)
         k0, m = plan
         bl = _bit_length(np.where(x < 0, 0, x) if t.signed else x)
