@@ -25,7 +25,7 @@ import numpy as np
 
 from . import framing
 from .errors import InternalError
-from .interp_ops import ArrVal, PURE_RULES, crc32_be  # noqa: F401  (re-exported: the op rules' home)
+from .interp_ops import ArrVal, PURE_RULES, crc32_be, dt  # noqa: F401  (ArrVal, crc32_be re-exported)
 from .interp_state import STATE_RULES, plan_state, rounds
 from .ir import Node, Op, Pipeline
 from .types import Array
@@ -126,7 +126,7 @@ def encode(values: list[tuple[object, Node, str]], rows, out: np.ndarray, at: in
         if isinstance(t, Array):
             st = t.struct
             width = t.max * st.nbytes
-            dst = out[:, col:col + width].view([(f"f{i}", ft.dtype.newbyteorder(bo)) for i, (_, ft) in enumerate(st.fields)])
+            dst = out[:, col:col + width].view([(f"f{i}", dt(ft).newbyteorder(bo)) for i, (_, ft) in enumerate(st.fields)])
             for i, (name, _) in enumerate(st.fields):
                 dst[f"f{i}"] = v.fields[name][rows]
             cnt = v.count[rows]
@@ -134,7 +134,7 @@ def encode(values: list[tuple[object, Node, str]], rows, out: np.ndarray, at: in
                 valid.append((col, width, cnt * st.nbytes))
         else:
             width = t.nbytes
-            out[:, col:col + width].view(t.dtype.newbyteorder(bo))[:, 0] = np.asarray(v)[rows]
+            out[:, col:col + width].view(dt(t).newbyteorder(bo))[:, 0] = np.asarray(v)[rows]
         col += width
     if not valid:
         return None
@@ -238,7 +238,7 @@ class Reference:
 
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
-        self.state = {s.name: np.full(s.size, s.init, dtype=s.elem.dtype) for s in pipeline.states.values()}
+        self.state = {s.name: np.full(s.size, s.init, dtype=dt(s.elem)) for s in pipeline.states.values()}
         self.plan = plan_state(pipeline)
         self.width = max(_read_extent(pipeline), 1)
 
@@ -278,6 +278,27 @@ class Reference:
                 yield chunk[r]
 
 
+FLUSH = 4096       # packets evaluated in small walks (rounds, one by one) are output together
+
+
+def _merge(walks: list[tuple]) -> tuple:
+    """Several walks' (packets, codes, groups, emitted) as one."""
+    idx, code, group = (np.concatenate([w[k] for w in walks]) for k in range(3))
+    if walks[0][3] is None:
+        return idx, code, group, None
+    alive = np.concatenate([w[3][0] for w in walks])
+    values = []
+    for k, (v, node, endian) in enumerate(walks[0][3][1]):
+        vs = [w[3][1][k][0] for w in walks]
+        if isinstance(v, ArrVal):
+            v = ArrVal({f: np.concatenate([x.fields[f] for x in vs]) for f in v.fields},
+                       np.concatenate([x.count for x in vs]))
+        else:
+            v = np.concatenate(vs)
+        values.append((v, node, endian))
+    return idx, code, group, (alive, values)
+
+
 class _Run:
     """One run's buffers and per-frame outcome arrays, filled walk by walk."""
 
@@ -287,7 +308,10 @@ class _Run:
         self.verdict = np.full(n, PASS, np.int8)
         self.reason = np.where(plen >= 0, SELECTED, UNSELECTED).astype(np.int8)
         self.copies = np.ones(n, np.int64)
-        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []    # (frames, bytes, frame lengths)
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []    # as Outcomes.parts
+        self.pending: list[tuple] = []                                       # walks not yet flushed
+        self.pending_packets = 0
+        self.groups = ["none", *ref.pipeline.groups]
 
     def walker(self, idx: np.ndarray, dry: bool = False) -> BatchWalker:
         width, plen = self.ref.width, self.plen[idx]
@@ -298,24 +322,35 @@ class _Run:
         return BatchWalker(self.p, data, plen, self.ref.state, self.ts[idx], dry)
 
     def walk(self, idx: np.ndarray) -> None:
+        """Evaluate the packets ``idx`` (in order) as one batch; outputs are made in bulk later."""
         w = self.walker(idx).run()
-        code = w.code
+        self.pending.append((idx, w.code, w.group, w.emitted))
+        self.pending_packets += len(idx)
+        if self.pending_packets >= FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Verdicts, counts and rewritten frames of the walks so far."""
+        if not self.pending:
+            return
+        idx, code, group, emitted = self.pending[0] if len(self.pending) == 1 else _merge(self.pending)
+        self.pending, self.pending_packets = [], 0
         if (code == UNDECIDED).any():
             raise InternalError(f"packet {int(idx[np.argmax(code == UNDECIDED)])} got no verdict")
         mal = code == MALFORMED
         self.verdict[idx] = np.where(mal, PASS, code)
         self.reason[idx[mal]] = MALFORMED_REASON
         self.copies[idx[code == DROP]] = 0
-        for g in np.unique(w.group[code == MULTICAST]).tolist():
-            self.copies[idx[(code == MULTICAST) & (w.group == g)]] = len(self.p.groups[w.groups[g]].ports)
-        if w.emitted is None:
+        for g in np.unique(group[code == MULTICAST]).tolist():
+            self.copies[idx[(code == MULTICAST) & (group == g)]] = len(self.p.groups[self.groups[g]].ports)
+        if emitted is None:
             return
-        rows = np.flatnonzero(w.emitted[0] & ~mal & (code != DROP))
+        rows = np.flatnonzero(emitted[0] & ~mal & (code != DROP))
         if len(rows) == 0:
             return
-        values = w.emitted[1]
+        values = emitted[1]
         frames = idx[rows]
-        if len(rows) == w.B:
+        if len(rows) == len(idx):
             rows = slice(None)
         width = sum(v.type.max * v.type.struct.nbytes if isinstance(v.type, Array) else v.type.nbytes
                     for _, v, _ in values)
@@ -324,12 +359,12 @@ class _Run:
         plen = np.full(len(frames), width, np.int64) if used is None else used.sum(axis=1) - framing.ETH_IP_UDP
         out[:, :framing.ETH_IP_UDP] = framing.rewrite_headers(framing.rows(self.buf, self.starts[frames],
                                                                            framing.ETH_IP_UDP), plen)
-        lens = plen + framing.ETH_IP_UDP
-        offsets = np.zeros(len(lens) + 1, np.int64)
-        np.cumsum(lens, out=offsets[1:])
+        offsets = np.zeros(len(frames) + 1, np.int64)
+        np.cumsum(plen + framing.ETH_IP_UDP, out=offsets[1:])
         self.parts.append((frames, out.ravel() if used is None else out[used], offsets))
 
     def outcomes(self, frames: list) -> Outcomes:
+        self.flush()
         return Outcomes(self.verdict, self.reason, self.copies, self.parts, frames)
 
 

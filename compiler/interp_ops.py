@@ -35,13 +35,24 @@ class ArrVal:
     count: np.ndarray
 
 
+_DTYPES: dict[Scalar, np.dtype] = {}
+
+
+def dt(t: Scalar) -> np.dtype:
+    """``t.dtype``, computed once per type (it is asked for at every node)."""
+    d = _DTYPES.get(t)
+    if d is None:
+        d = _DTYPES[t] = t.dtype
+    return d
+
+
 def _udtype(t: Scalar) -> np.dtype:
     return np.dtype(f"u{t.nbytes}")
 
 
 def _typed(t: Scalar, v) -> np.ndarray:
     v = np.asarray(v)
-    return v if v.dtype == t.dtype else v.astype(t.dtype)
+    return v if v.dtype == dt(t) else v.astype(dt(t))
 
 
 # ---- bringing exact results into a type -------------------------------------------------
@@ -51,7 +62,7 @@ def _fit(t: Scalar, v: np.ndarray, overflow: str) -> np.ndarray:
     if overflow == "sat":
         lo, hi = max(t.lo, _dmin(v.dtype)), min(t.hi, _dmax(v.dtype))
         v = np.minimum(np.maximum(v, v.dtype.type(lo)), v.dtype.type(hi))
-    return v.astype(t.dtype)
+    return v.astype(dt(t))
 
 
 @functools.lru_cache(maxsize=None)
@@ -109,15 +120,15 @@ def _divmod(op: Op, t: Scalar, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     zero = b == 0
     if not t.signed:
         safe = np.where(zero, b.dtype.type(1), b)
-        return np.where(zero, 0, a // safe).astype(t.dtype) if op is Op.DIV else np.where(zero, a, a % safe)
+        return np.where(zero, 0, a // safe).astype(dt(t)) if op is Op.DIV else np.where(zero, a, a % safe)
     a, b = a.astype(np.int64), b.astype(np.int64)
     minus1 = b == -1                                 # INT64_MIN / -1 overflows in machine arithmetic
     safe = np.where(zero | minus1, np.int64(1), b)
     rem = np.fmod(a, safe)                           # C remainder: the sign of the dividend
     if op is Op.MOD:
-        return np.where(zero, a, np.where(minus1, np.int64(0), rem)).astype(t.dtype)
+        return np.where(zero, a, np.where(minus1, np.int64(0), rem)).astype(dt(t))
     q = (a - rem) // safe                            # exact division
-    return np.where(zero, np.int64(0), np.where(minus1, np.int64(0) - a, q)).astype(t.dtype)
+    return np.where(zero, np.int64(0), np.where(minus1, np.int64(0) - a, q)).astype(dt(t))
 
 
 def _shift(op: Op, t: Scalar, a: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -125,9 +136,9 @@ def _shift(op: Op, t: Scalar, a: np.ndarray, s: np.ndarray) -> np.ndarray:
     ud = _udtype(t)
     sh = np.where(big, 0, s).astype(ud)
     if op is Op.SHL:
-        return np.where(big, ud.type(0), a.view(ud) << sh).view(t.dtype)
+        return np.where(big, ud.type(0), a.view(ud) << sh).view(dt(t))
     if t.signed:
-        return np.where(big, np.where(a < 0, t.dtype.type(-1), t.dtype.type(0)), a >> sh.astype(t.dtype))
+        return np.where(big, np.where(a < 0, dt(t).type(-1), dt(t).type(0)), a >> sh.astype(dt(t)))
     return np.where(big, ud.type(0), a >> sh)
 
 
@@ -190,7 +201,7 @@ def r_cast(w, n, a):
 
 def r_const(w, n):
     shape = (w.B, 1) if w.map_inputs else (w.B,)      # inside a map body: broadcast over elements
-    return np.full(shape, n.attr("value"), dtype=n.type.dtype)
+    return np.full(shape, n.attr("value"), dtype=dt(n.type))
 
 
 def r_payload_len(w, n):
@@ -204,9 +215,9 @@ def r_timestamp(w, n):
 def read_int(cols: np.ndarray, t: Scalar, endian: str = "be") -> np.ndarray:
     """Integers of type ``t`` from byte columns ``cols[..., t.nbytes]`` (uint8) in ``endian`` order."""
     if t.nbytes == 1:
-        return cols[..., 0].view(t.dtype)
-    raw = np.ascontiguousarray(cols).view(t.dtype.newbyteorder(">" if endian == "be" else "<"))
-    return raw[..., 0].astype(t.dtype)
+        return cols[..., 0].view(dt(t))
+    raw = np.ascontiguousarray(cols).view(dt(t).newbyteorder(">" if endian == "be" else "<"))
+    return raw[..., 0].astype(dt(t))
 
 
 def r_field(w, n):
@@ -245,9 +256,9 @@ def r_lut(w, n, x):
 def _bucket_plan(bounds: tuple[int, ...], t: Scalar):
     """How to count boundaries ``<= x`` fast: a table over a small domain, bit lengths for
     consecutive powers of two, else a binary search."""
-    arr = np.array(bounds, dtype=t.dtype)
+    arr = np.array(bounds, dtype=dt(t))
     if t.bits <= 16:
-        dom = np.arange(t.lo, t.hi + 1, dtype=np.int64).astype(t.dtype)
+        dom = np.arange(t.lo, t.hi + 1, dtype=np.int64).astype(dt(t))
         return "table", np.searchsorted(arr, dom, side="right").astype(np.uint8)
     k0 = bounds[0].bit_length() - 1
     if bounds[0] > 0 and bounds == tuple(1 << k for k in range(k0, k0 + len(bounds))):

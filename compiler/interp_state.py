@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InternalError
+from .interp_ops import dt
 from .ir import Node, Op, Pipeline
 
 STATE_OPS = (Op.STATE_READ, Op.STATE_WRITE, Op.STATE_UPDATE_IF)
@@ -92,6 +93,8 @@ def slots(w, n: Node, idx) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _last_of_each(slot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct slots, and the position of each one's last occurrence."""
+    if len(slot) == 1:
+        return slot, np.zeros(1, np.intp)
     u, first_rev = np.unique(slot[::-1], return_index=True)
     return u, len(slot) - 1 - first_rev
 
@@ -171,15 +174,15 @@ def write(arr: np.ndarray, slot: np.ndarray, val: np.ndarray) -> None:
 def r_state_read(w, n, idx):
     if w.dry:
         w.touched.append((n, idx))
-        return np.zeros(np.shape(idx), n.type.dtype)
+        return np.zeros(np.shape(idx), dt(n.type))
     arr, i, ok = slots(w, n, idx)
-    return np.where(ok, arr[i], n.type.dtype.type(0))
+    return np.where(ok, arr[i], dt(n.type).type(0))
 
 
 def _top(w, n, *vals):
     if w.map_inputs:
         raise InternalError(f"{n.op.value} inside a map body (verify refuses it)")
-    return [np.broadcast_to(v, (w.B,)) for v in vals]
+    return [v if np.shape(v) == (w.B,) else np.broadcast_to(v, (w.B,)) for v in vals]
 
 
 def r_state_write(w, n, idx, val, cond):
