@@ -162,7 +162,8 @@ def main(argv=None) -> int:
         for r in bench(a.examples, a.count, 1, load_interp_at(a.against)):
             r["path"] = f"{r['path']}@{a.against}"
             rows.append(r)
-    print(f"{'example':10} {'frames':6} {'path':18} {'packets':>8} {'pkt/s (cpu)':>12} {'pkt/s (wall)':>12} {'target':>9}")
+    print(f"{'example':10} {'frames':6} {'path':18} {'packets':>8} {'pkt/s (cpu)':>12} {'pkt/s (wall)':>12} "
+          f"{'target':>9}")
     for r in rows:
         tgt = f"{r['target_pps']:,}" if r["target_pps"] else ""
         print(f"{r['example']:10} {r['frames']:6} {r['path']:18} {r['packets']:8} {r['pps_cpu']:12,.0f} "

@@ -4,7 +4,8 @@ It evaluates a pipeline over batches of packets with numpy: a scalar value is an
 array of shape ``(B,)``, an array value holds ``(B, max)`` per field plus a count
 per packet (the op rules are in :mod:`.interp_ops`). Frames are packed into one
 buffer, selected (:func:`.framing.select`), evaluated, encoded and rewritten as
-arrays; no step runs Python code per packet except building the ``Result`` list.
+arrays; no step runs Python code per packet except building the ``Result`` list
+(and pipelines whose state indices depend on state, which run one packet at a time).
 Pipelines with state keep the sequential contract exactly: each packet sees the
 state the previous one left (how batches stay exact: :mod:`.interp_state`).
 
@@ -12,7 +13,7 @@ state the previous one left (how batches stay exact: :mod:`.interp_state`).
     >>> results[0].verdict, results[0].frames     # doctest: +SKIP
     ('pass', [b'...'])
     >>> out = Reference(ir).run_columnar(frames)   # the same as arrays (differential runs)
-    >>> out.counters()["drop"], out.frames(0)      # doctest: +SKIP
+    >>> out.counters()["drop"], out.frame(0)       # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -102,9 +103,6 @@ class BatchWalker(Walker):
             v = v[:, None]        # a per-packet value made inside a map body broadcasts over the elements
         return v
 
-    def type_of(self, n: Node):
-        return n.type
-
     def need_bytes(self, end, n: Node) -> None:
         """Reading past the payload end makes the packet malformed (it never reads garbage)."""
         self.decide(self.lengths < end, MALFORMED)
@@ -126,7 +124,8 @@ def encode(values: list[tuple[object, Node, str]], rows, out: np.ndarray, at: in
         if isinstance(t, Array):
             st = t.struct
             width = t.max * st.nbytes
-            dst = out[:, col:col + width].view([(f"f{i}", dt(ft).newbyteorder(bo)) for i, (_, ft) in enumerate(st.fields)])
+            rec = [(f"f{i}", dt(ft).newbyteorder(bo)) for i, (_, ft) in enumerate(st.fields)]
+            dst = out[:, col:col + width].view(rec)           # the elements as packed records, in place
             for i, (name, _) in enumerate(st.fields):
                 dst[f"f{i}"] = v.fields[name][rows]
             cnt = v.count[rows]
@@ -191,7 +190,7 @@ class Outcomes:
                 out = [bytes(f) for f in out]
             for idx, data, offsets in self.parts:
                 new = _split(data, offsets)
-                if idx[-1] - idx[0] == len(idx) - 1:            # ascending: a run of consecutive frames
+                if (np.diff(idx) == 1).all():                   # a run of consecutive frames
                     out[idx[0]:idx[-1] + 1] = new
                 else:
                     for i, f in zip(idx.tolist(), new):
@@ -254,16 +253,14 @@ class Reference:
         sel = np.flatnonzero(plen >= 0)
         if len(sel) and int(starts[sel].max()) + framing.PAYLOAD_OFFSET + self.width > len(buf):
             buf = np.concatenate([buf, np.zeros(self.width, np.uint8)])     # whole windows past the last frame
-        self._run = _Run(self, buf, starts, plen, np.zeros(n, np.uint64) if timestamps is None
-                         else np.array(timestamps, dtype=np.uint64))
-        try:
-            for chunk in self._chunks(sel, batch):
-                self._run.walk(chunk)
-            return self._run.outcomes(frames)
-        finally:
-            del self._run
+        run = _Run(self, buf, starts, plen, np.zeros(n, np.uint64) if timestamps is None
+                   else np.array(timestamps, dtype=np.uint64))
+        for chunk in self._chunks(run, sel, batch):
+            run.walk(chunk)
+        return run.outcomes(frames)
 
-    def _chunks(self, sel: np.ndarray, batch: int):
+    def _chunks(self, run: "_Run", sel: np.ndarray, batch: int):
+        """The selected frames in walks that keep the sequential contract (see :mod:`.interp_state`)."""
         mode = self.plan.mode
         if mode == "by_packet":
             yield from np.split(sel, np.arange(1, len(sel)))
@@ -273,7 +270,7 @@ class Reference:
             if mode != "rounds":
                 yield chunk
                 continue
-            dry = self._run.walker(chunk, dry=True).run()
+            dry = run.walker(chunk, dry=True).run()
             for r in rounds(self.pipeline, dry.touched, len(chunk)):
                 yield chunk[r]
 
@@ -282,21 +279,22 @@ FLUSH = 4096       # packets evaluated in small walks (rounds, one by one) are o
 
 
 def _merge(walks: list[tuple]) -> tuple:
-    """Several walks' (packets, codes, groups, emitted) as one."""
-    idx, code, group = (np.concatenate([w[k] for w in walks]) for k in range(3))
+    """Several walks' (packets, codes, groups, emitted) as one, in packet order."""
+    idx = np.concatenate([w[0] for w in walks])
+    order = np.argsort(idx, kind="stable")
+    cat = lambda arrays: np.concatenate(arrays)[order]
+    idx, code, group = idx[order], cat([w[1] for w in walks]), cat([w[2] for w in walks])
     if walks[0][3] is None:
         return idx, code, group, None
-    alive = np.concatenate([w[3][0] for w in walks])
     values = []
     for k, (v, node, endian) in enumerate(walks[0][3][1]):
         vs = [w[3][1][k][0] for w in walks]
         if isinstance(v, ArrVal):
-            v = ArrVal({f: np.concatenate([x.fields[f] for x in vs]) for f in v.fields},
-                       np.concatenate([x.count for x in vs]))
+            v = ArrVal({f: cat([x.fields[f] for x in vs]) for f in v.fields}, cat([x.count for x in vs]))
         else:
-            v = np.concatenate(vs)
+            v = cat(vs)
         values.append((v, node, endian))
-    return idx, code, group, (alive, values)
+    return idx, code, group, (cat([w[3][0] for w in walks]), values)
 
 
 class _Run:

@@ -103,6 +103,13 @@ def rounds_(rec):        # read, modify, write one slot: a counter per key
     return nd.to_host(c)
 
 
+def rounds_all_out(rec):  # the same, every packet rewritten
+    count = nd.state("count", nd.u16, size=5)
+    k = (rec.a % 5).cast(nd.u8)
+    count[k] = count[k] + 1
+    return nd.to_host(count[k], rec.b)
+
+
 def by_packet(rec):      # the next index comes out of state
     nxt = nd.state("nxt", nd.u8, size=8)
     k = nxt[(rec.a & 7).cast(nd.u8)]
@@ -111,8 +118,8 @@ def by_packet(rec):      # the next index comes out of state
     return nd.to_host(k)
 
 
-@pytest.mark.parametrize("fn,mode", [(by_op, "by_op"), (rounds_, "rounds"), (by_packet, "by_packet")],
-                         ids=["by_op", "rounds", "by_packet"])
+@pytest.mark.parametrize("fn,mode", [(by_op, "by_op"), (rounds_, "rounds"), (rounds_all_out, "rounds"),
+                                     (by_packet, "by_packet")], ids=["by_op", "rounds", "rounds_all_out", "by_packet"])
 def test_each_state_plan_is_exact(fn, mode):
     p = trace(fn)
     assert plan_state(p).mode == mode
