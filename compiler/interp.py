@@ -198,6 +198,7 @@ class Outcomes:
             return out
 
     def frame(self, i: int) -> bytes:
+        """The frame input ``i`` leaves as (one copy; also for dropped frames, as they were)."""
         for idx, data, offsets in self.parts:
             k = np.flatnonzero(idx == i)
             if len(k):
