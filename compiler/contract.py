@@ -95,7 +95,8 @@ def format_counters(c: dict) -> str:
 @dataclass(frozen=True)
 class Limits:
     """The frames a target can carry: ``max_in`` bytes in, and whether a frame of ``n`` bytes
-    may become ``m`` bytes (``fits(n, m)``). Frames beyond them are ``unhandled``."""
+    may become ``m`` bytes (``fits(n, m)``, elementwise on numpy arrays too). Frames beyond them
+    are ``unhandled``."""
     name: str
     max_in: int
     fits: Callable[[int, int], bool] = lambda n, m: True

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
+
 ETH_IP_UDP = 42
 PAYLOAD_OFFSET = ETH_IP_UDP
 
@@ -51,3 +53,57 @@ def rewrite(frame: bytes, payload: bytes) -> bytes:
     struct.pack_into("!H", hdr, 24, ipv4_checksum(bytes(hdr[14:34])))
     struct.pack_into("!HH", hdr, 38, 8 + len(payload), 0)    # UDP length, checksum
     return bytes(hdr) + payload
+
+
+# ---- the same rules over many frames at once (numpy) -----------------------------------
+
+def pack(frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frames as one byte buffer: ``(buf, starts, lengths)``."""
+    lengths = np.fromiter(map(len, frames), dtype=np.int64, count=len(frames))
+    starts = np.zeros(len(frames), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    return np.frombuffer(b"".join(frames), dtype=np.uint8), starts, lengths
+
+
+def rows(buf: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """The ``width`` bytes at each start, as a ``(len(starts), width)`` array (a copy)."""
+    if width == 0 or len(starts) == 0:
+        return np.zeros((len(starts), width), dtype=np.uint8)
+    windows = np.ndarray((len(buf) - width + 1, width), np.uint8, buf, 0, (1, 1))   # every window, no copy
+    return windows[starts]
+
+
+def select(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, port: int) -> np.ndarray:
+    """:func:`udp_payload_len` of every packed frame: the payload length, or -1 if not selected."""
+    out = np.full(len(starts), -1, dtype=np.int64)
+    big = np.flatnonzero(lengths >= ETH_IP_UDP)
+    if len(big) == 0:
+        return out
+    h = rows(buf, starts[big], ETH_IP_UDP)
+    be16 = lambda i: h[:, i].astype(np.int64) << 8 | h[:, i + 1]
+    ulen = be16(38)
+    ok = ((h[:, 12] == 0x08) & (h[:, 13] == 0x00) & (h[:, 14] == 0x45) & (h[:, 23] == 17)
+          & ((h[:, 20] & 0x3F) == 0) & (h[:, 21] == 0) & (be16(36) == port)
+          & (ulen >= 8) & (ulen - 8 <= lengths[big] - ETH_IP_UDP))
+    out[big[ok]] = ulen[ok] - 8
+    return out
+
+
+def _put_be16(hdr: np.ndarray, col: int, v: np.ndarray) -> None:
+    hdr[:, col] = (v >> 8) & 0xFF
+    hdr[:, col + 1] = v & 0xFF
+
+
+def rewrite_headers(hdr: np.ndarray, payload_len: np.ndarray) -> np.ndarray:
+    """:func:`rewrite`'s header changes on ``(n, 42)`` headers (in place), for new payload lengths."""
+    if len(payload_len) and int(payload_len.max()) > 0xFFFF - 28:
+        raise struct.error("'H' format requires 0 <= number <= 65535")     # as rewrite() fails
+    _put_be16(hdr, 16, 28 + payload_len)                      # IPv4 total length
+    hdr[:, 24:26] = 0
+    s = hdr[:, 14:34].view(">u2").sum(axis=1, dtype=np.int64)
+    s = (s & 0xFFFF) + (s >> 16)
+    s = (s & 0xFFFF) + (s >> 16)
+    _put_be16(hdr, 24, ~s & 0xFFFF)                           # IPv4 header checksum
+    _put_be16(hdr, 38, 8 + payload_len)                       # UDP length
+    hdr[:, 40:42] = 0                                         # UDP checksum
+    return hdr

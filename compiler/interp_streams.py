@@ -149,10 +149,8 @@ def r_host_if(w, n, cond):
     if m.any():
         h = w.pipeline.hosts[n.attr("host")]
         fn = h.resolve()
-        host_out = w.__dict__.setdefault("host_out", {})
-        for b in np.flatnonzero(m):
-            payload = w.data[b, :w.lengths[b]].tobytes()
-            host_out[int(b)] = fn(payload, *h.args)
+        for b in np.flatnonzero(m).tolist():
+            w.host_out[b] = fn(w.payload(b), *h.args)
     w.decide(cond, HOST)
 
 

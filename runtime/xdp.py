@@ -55,10 +55,12 @@ MAX_RUN_FRAME = LINEAR + 16 * PAGE     # the largest frame run (a 17th fragment 
 OUT_BUF = LINEAR + 17 * PAGE
 
 
-def test_run_capacity(n: int) -> int:
-    """How large a frame of ``n`` bytes may become in BPF_PROG_TEST_RUN: its parts are a linear
-    buffer of LINEAR bytes and then whole pages, and bpf_xdp_adjust_tail grows only the last part."""
-    return LINEAR if n <= LINEAR else LINEAR + -(-(n - LINEAR) // PAGE) * PAGE
+def test_run_capacity(n):
+    """How large a frame of ``n`` bytes (an int or an array) may become in BPF_PROG_TEST_RUN: its
+    parts are a linear buffer of LINEAR bytes and then whole pages, and bpf_xdp_adjust_tail grows
+    only the last part."""
+    frags = -(-(np.asarray(n) - LINEAR) // PAGE)
+    return LINEAR + np.maximum(frags, 0) * PAGE
 
 
 LIMITS = Limits("xdp", MAX_RUN_FRAME, lambda n, m: m <= test_run_capacity(n),

@@ -94,3 +94,62 @@ def random_frames(p, n: int, seed: int) -> list[bytes]:
         f = udp_frame(rng.bytes(ln), p.port, rng)
         out.append(bytes(f))
     return out
+
+
+CMPS = ["eq", "ne", "lt", "le", "gt", "ge", "always"]
+
+
+@st.composite
+def state_pipelines(draw):
+    """A random pipeline built around state: one to three arrays (some of one slot, so keys
+    collide; u16 keys often out of range), reads, conditional writes and update_if with every
+    comparison, verdicts between state nodes (so later effects skip some packets), state
+    results feeding arithmetic and sometimes later indices (which forces one packet at a time)."""
+    fields = {f"k{i}": draw(st.sampled_from(INTS)) for i in range(draw(st.integers(1, 3)))}
+    Rec = type("Rec", (nd.Record,), {**fields, "tail": nd.rest})
+    specs = [(f"s{i}", draw(st.sampled_from(INTS)), draw(st.sampled_from([1, 2, 5, 64, 300])))
+             for i in range(draw(st.integers(1, 3)))]
+    steps = draw(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 99), st.integers(0, 99),
+                                    st.integers(0, 2**64 - 1)), min_size=1, max_size=10))
+    final = draw(st.sampled_from(["pass", "transmit", "drop", "multicast"]))
+    port = draw(st.integers(1, 65534))          # generate() mutates the port to port + 1
+
+    def body(rec):
+        states = [nd.state(name, t, size=size) for name, t, size in specs]
+        vals = [getattr(rec, f) for f in fields]
+        ints = lambda: [v for v in vals if v.type != nd.bool_]
+        for kind, i, j, c in steps:
+            s = states[c % len(states)]
+            a, b = ints()[i % len(ints())], ints()[j % len(ints())]
+            key = a.cast(nd.u16 if c & 8 else nd.u8)
+            v = b.cast(s.elem, "sat" if c & 16 else "wrap")
+            if kind == 0:
+                vals.append(s[key])
+            elif kind == 1:
+                s.write(key, v, when=(b.cast(nd.u8) & 3) != 0)
+            elif kind in (2, 3):
+                vals.append(s.update_if(key, v, CMPS[(c >> 5) % len(CMPS)]).cast(nd.u8))
+            elif kind == 4:
+                nd.drop_if((a.cast(nd.u8) & 7) == (c & 7))
+            elif kind == 5:
+                [nd.pass_if, nd.transmit_if][c & 1]((b.cast(nd.u8) & 15) == (c & 15))
+            elif kind == 6:
+                vals.append(a + b.cast(a.type, "sat"))
+            else:
+                vals.append(nd.where(a < b.cast(a.type), a, b.cast(a.type)))
+        out = [v for v in ints()[-3:]]
+        if final == "multicast":
+            return nd.multicast(nd.group("g", [1, 2, 3]), *out)
+        if final == "drop":
+            return nd.drop()
+        return {"pass": nd.to_host, "transmit": nd.transmit}[final](*out)
+
+    return PipelineDef(body, port, Rec, "random_state", SourceLoc(__file__, 1)).trace()
+
+
+def frames_for(p, n: int, seed: int) -> list[bytes]:
+    """Half the generated traffic of ``nicc test`` (boundary values, repeating keys, broken
+    framing), half random payloads, interleaved."""
+    from nicc.runtime.packets import generate
+    a, b = generate(p, n - n // 2, seed), random_frames(p, n // 2, seed)
+    return [f for pair in zip(a, b) for f in pair] + a[len(b):]

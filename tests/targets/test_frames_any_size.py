@@ -105,9 +105,9 @@ def test_xdp_test_run_growth_limits_match_the_kernel(tmp_path):
         # choose n so that the output is exactly the capacity of the input frame, then one value more
         for extra in (0, 1):
             n = 8
-            while 44 + 4 * n < test_run_capacity(44 + n + pad):
+            while 44 + 4 * n < int(test_run_capacity(44 + n + pad)):
                 n += 1
-            n = n - (44 + 4 * n > test_run_capacity(44 + n + pad)) + extra
+            n = int(n - (44 + 4 * n > int(test_run_capacity(44 + n + pad))) + extra)
             frames.append(grow_frame(n, rng, pad=max(0, pad - n)))
     got = t.run(ir, frames, t.compile(ir, str(tmp_path / "grow")))
     ref = Reference(ir, t.limits).run(frames)

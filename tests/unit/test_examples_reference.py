@@ -163,3 +163,36 @@ def test_e3_state_persists_and_is_fresh_per_run():
     assert [r.verdict for r in ref.run(frames)] == ["pass", "drop", "pass", "drop"]
     assert [r.verdict for r in ref.run(frames[:1])] == ["drop"]               # same instance keeps state
     assert [r.verdict for r in Reference(p).run(frames[:1])] == ["pass"]      # a new run starts fresh
+
+
+def _large_capture(name, n_full, n_generated, seed):
+    """Fully processed frames (the benchmark's) with generated traffic mixed in every few frames."""
+    from benchmarks.interp_bench import full_frames
+    full, mix = full_frames(name, n_full, seed), generate(pipeline(name), n_generated, seed)
+    step = max(1, len(full) // max(1, len(mix)))
+    out = []
+    for k, f in enumerate(full):
+        out.append(f)
+        if k % step == 0 and k // step < len(mix):
+            out.append(mix[k // step])
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(MODELS))
+def test_interpreter_matches_real_reference_on_100k_frames(name):
+    frames = _large_capture(name, 100_000, 4000, seed=11)
+    got = [(r.verdict, r.frames) for r in Reference(pipeline(name)).run(frames)]
+    want = MODELS[name](frames)
+    bad = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), None)
+    assert bad is None and len(got) == len(want), f"frame {bad}: {frames[bad].hex()}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,n", [("normalize", 5000), ("criteo", 50_000), ("dedup", 100_000)])
+def test_interpreter_matches_scalar_oracle_on_large_captures(name, n):
+    from tests.scalar_eval import ScalarReference
+    p = pipeline(name)
+    frames = _large_capture(name, n, 2000, seed=12)
+    got, want = Reference(p).run(frames), ScalarReference(p).run(frames)
+    assert [(r.verdict, r.reason, r.frames) for r in got] == [(r.verdict, r.reason, r.frames) for r in want]

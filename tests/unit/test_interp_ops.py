@@ -124,3 +124,71 @@ def test_bucketize_matches_numpy_searchsorted():
     n = Node(Op.BUCKETIZE, (Node(Op.CONST, (), {"value": 0}, U32, LOC),), {"boundaries": bounds}, U8, LOC)
     got = EVAL_RULES[Op.BUCKETIZE](_W(len(xs)), n, xs)
     assert list(got) == list(np.searchsorted(np.array(bounds), xs, side="right"))
+
+
+def _edge_ints(t):
+    """Any value of ``t``, often near its edges or near a power of two (where carries happen)."""
+    near = st.builds(lambda k, d: d + (1 << k) * (-1 if t.signed and k % 2 else 1), st.integers(0, t.bits - 1),
+                     st.integers(-2, 2))
+    return st.one_of(st.integers(t.lo, t.hi), st.sampled_from(boundary(t)), near).map(lambda v: wrap(v, t))
+
+
+@pytest.mark.parametrize("t", TYPES, ids=str)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_arith_random_pairs(t, data):
+    """Random operands over the whole range (64-bit products, sums and quotients included)."""
+    pairs = data.draw(st.lists(st.tuples(_edge_ints(t), _edge_ints(t)), min_size=1, max_size=40))
+    a, b = [x for x, _ in pairs], [y for _, y in pairs]
+    for op, overflow in [(Op.ADD, "wrap"), (Op.ADD, "sat"), (Op.SUB, "wrap"), (Op.SUB, "sat"), (Op.MUL, "wrap"),
+                         (Op.MUL, "sat"), (Op.DIV, None), (Op.MOD, None), (Op.AND, None), (Op.XOR, None)]:
+        got = run_rule(op, t, a, (b, t), {"overflow": overflow} if overflow else {})
+        assert got.dtype == t.dtype
+        assert [int(v) for v in got] == [reference(op, x, y, t, overflow) for x, y in pairs], (op, overflow)
+
+
+@pytest.mark.parametrize("t", TYPES, ids=str)
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_shifts_and_casts_random(t, data):
+    xs = data.draw(st.lists(_edge_ints(t), min_size=1, max_size=30))
+    ks = data.draw(st.lists(st.integers(0, 255), min_size=len(xs), max_size=len(xs)))
+    shl, shr = run_rule(Op.SHL, t, xs, (ks, U8)), run_rule(Op.SHR, t, xs, (ks, U8))
+    assert [int(v) for v in shl] == [0 if k >= t.bits else wrap(x << k, t) for x, k in zip(xs, ks)]
+    assert [int(v) for v in shr] == [((-1 if x < 0 else 0) if k >= t.bits else x >> k) for x, k in zip(xs, ks)]
+    x = Node(Op.CONST, (), {"value": 0}, t, LOC)
+    for dst in TYPES + [BOOL]:
+        for mode, fix in (("wrap", wrap), ("sat", clamp)):
+            n = Node(Op.CAST, (x,), {"overflow": mode}, dst, LOC)
+            got = EVAL_RULES[Op.CAST](_W(len(xs)), n, np.array(xs, dtype=t.dtype))
+            assert got.dtype == dst.dtype
+            want = [v != 0 for v in xs] if dst == BOOL else [fix(v, dst) for v in xs]
+            assert got.tolist() == want, (dst, mode)
+
+
+@pytest.mark.parametrize("t", TYPES, ids=str)
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_bucketize_every_plan_matches_counting(t, data):
+    """Small domains use a table, consecutive powers of two bit lengths, the rest a binary search."""
+    kind = data.draw(st.sampled_from(["pow2", "any"]))
+    if kind == "pow2":
+        k0 = data.draw(st.integers(0, t.bits - 2 if t.signed else t.bits - 1))
+        hi = t.bits - 1 if t.signed else t.bits
+        bounds = tuple(1 << k for k in range(k0, data.draw(st.integers(k0 + 1, hi))))
+    else:
+        bounds = tuple(sorted(data.draw(st.lists(_edge_ints(t), min_size=1, max_size=20))))
+    xs = data.draw(st.lists(st.one_of(_edge_ints(t), st.sampled_from(bounds)), min_size=1, max_size=40))
+    n = Node(Op.BUCKETIZE, (Node(Op.CONST, (), {"value": 0}, t, LOC),), {"boundaries": bounds}, U8, LOC)
+    got = EVAL_RULES[Op.BUCKETIZE](_W(len(xs)), n, np.array(xs, dtype=t.dtype))
+    assert got.dtype == np.uint8
+    assert got.tolist() == [sum(b <= x for b in bounds) for x in xs]
+
+
+def test_crc32_on_element_arrays():
+    x = np.arange(60, dtype=np.uint32).reshape(6, 10) * np.uint32(0x9E3779B1)
+    for nbytes, dt in ((4, np.uint32), (8, np.uint64), (2, np.uint16), (1, np.uint8)):
+        v = x.astype(dt)
+        got = crc32_be(v, nbytes)
+        assert got.shape == v.shape and got.dtype == np.uint32
+        assert got.ravel().tolist() == [zlib.crc32(int(e).to_bytes(nbytes, "big")) for e in v.ravel()]
