@@ -63,6 +63,7 @@ class HostRuntime:
         self.prefetch, self.shard, self.nshards, self.wait, self.idle = prefetch, shard, nshards, wait, idle
         self.counters = new_counters()
         self._stop = threading.Event()
+        self.ready = threading.Event()          # set once the source is open (a live socket exists)
 
     @property
     def columns(self):
@@ -84,6 +85,7 @@ class HostRuntime:
     def __iter__(self) -> Iterator[HostBatch]:
         self._stop.clear()
         reader = self.source.open(self.shard, self.nshards, self.batch, self.batch_time)
+        self.ready.set()
         try:
             it = self._batches(reader) if not self.prefetch else self._prefetched(reader)
             for hb in it:
@@ -91,6 +93,7 @@ class HostRuntime:
                 yield hb
         finally:
             self._stop.set()
+            self.ready.clear()
             reader.close()
 
     def _prefetched(self, reader) -> Iterator[HostBatch]:
