@@ -16,7 +16,7 @@ Counters (one dict, every key always present):
                 counts selected frames only; ``unhandled``: the capture truncated the frame)
     rows        frames delivered as rows of values (pass, transmit or multicast with a new payload)
     unemitted   frames that left with their payload unchanged (a verdict before the emit): not rows
-    batches     batches delivered
+    batches     batches of at least one received frame
 
 so that ``arrived == rx + lost``, ``rx == selected + unselected + unhandled``,
 ``selected == pass + transmit + drop + multicast + malformed`` and

@@ -221,7 +221,7 @@ class HostProgram:
         rows = leaves & new if self.emit is not None else leaves
         c["rows"] = int(rows.sum())
         c["unemitted"] = int((leaves & ~rows).sum())
-        c["batches"] = 1
+        c["batches"] = int(len(fb) > 0)
         sel = pos_a[rows]
         verdict = np.array([CODES[OUTCOME[k]] for k in codes[rows]], dtype=np.uint8)
         stream = None

@@ -35,7 +35,7 @@ import numpy as np
 from ..pcap import MAGIC_NS, MAGIC_US, PcapError
 from .batch import FrameBatch
 
-SO_MEMINFO, SK_MEMINFO_DROPS = 55, 8
+SO_MEMINFO, SK_MEMINFO_DROPS, SO_RCVBUFFORCE = 55, 8, 33
 LIVE_BATCH_TIME = 0.05       # seconds: a live batch closes this long after its first frame at the latest
 CLONE_NEWNET = 0x40000000
 
@@ -264,7 +264,10 @@ class _UdpReader(Reader):
             if reuseport:
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if src.rcvbuf:
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, src.rcvbuf)
+                try:                               # beyond net.core.rmem_max needs CAP_NET_ADMIN
+                    self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, src.rcvbuf)
+                except PermissionError:
+                    self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, src.rcvbuf)
             self.sock.bind((src.host, src.port))
         except OSError:
             self.sock.close()
@@ -316,11 +319,11 @@ class _UdpReader(Reader):
 class UdpSource(Source):
     """Datagrams arriving on a UDP port. The kernel has already selected them (so fragments are
     reassembled, unlike on a frame source); the pipeline runs on each datagram's payload.
-    ``rcvbuf`` sizes the socket buffer, where the kernel drops (and counts) what a slow reader
-    leaves; ``reuseport`` lets several readers (shards, other processes) share the port."""
+    ``rcvbuf`` sizes the socket buffer (bytes the kernel charges, about 1 KiB per small datagram;
+    None: the system default), where the kernel drops, and counts, what a slow reader leaves; ``reuseport`` lets several readers (shards, other processes) share the port."""
     port: int
     host: str = "0.0.0.0"
-    rcvbuf: int | None = None
+    rcvbuf: int | None = 4 << 20
     reuseport: bool = False
     netns: str | None = None             # an ``ip netns`` name: open the socket there
     live = True
