@@ -25,7 +25,7 @@ def __getattr__(name):          # torch and ray are optional: imported when aske
     if name == "HostDataset":
         from .dataset import HostDataset
         return HostDataset
-    if name in ("RayHostRuntime", "shard_pcap"):
+    if name in ("RayHostRuntime", "StreamSplitError", "shard_pcap", "split_streams"):
         from . import scaleout
         return getattr(scaleout, name)
     raise AttributeError(name)
