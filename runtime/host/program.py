@@ -58,6 +58,23 @@ class Column:
     counted: bool = False             # count-prefixed: NAME_count holds the count
 
 
+def select_frames(frames: list[bytes], port: int) -> np.ndarray:
+    """UDP payload length of each frame selected for ``port``, -1 for the others: the rules of
+    :func:`nicc.compiler.framing.udp_payload_len`, on all frames at once."""
+    n = len(frames)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    hl = framing.ETH_IP_UDP
+    lens = np.fromiter(map(len, frames), np.int64, n)
+    blank = bytes(hl)
+    h = np.frombuffer(b"".join([f[:hl] if len(f) >= hl else blank for f in frames]), np.uint8).reshape(n, hl)
+    be16 = lambda i: h[:, i].astype(np.int64) << 8 | h[:, i + 1]      # noqa: E731
+    ulen = be16(38)
+    ok = ((lens >= hl) & (h[:, 12] == 0x08) & (h[:, 13] == 0x00) & (h[:, 14] == 0x45) & (h[:, 23] == 17)
+          & ((be16(20) & 0x3FFF) == 0) & (be16(36) == port) & (ulen >= 8) & (ulen - 8 <= lens - hl))
+    return np.where(ok, ulen - 8, -1)
+
+
 def _source_name(n: Node) -> str | None:
     """The record field a value derives from along a chain of one-operand ops (or a map's first input)."""
     while n is not None:
@@ -124,26 +141,24 @@ class HostProgram:
         self.key_field = _stream_field(ir, stream) if stream not in (None, "flow") else None
 
     # selection --------------------------------------------------------------------------------
-    def _select(self, fb: FrameBatch, c: dict) -> tuple[list[int], list[bytes], np.ndarray]:
+    def _select(self, fb: FrameBatch, c: dict) -> tuple[np.ndarray, list[bytes], np.ndarray | None]:
         """The items the pipeline sees (their positions, payloads and flow keys); counts the others."""
         if fb.kind == "payload":
             flow = fb.flow if fb.flow is not None else np.zeros(len(fb), np.uint64)
-            return list(range(len(fb))), fb.items, flow
-        trunc = fb.truncated
-        pos, pls, flows = [], [], []
-        port, off = self.ir.port, framing.PAYLOAD_OFFSET
-        for i, f in enumerate(fb.items):
-            if trunc is not None and trunc[i]:
-                c["unhandled"] += 1
-                continue
-            n = framing.udp_payload_len(f, port)
-            if n is None:
-                c["unselected"] += 1
-                continue
-            pos.append(i)
-            pls.append(f[off:off + n])
-            flows.append(int.from_bytes(f[26:30], "big") << 32 | int.from_bytes(f[34:38], "big"))
-        return pos, pls, np.array(flows, dtype=np.uint64)
+            return np.arange(len(fb), dtype=np.int64), fb.items, flow
+        plen = select_frames(fb.items, self.ir.port)
+        if fb.truncated is not None and fb.truncated.any():
+            c["unhandled"] += int(fb.truncated.sum())
+            plen[fb.truncated] = -1
+        pos = np.flatnonzero(plen >= 0)
+        c["unselected"] += len(fb) - len(pos) - c["unhandled"]
+        off, items = framing.PAYLOAD_OFFSET, fb.items
+        pls = [items[i][off:off + n] for i, n in zip(pos.tolist(), plen[pos].tolist())]
+        flow = None
+        if self.stream == "flow":
+            flow = np.array([int.from_bytes(items[i][26:30], "big") << 32 | int.from_bytes(items[i][34:38], "big")
+                             for i in pos.tolist()], dtype=np.uint64)
+        return pos, pls, flow
 
     # evaluation -------------------------------------------------------------------------------
     def _walk(self, payloads: list[bytes], ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -206,10 +221,9 @@ class HostProgram:
     def process(self, fb: FrameBatch) -> HostBatch:
         c = new_counters()
         c["rx"], c["lost"], c["arrived"] = len(fb), fb.lost, len(fb) + fb.lost
-        pos, payloads, flow = self._select(fb, c)
-        c["selected"] = len(pos)
-        pos_a = np.array(pos, dtype=np.int64)
-        ts = fb.ts_ns[pos_a] if len(pos) else np.zeros(0, np.uint64)
+        pos_a, payloads, flow = self._select(fb, c)
+        c["selected"] = len(pos_a)
+        ts = fb.ts_ns[pos_a]
         if payloads:
             codes, new, vals = self._run(payloads, ts)
         else:

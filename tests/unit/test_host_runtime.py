@@ -305,3 +305,17 @@ def test_dataloader_refuses_to_split_state(tmp_path):
     path, _ = capture(tmp_path, generate(ir, 100, seed=1))
     with pytest.raises(ValueError, match="keeps state"):
         list(DataLoader(HostDataset(ir, PcapSource(path)), batch_size=None, num_workers=2))
+
+
+def test_vectorized_selection_is_framings():
+    from nicc.compiler import framing
+    from nicc.runtime.host.program import select_frames
+    r = np.random.default_rng(7)
+    frames = []
+    for name in ("criteo", "normalize", "dedup"):
+        frames += generate(example(name), 1500, seed=14)
+    frames += [r.bytes(int(r.integers(0, 80))) for _ in range(500)]
+    for port in (9001, 9002, 9003):
+        want = [framing.udp_payload_len(f, port) for f in frames]
+        got = select_frames(frames, port).tolist()
+        assert got == [-1 if w is None else w for w in want]
