@@ -35,6 +35,7 @@ def full_payloads(name: str, n: int, rng: np.random.Generator) -> list[bytes]:
 
 def measure(pipeline, path: str, batch: int, rounds: int) -> tuple[float, dict]:
     """Best CPU seconds of ``rounds`` runs over the capture, and the counters of one."""
+    import torch  # noqa: F401  (imported once, before timing)
     best, counters = float("inf"), None
     for _ in range(rounds):
         rt = HostRuntime(pipeline, PcapSource(path), batch=batch)
