@@ -8,7 +8,8 @@ Each DataLoader worker opens its own share of the source (see :mod:`.sources`): 
 is cut into the same batches in every worker and worker ``w`` of ``n`` takes batches ``w``,
 ``w + n``, ...; since the DataLoader takes workers' batches in turn, the batches come out in
 the file's order, as with ``num_workers=0``. Live sockets are shared by the kernel
-(SO_REUSEPORT, PACKET_FANOUT). A stateful pipeline cannot be split over workers (each would
+(SO_REUSEPORT, PACKET_FANOUT); there, with several workers, a worker with nothing to deliver yields
+a zero-row batch every 0.1 s, since the DataLoader waits for the workers in turn. A stateful pipeline cannot be split over workers (each would
 keep its own state): it refuses ``num_workers > 1``.
 """
 from __future__ import annotations
@@ -37,6 +38,8 @@ class HostDataset(IterableDataset):
         if n > 1 and self.ir.stateful:
             raise ValueError(f"pipeline '{self.ir.name}' keeps state across frames: run it with num_workers=0 "
                              "(each worker would keep its own state)")
-        rt = HostRuntime(self.ir, self.source, shard=shard, nshards=n, **self.kw)
+        # The DataLoader takes workers' batches strictly in turn: on a live source a worker whose share
+        # is idle must still answer, so it yields a zero-row batch each ``wait`` seconds.
+        rt = HostRuntime(self.ir, self.source, shard=shard, nshards=n, idle=n > 1 and self.source.live, **self.kw)
         for hb in rt:
             yield hb.tensors(self.widen, self.meta) if self.as_tensors else dict(hb.values)

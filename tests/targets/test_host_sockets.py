@@ -236,3 +236,54 @@ def test_afpacket_slow_consumer_kernel_drops_are_counted(veth):
     assert counters["lost"] > 0
     assert counters["rx"] + counters["lost"] + before_socket == len(frames)
     assert_subsequence(ir, concat(c.got), frames)
+
+
+@pytest.mark.privileged
+def test_afpacket_fanout_shares_flows_between_readers(veth):
+    ns, a, b = veth
+    ir = example("criteo")
+    rng = np.random.default_rng(2)
+    frames = [bytes(udp_frame(p, ir.port, rng)) for p in e2_payloads(600, seed=33)]   # a flow per frame
+    src = AfPacketSource(a, netns=ns)
+    rts = [HostRuntime(ir, src, batch=64, shard=s, nshards=2, stream="flow") for s in range(2)]
+    cs = [Consumer(rt) for rt in rts]
+    with sender(ns, b) as tx:
+        for f in frames:
+            tx.send(f)
+    end = time.monotonic() + 30
+    while sum(rt.counters["arrived"] for rt in rts) < len(frames) and time.monotonic() < end:
+        time.sleep(0.02)
+    counts = [c.until(0)["rx"] for c in cs]
+    assert sum(counts) == len(frames) and min(counts) > 0
+    flows = [set(concat(c.got).stream.tolist()) for c in cs]
+    assert not flows[0] & flows[1]                                   # a flow stays on one reader
+
+
+def test_dataloader_workers_share_a_udp_port():
+    """DataLoader workers each open the port (SO_REUSEPORT); every datagram becomes exactly one row."""
+    from torch.utils.data import DataLoader
+    from nicc.runtime.host import HostDataset
+    ir = example("criteo")
+    port = free_udp_port()
+    pls = [bytes([k % 2]) + p[1:] for k, p in enumerate(e2_payloads(300, seed=34))]
+    ds = HostDataset(ir, UdpSource(port, host="127.0.0.1"), batch=32, batch_time=0.01, meta=True)
+    it = iter(DataLoader(ds, batch_size=None, num_workers=2))
+    deadline = time.monotonic() + 60
+    while open_sockets(port) < 2:                                     # both workers have bound the port
+        assert time.monotonic() < deadline, "the workers did not open the port"
+        time.sleep(0.05)
+    for k in range(30):                                               # 30 flows of 10 datagrams
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            for p in pls[k * 10:(k + 1) * 10]:
+                tx.sendto(p, ("127.0.0.1", port))
+    rows = []
+    while sum(len(r) for r in rows) < len(pls):
+        rows.append(next(it)["label"])
+    del it
+    labels = sorted(int(x) for r in rows for x in r)
+    assert labels == sorted(p[0] for p in pls)
+
+
+def open_sockets(port: int) -> int:
+    with open("/proc/net/udp") as f:
+        return sum(1 for line in f.readlines()[1:] if int(line.split()[1].split(":")[1], 16) == port)
