@@ -55,7 +55,8 @@ class _Actor:
     """Runs the host part on some queues, a batch per call, the queues in turn."""
 
     def __init__(self, ir: Pipeline, queues: list[tuple[int, Source]], kw: dict):
-        self.runs = collections.deque((q, iter(HostRuntime(ir, src, **kw))) for q, src in queues)
+        # a live queue answers when idle (an empty batch), so one quiet queue does not hold up the others
+        self.runs = collections.deque((q, iter(HostRuntime(ir, src, idle=src.live, **kw))) for q, src in queues)
 
     def next(self) -> HostBatch | None:
         while self.runs:
@@ -100,16 +101,22 @@ class RayHostRuntime:
         cpus = int(ray.available_resources().get("CPU", 1) // max(self.num_cpus, 1e-9)) or 1
         return max(1, min(len(self.sources), cpus))
 
-    def __iter__(self) -> Iterator[HostBatch]:
+    def start(self) -> None:
+        """Start the actors and their first reads (``__iter__`` does it if needed): live queues open now."""
         if not ray.is_initialized():
             ray.init()
         n = self._n_actors()
         remote = ray.remote(_Actor)
-        actors = [remote.options(num_cpus=self.num_cpus).remote(
+        self._actors = [remote.options(num_cpus=self.num_cpus).remote(
             self.ir, [(q, s) for q, s in enumerate(self.sources) if q % n == a], self.kw) for a in range(n)]
-        pending = {a: collections.deque(actor.next.remote() for _ in range(self.inflight))
-                   for a, actor in enumerate(actors)}
+        self._pending = {a: collections.deque(actor.next.remote() for _ in range(self.inflight))
+                         for a, actor in enumerate(self._actors)}
         self.owner = {}
+
+    def __iter__(self) -> Iterator[HostBatch]:
+        if getattr(self, "_actors", None) is None:
+            self.start()
+        actors, pending = self._actors, self._pending
         try:
             while pending:
                 heads = {pending[a][0]: a for a in pending}
@@ -121,6 +128,8 @@ class RayHostRuntime:
                     del pending[a]
                     continue
                 pending[a].append(actors[a].next.remote())
+                if not hb.counters["rx"] and not hb.counters["lost"]:
+                    continue                               # an idle live queue's heartbeat
                 self._check_order(hb)
                 add_counters(self.counters, hb.counters)
                 self.per_queue[hb.queue] += 1
@@ -128,6 +137,7 @@ class RayHostRuntime:
         finally:
             for actor in actors:
                 ray.kill(actor)
+            self._actors = self._pending = None
 
     def _check_order(self, hb: HostBatch) -> None:
         if hb.stream is None or not len(hb):

@@ -84,3 +84,53 @@ def test_a_stream_on_two_queues_is_refused(tmp_path, cluster):
     b = write(str(tmp_path / "b.pcap"), frames[1::2])
     with pytest.raises(StreamSplitError, match="arrived on queues"):
         RayHostRuntime(ir, [PcapSource(a), PcapSource(b)], stream="image_id", batch=16).collect()
+
+
+def test_ray_on_udp_ports_standing_for_nic_queues(cluster):
+    """Two UDP ports as two NIC queues, one actor each; every flow's rows in the order sent."""
+    import socket
+    import time
+    from nicc.runtime.host import UdpSource
+    from tests.hostref import expected
+    from tests.targets.test_host_sockets import free_udp_port, open_sockets
+    ir = example("criteo")
+    ports = [free_udp_port(), free_udp_port()]
+    r = np.random.default_rng(54)
+    flows = [[bytes([int(r.integers(0, 3))]) + r.bytes(156) for _ in range(40)] for _ in range(6)]
+    rt = RayHostRuntime(ir, [UdpSource(p, host="127.0.0.1") for p in ports], stream="flow", batch=16)
+    rt.start()                                          # the actors open their ports
+    it = iter(rt)
+    got = {}
+
+    def pull():
+        hb = next(it)
+        for k, sub in split_streams(hb).items():
+            got.setdefault(k, []).append(sub)
+
+    deadline = time.monotonic() + 60
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in flows]
+    try:
+        while not all(open_sockets(p) for p in ports):
+            assert time.monotonic() < deadline, "the actors did not open their ports"
+            time.sleep(0.05)
+        for k, (tx, pls) in enumerate(zip(sockets, flows)):
+            tx.bind(("127.0.0.1", 0))
+            for p in pls:
+                tx.sendto(p, ("127.0.0.1", ports[k % 2]))
+        want_rows = sum(p[0] <= 1 for pls in flows for p in pls)
+        while sum(len(b) for bs in got.values() for b in bs) < want_rows:
+            assert time.monotonic() < deadline, "rows missing"
+            pull()
+        for k, (tx, pls) in enumerate(zip(sockets, flows)):
+            key = 0x7F000001 << 32 | tx.getsockname()[1] << 16 | ports[k % 2]
+            rows = concat(got[key])
+            rng = np.random.default_rng(0)
+            exp = expected(ir, [bytes(udp_frame(p, ir.port, rng)) for p in pls])
+            assert len(rows) == len(exp)
+            for j, (_, v) in enumerate(exp):
+                assert rows.values["label"][j] == v[0]
+                assert np.array_equal(rows.values["cats"][j], v[2]["_"].astype(np.uint32))
+    finally:
+        it.close()
+        for s in sockets:
+            s.close()
