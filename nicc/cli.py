@@ -189,6 +189,7 @@ def cmd_bench(a) -> int:
 
 def cmd_serve(a) -> int:
     from nicc.runtime.host import AfPacketSource, PcapSource, UdpSource, XdpNic, serve
+    from nicc.runtime.target import TargetUnavailable
     given = [f for f, v in (("--iface", a.iface), ("--udp", a.udp), ("--pcap", a.pcap)) if v]
     if len(given) != 1:
         raise UsageError("serve needs exactly one source: --iface IF, --udp [HOST:]PORT or --pcap FILE"

@@ -3,6 +3,7 @@ with a NIC part: E2 compiled for XDP and attached to one end of a veth pair, its
 the same interface by the host runtime running a host part whose record is E2's output format."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -92,6 +93,14 @@ def test_cli_serve_usage_errors(tmp_path):
     assert r.returncode == 2 and "missing.pcap" in r.stderr
     r = run("--udp", "9002", "--nic", "xdp:" + E2)
     assert r.returncode == 2 and "--iface" in r.stderr
+
+
+def test_cli_serve_without_the_right_to_open_a_packet_socket():
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run nicc as an unprivileged user")
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", NICC, "serve", E2,
+                        "--iface", "lo", "--duration", "1"], capture_output=True, text=True)
+    assert r.returncode == 3 and "CAP_NET_RAW" in r.stderr, r.stderr
 
 
 @pytest.mark.privileged
