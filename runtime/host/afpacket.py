@@ -47,14 +47,14 @@ class _RingReader(Reader):
     def __init__(self, src: "AfPacketSource", fanout: bool, batch: int, batch_time: float):
         self.bs, self.nr = src.block_size, src.blocks
         with in_netns(src.netns):
-            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)     # receives nothing until bound below
         try:
             s.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
             s.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
             s.setsockopt(SOL_PACKET, PACKET_RX_RING,
                          REQ3.pack(self.bs, self.nr, 2048, self.bs // 2048 * self.nr, src.block_timeout_ms, 0, 0))
             self.mm = mmap.mmap(s.fileno(), self.bs * self.nr, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-            s.bind((src.iface, ETH_P_ALL))
+            s.bind((src.iface, ETH_P_ALL))              # (Python converts the protocol to network order)
             if fanout:
                 s.setsockopt(SOL_PACKET, PACKET_FANOUT, src.fanout_group | PACKET_FANOUT_HASH << 16)
         except OSError:

@@ -40,6 +40,9 @@ DECODE = {"f16": np.dtype(np.float16)}
 # The interpreter's verdict codes -> the contract's outcome names.
 OUTCOME = {PASS: "pass", TRANSMIT: "transmit", DROP: "drop", MULTICAST: "multicast", MALFORMED: "malformed"}
 LEAVES = np.array([PASS, TRANSMIT, MULTICAST])
+TO_CONTRACT = np.zeros(max(OUTCOME) + 1, np.uint8)       # interpreter code -> contract code
+for _code, _name in OUTCOME.items():
+    TO_CONTRACT[_code] = CODES[_name]
 UNARY = (Op.CAST, Op.LUT, Op.NOT, Op.CRC32, Op.BUCKETIZE)
 
 
@@ -237,7 +240,7 @@ class HostProgram:
         c["unemitted"] = int((leaves & ~rows).sum())
         c["batches"] = int(len(fb) > 0)
         sel = pos_a[rows]
-        verdict = np.array([CODES[OUTCOME[k]] for k in codes[rows]], dtype=np.uint8)
+        verdict = TO_CONTRACT[codes[rows]]
         stream = None
         if self.stream == "flow":
             stream = flow[rows]
