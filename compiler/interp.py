@@ -259,11 +259,39 @@ class Reference:
         run = _Run(self, buf, starts, lengths, plen, np.zeros(n, np.uint64) if timestamps is None
                    else np.array(timestamps, dtype=np.uint64))
         run.reason[too_big] = UNHANDLED
-        for chunk in self._chunks(run, sel, batch):
+        for chunk in self._chunks(run.walker, sel, batch):
             run.walk(chunk)
         return run.outcomes(frames)
 
-    def _chunks(self, run: "_Run", sel: np.ndarray, batch: int):
+    def evaluate(self, payloads: list[bytes], timestamps=None, batch: int = 16384):
+        """Run the pipeline on UDP payloads (already selected), in order, state carried across calls.
+
+        Returns ``(codes, groups, emitted)`` per payload: the batch verdict codes (``PASS``...,
+        ``MALFORMED``), group indices, and ``(which payloads emitted, [(value, node, endian), ...])``
+        or None; the host runtime builds its columns from them."""
+        n = len(payloads)
+        lengths = np.fromiter(map(len, payloads), np.int64, n)
+        data = np.zeros((n, self.width), np.uint8)
+        for i, p in enumerate(payloads):
+            k = min(len(p), self.width)
+            data[i, :k] = np.frombuffer(p, np.uint8, k)
+        ts = np.zeros(n, np.uint64) if timestamps is None else np.asarray(timestamps, dtype=np.uint64)
+
+        def walker(idx: np.ndarray, dry: bool = False) -> BatchWalker:
+            w = BatchWalker(self.pipeline, data[idx], lengths[idx], self.state, ts[idx], dry)
+            w.payload = lambda b: bytes(payloads[int(idx[b])])
+            return w
+
+        walks = []
+        for chunk in self._chunks(walker, np.arange(n), batch):
+            w = walker(chunk).run()
+            walks.append((chunk, w.code, w.group, w.emitted))
+        if not walks:
+            return np.zeros(0, np.int8), np.zeros(0, np.int16), None
+        _, code, group, emitted = walks[0] if len(walks) == 1 else _merge(walks)
+        return code, group, emitted
+
+    def _chunks(self, walker, sel: np.ndarray, batch: int):
         """The selected frames in walks that keep the sequential contract (see :mod:`.interp_state`)."""
         mode = self.plan.mode
         if mode == "by_packet":
@@ -274,7 +302,7 @@ class Reference:
             if mode != "rounds":
                 yield chunk
                 continue
-            dry = run.walker(chunk, dry=True).run()
+            dry = walker(chunk, dry=True).run()
             for r in rounds(self.pipeline, dry.touched, len(chunk)):
                 yield chunk[r]
 

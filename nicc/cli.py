@@ -17,6 +17,7 @@ examples:
   nicc run examples/normalize.py --target interp --pcap-in in.pcap --pcap-out out.pcap
   nicc test examples/dedup.py --target xdp --count 2000
   nicc bench examples/criteo.py --target dpdk
+  nicc serve examples/criteo.py --udp 9002        host runtime on live datagrams, counters each second
   nicc targets                                    which targets work on this machine
   nicc sim examples/market.py --receivers 5000 --hedge 2 --json   simulate a dissemination tree
 
@@ -227,6 +228,44 @@ def cmd_bench(a) -> int:
     return run_bench([ir], [] if a.target == "interp" else [a.target], settings_from(a), a.out)
 
 
+def cmd_serve(a) -> int:
+    from nicc.runtime.host import AfPacketSource, PcapSource, UdpSource, XdpNic, serve
+    from nicc.runtime.target import TargetUnavailable
+    given = [f for f, v in (("--iface", a.iface), ("--udp", a.udp), ("--pcap", a.pcap)) if v]
+    if len(given) != 1:
+        raise UsageError("serve needs exactly one source: --iface IF, --udp [HOST:]PORT or --pcap FILE"
+                         + (f" (got {' and '.join(given)})" if given else ""))
+    if a.nic and not a.iface:
+        raise UsageError("--nic attaches to an interface: give --iface")
+    if a.pcap and not os.path.isfile(a.pcap):
+        raise UsageError(f"cannot read capture '{a.pcap}'")
+    ir = _load(a.pipeline)
+    if a.iface:
+        src = AfPacketSource(a.iface, netns=a.netns)
+    elif a.udp:
+        host, _, port = a.udp.rpartition(":")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise UsageError(f"--udp {a.udp}: give [HOST:]PORT with a port 1..65535")
+        src = UdpSource(int(port), host or "0.0.0.0", netns=a.netns)
+    else:
+        src = PcapSource(a.pcap, rate=a.rate)
+    nic = None
+    if a.nic:
+        kind, _, path = a.nic.partition(":")
+        if kind != "xdp" or not path:
+            raise UsageError(f"--nic {a.nic}: give xdp:PIPELINE (the NIC part, attached with XDP)")
+        nic = XdpNic(_load(path), a.iface, netns=a.netns, mode=a.mode)
+    try:
+        serve(ir, src, nic=nic, interval=a.interval, duration=a.duration, as_json=a.json, batch=a.batch,
+              batch_time=a.batch_time, prefetch=a.prefetch)
+    except PermissionError as e:
+        raise TargetUnavailable(f"cannot open the source: {e.strerror or e} (AF_PACKET needs root or CAP_NET_RAW)") \
+            from None
+    except OSError as e:
+        raise UsageError(f"cannot open the source: {e.strerror or e}") from None
+    return 0
+
+
 def cmd_targets(a) -> int:
     from nicc.runtime.target import TARGETS, TargetUnavailable
     for name in TARGETS:
@@ -365,6 +404,25 @@ def parser() -> argparse.ArgumentParser:
                             ("clock-sd-us", float, "clock error sd (0.1)"), ("loss", float, "loss per link (0)")):
         g.add_argument(f"--{flag}", type=typ, help=what)
     s.set_defaults(fn=cmd_sim)
+
+    s = sub.add_parser("serve", help="run a pipeline as the host part on live traffic (an interface, a UDP port) "
+                       "or a capture, batched with numpy, printing counters; --nic attaches a NIC part")
+    s.add_argument("pipeline", metavar="PIPELINE")
+    s.add_argument("--iface", metavar="IF", help="read every frame on IF (AF_PACKET, TPACKET_V3 ring)")
+    s.add_argument("--udp", metavar="[HOST:]PORT", help="read datagrams on a UDP port (the pipeline runs on payloads)")
+    s.add_argument("--pcap", metavar="FILE", help="read a capture file")
+    s.add_argument("--rate", type=float, metavar="FPS", help="--pcap: replay at FPS frames/s into a ring, like a line")
+    s.add_argument("--netns", metavar="NS", help="open the socket (and attach the NIC part) in network namespace NS")
+    s.add_argument("--nic", metavar="xdp:PIPELINE", help="attach PIPELINE to --iface with XDP as the NIC part")
+    s.add_argument("--mode", choices=["native", "generic"], default="generic", help="XDP attach mode for --nic")
+    s.add_argument("--batch", type=int, default=4096, help="frames per batch at most (default 4096)")
+    s.add_argument("--batch-time", type=float, metavar="S", help="close a batch S seconds after its first frame "
+                   "(default 0.05 on live sources)")
+    s.add_argument("--prefetch", type=int, default=0, metavar="K", help="evaluate up to K batches ahead in a thread")
+    s.add_argument("--interval", type=float, default=1.0, metavar="S", help="print counters every S seconds")
+    s.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl-C)")
+    s.add_argument("--json", action="store_true", help="also print the final counters as one JSON line")
+    s.set_defaults(fn=cmd_serve)
 
     s = sub.add_parser("targets", help="list targets and whether they work on this machine")
     s.set_defaults(fn=cmd_targets)

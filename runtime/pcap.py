@@ -25,6 +25,7 @@ plumbing files (DPDK's pcap vdev, bmv2's port files), whatever link type those c
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -89,13 +90,11 @@ class _Warnings(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def read_capture(path: str) -> Capture:
-    """Every record of a pcap or pcapng file, in order. Raises :class:`PcapError` on anything damaged:
-    a bad magic, a record or block cut short, mixed link types, a record over 256 KiB (4 * 65535 bytes)."""
+@contextlib.contextmanager
+def _reader(path: str):
+    """scapy's raw reader for a pcap or pcapng file, with its warnings collected (not printed)."""
     from scapy.error import Scapy_Exception
-    from scapy.utils import RawPcapNgReader, RawPcapReader
-    if os.path.getsize(path) == 0:
-        return Capture([])
+    from scapy.utils import RawPcapReader
     log = logging.getLogger("scapy.runtime")
     seen = _Warnings()
     log.addHandler(seen)
@@ -108,12 +107,42 @@ def read_capture(path: str) -> Capture:
                 magic = f.read(4).hex()
             raise PcapError(f"not a pcap or pcapng file (magic {magic}: {_reason(e, seen)})") from None
         with reader:
-            if isinstance(reader, RawPcapNgReader):
-                return _read_pcapng(reader, seen)
-            return _read_pcap(reader, seen)
+            yield reader, seen
     finally:
         log.removeHandler(seen)
         log.propagate = propagate
+
+
+def read_capture(path: str) -> Capture:
+    """Every record of a pcap or pcapng file, in order. Raises :class:`PcapError` on anything damaged:
+    a bad magic, a record or block cut short, mixed link types, a record over 256 KiB (4 * 65535 bytes)."""
+    from scapy.utils import RawPcapNgReader
+    if os.path.getsize(path) == 0:
+        return Capture([])
+    with _reader(path) as (reader, seen):
+        if isinstance(reader, RawPcapNgReader):
+            return _read_pcapng(reader, seen)
+        return _read_pcap(reader, seen)
+
+
+def iter_packets(path: str):
+    """The records of a pcap or pcapng file as :class:`Packet` objects, read as they are needed
+    (a capture larger than memory streams); damaged records raise :class:`PcapError` as in
+    :func:`read_capture`. Link types are not checked: the caller reads them with ``read_capture``'s
+    rules, or knows its files."""
+    from scapy.utils import RawPcapNgReader
+    if os.path.getsize(path) == 0:
+        return
+    with _reader(path) as (reader, seen):
+        ng = isinstance(reader, RawPcapNgReader)
+        for pos, data, m, complaints in _records(reader, seen):
+            if ng:
+                if complaints:
+                    raise PcapError(f"damaged block before byte {reader.f.tell()} ({complaints})")
+                units = (m.tshigh << 32 | m.tslow) if m.tshigh is not None else 0
+                yield Packet(data, units * 1_000_000_000 // m.tsresol, m.wirelen if m.wirelen != len(data) else None)
+            else:
+                yield _pcap_packet(reader, pos, data, m, complaints)
 
 
 def _reason(e: Exception | None, seen: _Warnings) -> str:
@@ -140,17 +169,18 @@ def _records(reader, seen: _Warnings):
 
 
 def _read_pcap(reader, seen) -> Capture:
-    scale = 1 if reader.nano else 1000
-    out = []
-    for pos, data, m, complaints in _records(reader, seen):
-        if len(data) != m.caplen:
-            what = f"longer than {MAX_RECORD} bytes" if m.caplen > MAX_RECORD else \
-                f"only {len(data)} are in the file"
-            raise PcapError(f"the record at byte {pos} holds {m.caplen} bytes: {what}")
-        if complaints:
-            raise PcapError(f"damaged record at byte {pos} ({complaints})")
-        out.append(Packet(data, m.sec * 1_000_000_000 + m.usec * scale, m.wirelen if m.wirelen != len(data) else None))
+    out = [_pcap_packet(reader, pos, data, m, complaints) for pos, data, m, complaints in _records(reader, seen)]
     return Capture(out, reader.linktype, reader.nano, "pcap", reader.snaplen)
+
+
+def _pcap_packet(reader, pos: int, data: bytes, m, complaints) -> Packet:
+    if len(data) != m.caplen:
+        what = f"longer than {MAX_RECORD} bytes" if m.caplen > MAX_RECORD else f"only {len(data)} are in the file"
+        raise PcapError(f"the record at byte {pos} holds {m.caplen} bytes: {what}")
+    if complaints:
+        raise PcapError(f"damaged record at byte {pos} ({complaints})")
+    scale = 1 if reader.nano else 1000
+    return Packet(data, m.sec * 1_000_000_000 + m.usec * scale, m.wirelen if m.wirelen != len(data) else None)
 
 
 def _read_pcapng(reader, seen) -> Capture:
