@@ -8,7 +8,7 @@ import lark
 import numpy as np
 
 from .errors import NiccError, SourceLoc
-from .ir import Block, Group, Node, Op, Pipeline, SPECS, State, Table
+from .ir import Block, Group, Node, Note, Op, Pipeline, SPECS, State, Table
 from .types import Scalar, parse_type
 
 _GRAMMAR = os.path.join(os.path.dirname(__file__), "ir.lark")
@@ -24,6 +24,12 @@ def _lark() -> lark.Lark:
     return _parser
 
 
+def _note(tok) -> tuple[str, str]:
+    """``# choice: reason`` -> (choice, reason)."""
+    choice, _, reason = str(tok)[1:].strip().partition(": ")
+    return choice, reason
+
+
 def _loc(tok) -> SourceLoc:
     m = _LOC_RE.match(str(tok))
     if not m:
@@ -35,6 +41,7 @@ class _Builder:
     def __init__(self, filename: str):
         self.filename = filename
         self.env: dict[str, Node] = {}
+        self.notes: list[Note] = []
 
     def err(self, msg: str, tree) -> NiccError:
         line = getattr(getattr(tree, "meta", None), "line", None) or getattr(tree, "line", 0)
@@ -65,6 +72,8 @@ class _Builder:
                 raise self.err(f"use of undefined value {missing[0]}", t)
             args = tuple(self.env[v] for v in names)
         loc = _loc(kids.pop(0))
+        notes = [_note(c.children[0]) for c in kids if c.data == "note"]
+        kids = [c for c in kids if c.data != "note"]
         body = Block([self.node(c) for c in kids]) if op is Op.MAP else None
         if kids and op is not Op.MAP:
             raise self.err(f"op '{opname}' takes no body", t)
@@ -80,6 +89,7 @@ class _Builder:
         n = Node(op, args, attrs, typ, loc, body)
         if result is not None:
             self.env[str(result.children[0])] = n
+        self.notes.extend(Note(n, choice, reason) for choice, reason in notes)
         return n
 
     def pipeline(self, tree) -> Pipeline:
@@ -100,6 +110,7 @@ class _Builder:
                 p.groups[str(g)[1:]] = Group(str(g)[1:], tuple(int(v) for v in ints.children), _loc(loc))
             else:
                 p.body.nodes.append(self.node(t))
+        p.notes = self.notes
         return p
 
 

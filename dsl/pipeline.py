@@ -8,6 +8,7 @@ import typing
 
 from ..compiler.errors import NiccError, SourceLoc, user_code, user_loc
 from ..compiler.ir import Block, Op, Pipeline
+from ..compiler.passes.verify import verify
 from ..compiler.types import Array, Scalar, U32
 from .ops import Verdict, reject_if
 from .schema import ArraySpec, Record, _Rest
@@ -136,7 +137,6 @@ def trace(pdef: PipelineDef) -> Pipeline:
         if len(emits) > 1:
             raise NiccError("the payload is emitted more than once", emits[1].loc)
         tr.add(Op.VERDICT, (), {"verdict": result.kind, "group": result.group}, loc=result.loc)
-    from ..compiler.passes import verify
     verify(p)
     return p
 

@@ -109,8 +109,9 @@ def test_pass_list_is_ordered_verbs():
 
 
 def test_graph_has_dataflow_and_order_edges():
+    from nicc.compiler.graph import dataflow_graph
     p = load("dedup")
-    g = p.graph()
+    g = dataflow_graph(p)
     upd = next(n for n in p.body if n.op is Op.STATE_UPDATE_IF)
     assert set(g.predecessors(upd)) >= set(upd.args)
     import networkx as nx

@@ -1,0 +1,42 @@
+"""``eliminate_common_subexpressions``: a value computed twice the same way is computed once.
+
+Two nodes are the same computation when they have one op kind, type, defining attributes and the
+same operands. The later one goes and its users use the earlier one, which is visible there (same
+block, or the enclosing one: a value made in a map body is not reused outside it). A repeated
+payload read is the same value and its bounds check is already made by the first read. State reads
+are not merged (a state write or update may come between), nor maps.
+
+    %5:u32 = const[value=3]  ...  %9:u32 = const[value=3]      ->  uses of %9 use %5
+"""
+from __future__ import annotations
+
+from ..ir import Block, Node, Op, Pipeline, SPECS
+
+NOT_MERGED = frozenset({Op.MAP, Op.STATE_READ, Op.STATE_UPDATE_IF})
+
+
+def _key(n: Node) -> tuple:
+    defining = SPECS[n.op].attrs
+    return (n.op, tuple((k, v) for k, v in n.attrs if k in defining), n.type, tuple(id(a) for a in n.args))
+
+
+def eliminate_common_subexpressions(p: Pipeline) -> Pipeline:
+    """Reuse the first of identical computations (see the module)."""
+    subst: dict[int, Node] = {}
+
+    def block(b: Block, seen: dict[tuple, Node]) -> None:
+        out = []
+        for n in b.nodes:
+            n.args = tuple(subst.get(id(a), a) for a in n.args)
+            if n.body is not None:
+                block(n.body, dict(seen))
+            if SPECS[n.op].result and n.op not in NOT_MERGED:
+                have = seen.setdefault(_key(n), n)
+                if have is not n:
+                    subst[id(n)] = have
+                    continue
+            out.append(n)
+        b.nodes = out
+
+    block(p.body, {})
+    return p
