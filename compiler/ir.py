@@ -61,14 +61,13 @@ class Node:
         return default
 
     def set_attr(self, name: str, value: Any) -> None:
-        """Set attribute ``name`` (replaced where it is, else appended); ``None`` removes it."""
-        kept = [(k, v) for k, v in self.attrs if k != name]
-        if value is None:
-            self.attrs = tuple(kept)
-        elif len(kept) < len(self.attrs):
-            self.attrs = tuple((k, value if k == name else v) for k, v in self.attrs)
-        else:
-            self.attrs = (*self.attrs, (name, value))
+        """Set attribute ``name`` (``None`` removes it), keeping attributes in the order SPECS lists them."""
+        attrs = dict(self.attrs)
+        attrs[name] = value
+        spec = SPECS[self.op]
+        order = {k: i for i, k in enumerate(spec.attrs + spec.optional)}
+        kept = sorted(((k, v) for k, v in attrs.items() if v is not None), key=lambda kv: order.get(kv[0], len(order)))
+        self.attrs = tuple(kept)
 
     def replace(self, **kw) -> "Node":
         d = dict(op=self.op, args=self.args, attrs=self.attrs, type=self.type, loc=self.loc, body=self.body)

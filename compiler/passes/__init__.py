@@ -61,8 +61,8 @@ def run_passes(p: Pipeline, passes: Iterable[Pass] = PASSES, print_after: set[st
     verify(p)
     for fn in passes:
         p = fn(p)
-        live = {id(n) for n in p.body.walk()}
-        p.notes = [m for m in p.notes if id(m.node) in live]
+        live = {n for n in p.body.walk()}
+        p.notes = [m for m in p.notes if m.node in live]
         verify(p)
         if print_after and (fn.__name__ in print_after or "all" in print_after):
             print(f"// IR after {fn.__name__}", file=out or sys.stderr)

@@ -13,7 +13,7 @@ operand on the right (``3 + x -> x + 3``, ``3 < x -> x > 3``), so each identity 
     cast(x: T -> T) -> x     cast(cast(x: T -> U) -> T) -> x and cast(cast(x: T -> U) -> V) -> cast(x -> V)
                              where each step keeps every value (U holds all of T, V all of U)
     (x op c1) op c2 -> x op (c1 op c2)    for op in & | ^ and wrapping + *
-    bucketize(x, bs) -> a constant when x's type lies wholly below, above or past the boundaries
+    bucketize(x, bs) -> len(bs) when every boundary is the least value of x's type
 
 Constant operands are folded by the rules of :mod:`.fold` (included here, so folding and
 simplifying reach one fixed point together).
@@ -103,12 +103,8 @@ def _type_bound(rw, n, x, c):
 
 
 def _bucketize_known(rw, n, x):
-    t, bounds = x.type, n.attr("boundaries")
-    if all(b <= t.lo for b in bounds):
-        return rw.const(len(bounds), n.type, n.loc)
-    if all(b > t.hi for b in bounds):
-        return rw.const(0, n.type, n.loc)
-    return None
+    bounds = n.attr("boundaries")          # boundaries fit x's type (the type rule says so)
+    return rw.const(len(bounds), n.type, n.loc) if all(b == x.type.lo for b in bounds) else None
 
 
 def _bool_const(rw, n, x, c):
@@ -149,7 +145,7 @@ ALGEBRA_RULES = Rules([
     Rule(P((Op.ADD, Op.MUL, Op.AND, Op.OR, Op.XOR), P((Op.ADD, Op.MUL, Op.AND, Op.OR, Op.XOR), X, C(name="c1"),
                                                         name="m"), C(name="c2"),
            where=lambda n: n.args[0].op is n.op), _reassociate, "(x op c1) op c2 -> x op (c1 op c2)"),
-    Rule(P(Op.BUCKETIZE, X), _bucketize_known, "bucketize(x, bs) -> const when x's type is past the boundaries"),
+    Rule(P(Op.BUCKETIZE, X), _bucketize_known, "bucketize(x, bs) -> len(bs) when every boundary is the type's least value"),
 ])
 
 

@@ -17,23 +17,23 @@ NOT_MERGED = frozenset({Op.MAP, Op.STATE_READ, Op.STATE_UPDATE_IF})
 
 def _key(n: Node) -> tuple:
     defining = SPECS[n.op].attrs
-    return (n.op, tuple((k, v) for k, v in n.attrs if k in defining), n.type, tuple(id(a) for a in n.args))
+    return (n.op, tuple((k, v) for k, v in n.attrs if k in defining), n.type, tuple(a for a in n.args))
 
 
 def eliminate_common_subexpressions(p: Pipeline) -> Pipeline:
     """Reuse the first of identical computations (see the module)."""
-    subst: dict[int, Node] = {}
+    subst: dict[Node, Node] = {}
 
     def block(b: Block, seen: dict[tuple, Node]) -> None:
         out = []
         for n in b.nodes:
-            n.args = tuple(subst.get(id(a), a) for a in n.args)
+            n.args = tuple(subst.get(a, a) for a in n.args)
             if n.body is not None:
                 block(n.body, dict(seen))
             if SPECS[n.op].result and n.op not in NOT_MERGED:
                 have = seen.setdefault(_key(n), n)
                 if have is not n:
-                    subst[id(n)] = have
+                    subst[n] = have
                     continue
             out.append(n)
         b.nodes = out

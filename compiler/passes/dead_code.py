@@ -63,9 +63,9 @@ def eliminate_dead_code(p: Pipeline) -> Pipeline:
     changed = True
     while changed:
         changed = False
-        used = {id(a) for n in p.body.walk() for a in n.args}
+        used = {a for n in p.body.walk() for a in n.args}
         for b in [p.body] + [n.body for n in p.body.walk() if n.body is not None]:
-            new = [n for n in b.nodes if has_effect(n) or id(n) in used]
+            new = [n for n in b.nodes if has_effect(n) or n in used]
             if len(new) != len(b.nodes):
                 changed = True
                 b.nodes = new

@@ -30,7 +30,7 @@ PLEN = "payload_len"          # the base standing for the payload length
 
 @dataclass(frozen=True)
 class Affine:
-    """``const + sum(coef * base)``; ``terms`` maps a base key (node id or PLEN) to its coefficient."""
+    """``const + sum(coef * base)``; ``terms`` maps a base key (a node, or PLEN) to its coefficient."""
     terms: tuple[tuple[object, int], ...] = ()
     const: int = 0
 
@@ -93,15 +93,15 @@ class Facts:
     pipeline: Pipeline
     bounds: dict[object, tuple[int, int, Node | None]] = field(default_factory=dict)
     ineqs: list[tuple[Affine, Node | None]] = field(default_factory=list)
-    truth: dict[int, tuple[bool, Node | None]] = field(default_factory=dict)
+    truth: dict[object, tuple[bool, Node | None]] = field(default_factory=dict)   # node or signature
     nodes: dict[object, Node] = field(default_factory=dict)        # base key -> a node of that base
-    _iv: dict[int, tuple[int, int]] = field(default_factory=dict)
-    _af: dict[int, Affine] = field(default_factory=dict)
+    _iv: dict[Node, tuple[int, int]] = field(default_factory=dict)
+    _af: dict[Node, Affine] = field(default_factory=dict)
 
     # ---- values --------------------------------------------------------------------------
 
     def key(self, n: Node) -> object:
-        return PLEN if n.op is Op.PAYLOAD_LEN else id(n)
+        return PLEN if n.op is Op.PAYLOAD_LEN else n
 
     def base(self, n: Node) -> Affine:
         k = self.key(n)
@@ -110,25 +110,25 @@ class Facts:
 
     def interval(self, n: Node) -> tuple[int, int]:
         """The least and greatest value ``n`` can have here (bools: 0 and 1)."""
-        got = self._iv.get(id(n))
+        got = self._iv.get(n)
         if got is None:
             lo, hi = INTERVAL_RULES.get(n.op, lambda f, n: _range(n.type))(self, n)
             b = self.bounds.get(self.key(n))
             if b is not None:
                 lo, hi = max(lo, b[0]), min(hi, b[1])
-            t = self.truth.get(id(n))
+            t = self.truth.get(n)
             if t is not None:
                 lo = hi = int(t[0])
-            got = self._iv[id(n)] = (lo, hi)
+            got = self._iv[n] = (lo, hi)
         return got
 
     def affine(self, n: Node) -> Affine:
         """``n`` as an affine form over base values (itself a base where no exact form is known)."""
-        got = self._af.get(id(n))
+        got = self._af.get(n)
         if got is None:
             rule = AFFINE_RULES.get(n.op)
             got = (rule(self, n) if rule else None) or self.base(n)
-            self._af[id(n)] = got
+            self._af[n] = got
         return got
 
     def base_interval(self, k: object) -> tuple[int, int]:
@@ -167,27 +167,44 @@ class Facts:
         return bool(lo) if lo == hi else None
 
     def knows(self, cond: Node, value: bool) -> list[Node] | None:
-        """The nodes proving ``cond == value`` here (a learnt condition, or a comparison the
-        facts imply), or None."""
-        t = self.truth.get(id(cond))
+        """The nodes proving ``cond == value`` here (learnt conditions, comparisons the facts
+        imply, and/or/not of those), or None."""
+        t = self.truth.get(cond) or self.truth.get(self._signature(cond))
         if t is not None:
             return ([t[1]] if t[1] is not None else []) if t[0] == value else None
-        if cond.op not in NEGATE:
+        if cond.op is Op.NOT:
+            return self.knows(cond.args[0], not value)
+        if cond.op in (Op.AND, Op.OR) and cond.type == BOOL:
+            parts = [self.knows(a, value) for a in cond.args]
+            if value == (cond.op is Op.AND):            # a & b true, a | b false: both parts
+                return None if None in parts else [o for p in parts for o in p]
+            return next((p for p in parts if p is not None), None)
+        if cond.op in NEGATE:
+            op = cond.op if value else NEGATE[cond.op]
+            a, b = (self.affine(x) for x in cond.args)
+            ways = [[(a - b).plus(-1)], [(b - a).plus(-1)]] if op is Op.NE else [COMPARE_FORMS[op](a, b)]
+            for forms in ways:
+                proofs = [self.proves(f) for f in forms]
+                if all(p is not None for p in proofs):
+                    return [o for p in proofs for o in p]
             return None
-        op = cond.op if value else NEGATE[cond.op]
-        a, b = (self.affine(x) for x in cond.args)
-        ways = [[(a - b).plus(-1)], [(b - a).plus(-1)]] if op is Op.NE else [COMPARE_FORMS[op](a, b)]
-        for forms in ways:
-            proofs = [self.proves(f) for f in forms]
-            if all(p is not None for p in proofs):
-                return [o for p in proofs for o in p]
-        return None
+        return [] if self.holds(cond) is value else None
+
+    @staticmethod
+    def _signature(cond: Node) -> tuple | None:
+        """A comparison as (op, a, b), so an equal comparison node made elsewhere is known too."""
+        return (cond.op, *cond.args) if cond.op in NEGATE else None
 
     # ---- learning ------------------------------------------------------------------------
 
     def assume(self, cond: Node, value: bool, origin: Node | None) -> None:
         """From here on ``cond`` has ``value`` (for the packets still being processed)."""
-        self.truth[id(cond)] = (value, origin)
+        self.truth[cond] = (value, origin)
+        if cond.op in NEGATE:                          # a < b false: also a >= b true, b > a false...
+            a, b = cond.args
+            for op, x, y, v in ((cond.op, a, b, value), (NEGATE[cond.op], a, b, not value),
+                                (MIRROR[cond.op], b, a, value), (NEGATE[MIRROR[cond.op]], b, a, not value)):
+                self.truth.setdefault((op, x, y), (v, origin))
         if cond.op is Op.NOT:
             self.assume(cond.args[0], not value, origin)
         elif cond.op in (Op.AND, Op.OR) and cond.type == BOOL:
@@ -437,3 +454,4 @@ COMPARE_FORMS = {
     Op.EQ: lambda a, b: [a - b, b - a],
 }
 NEGATE = {Op.LT: Op.GE, Op.GE: Op.LT, Op.LE: Op.GT, Op.GT: Op.LE, Op.EQ: Op.NE, Op.NE: Op.EQ}
+MIRROR = {Op.LT: Op.GT, Op.GT: Op.LT, Op.LE: Op.GE, Op.GE: Op.LE, Op.EQ: Op.EQ, Op.NE: Op.NE}

@@ -18,14 +18,14 @@ from .stops import can_stop
 def mark_fusion(p: Pipeline) -> Pipeline:
     """Set (or clear) ``fuse=emit`` on every top-level map (see the module)."""
     emit = p.emit()
-    uses = Counter(id(a) for n in p.body.walk() for a in n.args)
+    uses = Counter(a for n in p.body.walk() for a in n.args)
     nodes = p.body.nodes
     for i, n in enumerate(nodes):
         if n.op is not Op.MAP:
             continue
         n.set_attr("fuse", None)
         p.unnote(n, "fuse", "not fused")
-        if emit is None or uses[id(n)] != 1 or not any(a is n for a in emit.args):
+        if emit is None or uses[n] != 1 or not any(a is n for a in emit.args):
             continue
         blocker = next((m for m in nodes[i:] if can_stop(m)), None)
         if blocker is None:

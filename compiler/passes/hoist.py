@@ -16,12 +16,12 @@ def hoist_invariants(p: Pipeline) -> Pipeline:
     out: list[Node] = []
     for n in p.body.nodes:
         if n.op is Op.MAP:
-            per_element: set[int] = set()
+            per_element: set[Node] = set()
             kept = []
             for m in n.body.nodes:
-                if m.op in (Op.ELEM, Op.YIELD) or any(id(a) in per_element for a in m.args):
+                if m.op in (Op.ELEM, Op.YIELD) or any(a in per_element for a in m.args):
                     kept.append(m)
-                    per_element.add(id(m))
+                    per_element.add(m)
                 else:
                     out.append(m)
             n.body.nodes = kept

@@ -143,22 +143,22 @@ def rewrite(p: Pipeline, rules: Rules) -> Pipeline:
 
 
 def _sweep(p: Pipeline, rules: Rules, rw: Rewrite) -> bool:
-    subst: dict[int, Node] = {}
-    placed: set[int] = set()
+    subst: dict[Node, Node] = {}
+    placed: set[Node] = set()
     changed = False
 
     def resolve(a: Node) -> Node:
-        while id(a) in subst:
-            a = subst[id(a)]
+        while a in subst:
+            a = subst[a]
         return a
 
     def place(m: Node, out: list[Node]) -> None:
         """Put a new node (and new operands it was built from) into the block being built."""
         for a in m.args:
-            if id(a) not in placed:
+            if a not in placed:
                 place(a, out)
         out.append(m)
-        placed.add(id(m))
+        placed.add(m)
 
     def block(b: Block) -> None:
         nonlocal changed
@@ -175,19 +175,19 @@ def _sweep(p: Pipeline, rules: Rules, rw: Rewrite) -> bool:
                 if r is DELETE:
                     n = None
                     break
-                subst[id(n)] = r
-                if id(r) in placed:
+                subst[n] = r
+                if r in placed:
                     n = None
                     break
                 n = r
                 for a in n.args:
-                    if id(a) not in placed:
+                    if a not in placed:
                         place(a, out)
             else:
                 raise InternalError(f"rewrite rules loop on {n.op.value} at {n.loc}")
             if n is not None:
                 out.append(n)
-                placed.add(id(n))
+                placed.add(n)
         b.nodes = out
 
     block(p.body)
