@@ -9,19 +9,19 @@ import numpy as np
 
 from .errors import NiccError, SourceLoc
 from .ir import Block, Group, Node, Note, Op, Pipeline, SPECS, State, Table
-from .types import Scalar, parse_type
+from .types import parse_type
 
 _GRAMMAR = os.path.join(os.path.dirname(__file__), "ir.lark")
-_parser: lark.Lark | None = None
+_PARSER: lark.Lark | None = None
 _LOC_RE = re.compile(r"#\s*(.*):(\d+)\s*$")
 
 
 def _lark() -> lark.Lark:
-    global _parser
-    if _parser is None:
+    global _PARSER
+    if _PARSER is None:
         with open(_GRAMMAR) as f:
-            _parser = lark.Lark(f.read(), parser="lalr", propagate_positions=True)
-    return _parser
+            _PARSER = lark.Lark(f.read(), parser="lalr", propagate_positions=True)
+    return _PARSER
 
 
 def _note(tok) -> tuple[str, str]:

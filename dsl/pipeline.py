@@ -10,9 +10,9 @@ from ..compiler.errors import NiccError, SourceLoc, user_code, user_loc
 from ..compiler.ir import Block, Op, Pipeline
 from ..compiler.passes.verify import verify
 from ..compiler.types import Array, Scalar, U32
-from .ops import Verdict, reject_if
+from .ops import Verdict
 from .schema import ArraySpec, Record, _Rest
-from .tracer import Tracer, Value, as_value, wrap
+from .tracer import Tracer, Value, traced_value
 
 
 class RecordView:
@@ -79,7 +79,7 @@ class RecordView:
             else:
                 count = tr.const(spec.n, Scalar("u", 16), loc)
             t = Array(spec.elem, spec.bound, dynamic=spec.count is not None)
-            v = wrap(tr.add(Op.ARRAY, (count,), {"name": name, "offset": off}, t, loc))
+            v = traced_value(tr.add(Op.ARRAY, (count,), {"name": name, "offset": off}, t, loc))
         else:
             raise NiccError(f"field '{name}' is the unparsed rest of the payload; it is carried unchanged "
                             "and cannot be read", loc or user_loc())

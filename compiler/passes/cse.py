@@ -3,16 +3,18 @@
 Two nodes are the same computation when they have one op kind, type, defining attributes and the
 same operands. The later one goes and its users use the earlier one, which is visible there (same
 block, or the enclosing one: a value made in a map body is not reused outside it). A repeated
-payload read is the same value and its bounds check is already made by the first read. State reads
-are not merged (a state write or update may come between), nor maps.
+payload read is the same value and its bounds check is already made by the first read. Only the
+pure ops listed in :data:`MERGED` are merged: not state reads (a state write or update may come
+between), maps, or ops this pass does not know.
 
     %5:u32 = const[value=3]  ...  %9:u32 = const[value=3]      ->  uses of %9 use %5
 """
 from __future__ import annotations
 
-from ..ir import Block, Node, Op, Pipeline, SPECS
+from ..ir import ARITH, COMPARE, Block, Node, Op, Pipeline, SPECS
 
-NOT_MERGED = frozenset({Op.MAP, Op.STATE_READ, Op.STATE_UPDATE_IF})
+MERGED = frozenset({Op.CONST, Op.PAYLOAD_LEN, Op.FIELD, Op.ARRAY, Op.TIMESTAMP, *ARITH, Op.NOT, *COMPARE, Op.SELECT,
+                    Op.CAST, Op.LUT, Op.BUCKETIZE, Op.CRC32, Op.ELEM})
 
 
 def _key(n: Node) -> tuple:
@@ -30,7 +32,7 @@ def eliminate_common_subexpressions(p: Pipeline) -> Pipeline:
             n.args = tuple(subst.get(a, a) for a in n.args)
             if n.body is not None:
                 block(n.body, dict(seen))
-            if SPECS[n.op].result and n.op not in NOT_MERGED:
+            if n.op in MERGED:
                 have = seen.setdefault(_key(n), n)
                 if have is not n:
                     subst[n] = have

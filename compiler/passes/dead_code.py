@@ -45,13 +45,17 @@ def _drop_verdicts_the_end_gives(p: Pipeline) -> None:
         del p.body.nodes[i]
 
 
+def _leaves_without_payload(n: Node) -> bool:
+    """``n`` cannot let the packet out with the emitted payload."""
+    if n.op in (Op.VERDICT_IF, Op.VERDICT):
+        return n.attr("verdict") == "drop"
+    return n.op in (Op.REJECT_IF, Op.STATE_WRITE, Op.STATE_UPDATE_IF) or not has_effect(n)
+
+
 def _drop_unused_emit(p: Pipeline) -> None:
     nodes = p.body.nodes
     e = next((i for i, n in enumerate(nodes) if n.op is Op.EMIT), None)
-    if e is None:
-        return
-    exits = [n for n in nodes[e:] if n.op in (Op.VERDICT_IF, Op.VERDICT)]
-    if all(n.attr("verdict") == "drop" for n in exits):
+    if e is not None and all(_leaves_without_payload(n) for n in nodes[e + 1:]):
         del nodes[e]
 
 
@@ -70,8 +74,8 @@ def eliminate_dead_code(p: Pipeline) -> Pipeline:
                 changed = True
                 b.nodes = new
     live = list(p.body.walk())
-    tables = {n.attr("table") for n in live if n.op is Op.LUT}
-    groups = {n.attr("group") for n in live if n.op in (Op.VERDICT_IF, Op.VERDICT)}
+    tables = {n.attr("table") for n in live}
+    groups = {n.attr("group") for n in live}
     p.tables = {k: v for k, v in p.tables.items() if k in tables}
     p.groups = {k: v for k, v in p.groups.items() if k in groups}
     return p

@@ -82,7 +82,9 @@ def element_count_range(f: "Facts", arr: Node) -> tuple[int, int]:
         arr = arr.args[0]
     t: Array = arr.type
     if not t.dynamic:
-        return t.max, t.max
+        return t.max, t.max                     # a fixed array always has max elements
+    if arr.op is not Op.ARRAY:
+        return 0, t.max
     lo, hi = f.interval(arr.args[0])
     return _clamp(lo, 0, t.max), _clamp(hi, 0, t.max)
 
