@@ -102,3 +102,12 @@ class Printer:
 def print_pipeline(p: Pipeline, root: str | None = None) -> str:
     """Text form of ``p``; source paths are shown relative to ``root`` (default: cwd)."""
     return Printer(root).pipeline(p)
+
+
+def note_rows(p: Pipeline) -> list[dict[str, str]]:
+    """The notes in program order as table rows (``where``, ``op``, ``choice``, ``reason``), the
+    shape ``manifest["explain"]`` takes, for ``nicc compile --explain``."""
+    order = {id(n): i for i, n in enumerate(p.body.walk())}
+    notes = sorted((m for m in p.notes if id(m.node) in order), key=lambda m: order[id(m.node)])
+    return [{"where": f"{os.path.basename(m.node.loc.file)}:{m.node.loc.line}", "op": m.node.op.value,
+             "choice": m.choice, "reason": m.reason} for m in notes]

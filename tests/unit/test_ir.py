@@ -115,6 +115,15 @@ def test_notes_print_after_their_node_and_parse_back():
     assert sorted((n.op.value, c, r) for n, c, r in q.notes) == sorted((n.op.value, c, r) for n, c, r in p.notes)
 
 
+def test_notes_as_explain_rows_in_program_order():
+    from nicc.compiler.printer import note_rows
+    rows = note_rows(load("criteo"))
+    assert [(r["op"], r["choice"]) for r in rows] == [
+        ("field", "checked"), ("array", "checked"), ("map", "fuse=emit"), ("map", "trip=13"),
+        ("array", "checked"), ("map", "fuse=emit"), ("map", "trip=26")]
+    assert rows[0]["where"] == "criteo.py:22" and rows[0]["reason"].startswith("payload_len >= 1 here")
+
+
 def test_a_note_is_one_line_and_a_new_one_replaces_the_same_choice():
     p = load("dedup")
     f = next(n for n in p.body if n.op is Op.FIELD)
