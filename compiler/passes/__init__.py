@@ -8,7 +8,7 @@ Target-neutral passes, in order (each in its own module):
 ================================  =============================================================
 ``check_types``                   the type rules on the whole pipeline (:mod:`..typecheck`)
 ``fold_constants``                ops on constants -> constants, by the interpreter's rules
-``simplify_expressions``          algebraic identities and a canonical form, as pattern rules
+``simplify_expressions``          algebraic identities, a canonical form, equal values merged
 ``hoist_invariants``              element-invariant values out of map bodies
 ``eliminate_common_subexpressions`` one node per distinct computation
 ``eliminate_implied_checks``      checks earlier ones imply go; reads proven in bounds: ``checked``

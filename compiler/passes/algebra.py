@@ -150,5 +150,6 @@ ALGEBRA_RULES = Rules([
 
 
 def simplify_expressions(p: Pipeline) -> Pipeline:
-    """Apply the algebraic identities and canonical order above, with constant folding, to a fixed point."""
-    return rewrite(p, FOLD_RULES + ALGEBRA_RULES)
+    """Apply the identities and canonical order above, with constant folding and merging of equal
+    computations (so ``a - b`` with ``a`` and ``b`` computed alike becomes 0), to a fixed point."""
+    return rewrite(p, FOLD_RULES + ALGEBRA_RULES, merge=True)

@@ -17,7 +17,8 @@ MERGED = frozenset({Op.CONST, Op.PAYLOAD_LEN, Op.FIELD, Op.ARRAY, Op.TIMESTAMP, 
                     Op.CAST, Op.LUT, Op.BUCKETIZE, Op.CRC32, Op.ELEM})
 
 
-def _key(n: Node) -> tuple:
+def computation_key(n: Node) -> tuple:
+    """What makes two nodes the same computation: op, defining attributes, type, operands."""
     defining = SPECS[n.op].attrs
     return (n.op, tuple((k, v) for k, v in n.attrs if k in defining), n.type, tuple(a for a in n.args))
 
@@ -33,7 +34,7 @@ def eliminate_common_subexpressions(p: Pipeline) -> Pipeline:
             if n.body is not None:
                 block(n.body, dict(seen))
             if n.op in MERGED:
-                have = seen.setdefault(_key(n), n)
+                have = seen.setdefault(computation_key(n), n)
                 if have is not n:
                     subst[n] = have
                     continue

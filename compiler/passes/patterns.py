@@ -26,6 +26,7 @@ from ..constfold import constant_value
 from ..errors import InternalError, SourceLoc
 from ..ir import Block, Node, Op, Pipeline
 from ..types import BOOL, Scalar, Type
+from .cse import MERGED, computation_key
 
 DELETE = object()
 MAX_SWEEPS = 100
@@ -133,16 +134,18 @@ class Rewrite:
         return constant_value(self.pipeline, n)
 
 
-def rewrite(p: Pipeline, rules: Rules) -> Pipeline:
-    """Apply ``rules`` to every node of ``p`` until none applies (see the module docstring)."""
+def rewrite(p: Pipeline, rules: Rules, merge: bool = False) -> Pipeline:
+    """Apply ``rules`` to every node of ``p`` until none applies (see the module docstring); with
+    ``merge``, equal computations are also merged as they appear (hash-consing, as
+    :mod:`.cse` does), so rules that need two operands to be one node see them as one."""
     rw = Rewrite(p)
     for _ in range(MAX_SWEEPS):
-        if not _sweep(p, rules, rw):
+        if not _sweep(p, rules, rw, merge):
             return p
     raise InternalError(f"rewrite rules did not reach a fixed point in {MAX_SWEEPS} sweeps")
 
 
-def _sweep(p: Pipeline, rules: Rules, rw: Rewrite) -> bool:
+def _sweep(p: Pipeline, rules: Rules, rw: Rewrite, merge: bool) -> bool:
     subst: dict[Node, Node] = {}
     placed: set[Node] = set()
     changed = False
@@ -152,21 +155,33 @@ def _sweep(p: Pipeline, rules: Rules, rw: Rewrite) -> bool:
             a = subst[a]
         return a
 
-    def place(m: Node, out: list[Node]) -> None:
-        """Put a new node (and new operands it was built from) into the block being built."""
-        for a in m.args:
-            if a not in placed:
-                place(a, out)
+    def keep(m: Node, out: list[Node], seen: dict) -> None:
+        """Append ``m`` to the block being built, or merge it into an equal node already there."""
+        nonlocal changed
+        if merge and m.op in MERGED:
+            have = seen.setdefault(computation_key(m), m)
+            if have is not m:
+                subst[m] = have
+                changed = True
+                return
         out.append(m)
         placed.add(m)
 
-    def block(b: Block) -> None:
+    def place(m: Node, out: list[Node], seen: dict) -> None:
+        """Put a new node (and new operands it was built from) into the block being built."""
+        for a in m.args:
+            if a not in placed and a not in subst:
+                place(a, out, seen)
+        m.args = tuple(resolve(a) for a in m.args)
+        keep(m, out, seen)
+
+    def block(b: Block, seen: dict) -> None:
         nonlocal changed
         out: list[Node] = []
         for n in b.nodes:
             n.args = tuple(resolve(a) for a in n.args)
             if n.body is not None:
-                block(n.body)
+                block(n.body, dict(seen))
             for _ in range(MAX_SWEEPS):
                 r = rules.apply(rw, n)
                 if r is None:
@@ -181,14 +196,14 @@ def _sweep(p: Pipeline, rules: Rules, rw: Rewrite) -> bool:
                     break
                 n = r
                 for a in n.args:
-                    if a not in placed:
-                        place(a, out)
+                    if a not in placed and a not in subst:
+                        place(a, out, seen)
+                n.args = tuple(resolve(a) for a in n.args)
             else:
                 raise InternalError(f"rewrite rules loop on {n.op.value} at {n.loc}")
             if n is not None:
-                out.append(n)
-                placed.add(n)
+                keep(n, out, seen)
         b.nodes = out
 
-    block(p.body)
+    block(p.body, {})
     return changed

@@ -55,3 +55,14 @@ def test_a_rule_that_never_settles_is_an_internal_error():
     spin = Rules([Rule(P(Op.ADD, X, C()), lambda rw, n, x, c: rw.node(Op.ADD, (x, c), like=n), "spins")])
     with pytest.raises(InternalError, match="loop|fixed point"):
         rewrite(parse(pipe(BODY)), spin)
+
+
+def test_merging_equal_computations_lets_a_rule_see_one_node():
+    body = ("%0:u8 = field[name=a, offset=0, endian=be]\n%1:u8 = const[value=3]\n%2:u8 = add[overflow=wrap] %0, %1\n"
+            "%3:u8 = const[value=3]\n%4:u8 = add[overflow=wrap] %0, %3\n%5:u8 = sub[overflow=wrap] %2, %4\n"
+            "emit[endian=(be)] %5\nverdict[verdict=pass, group=none]\n")
+    x_minus_x = Rules([Rule(P(Op.SUB, X, X), lambda rw, n, **_: rw.const(0, n.type, n.loc), "x - x")])
+    assert "sub" in show(rewrite(parse(pipe(body)), x_minus_x))
+    assert show(rewrite(parse(pipe(body)), x_minus_x, merge=True)) == canon(pipe(
+        "%0:u8 = field[name=a, offset=0, endian=be]\n%1:u8 = const[value=3]\n%2:u8 = add[overflow=wrap] %0, %1\n"
+        "%5:u8 = const[value=0]\nemit[endian=(be)] %5\nverdict[verdict=pass, group=none]\n"))

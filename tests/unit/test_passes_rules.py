@@ -103,7 +103,7 @@ FIXTURES = {
     "x * 0, x & 0 -> 0": [
         (S8 + "%1:i8 = const[value=0]\n%2:i8 = mul[overflow=sat] %0, %1\n%3:i8 = and %0, %1\n"
          "emit[endian=(be, be)] %2, %3\n" + END,
-         S8 + "%1:i8 = const[value=0]\n%2:i8 = const[value=0]\nemit[endian=(be, be)] %1, %2\n" + END),
+         S8 + "%1:i8 = const[value=0]\nemit[endian=(be, be)] %1, %1\n" + END),     # one 0, merged
     ],
     "x % 1 -> 0": [
         (S8 + "%1:i8 = const[value=1]\n%2:i8 = mod %0, %1\nemit[endian=(be)] %2\n" + END,
@@ -121,8 +121,8 @@ FIXTURES = {
         (S8 + "%1:i8 = sub[overflow=sat] %0, %0\n%2:i8 = xor %0, %0\n%3:i8 = and %0, %0\n%4:bool = le %0, %0\n"
          "%5:bool = ne %0, %0\n%6:u8 = cast[overflow=wrap] %4\nemit[endian=(be, be, be, be)] %1, %2, %3, %6\n"
          "reject_if %5\n" + END,
-         S8 + "%1:i8 = const[value=0]\n%2:i8 = const[value=0]\n%3:u8 = const[value=1]\n"
-         "emit[endian=(be, be, be, be)] %1, %2, %0, %3\n" + END),
+         S8 + "%1:i8 = const[value=0]\n%3:u8 = const[value=1]\n"
+         "emit[endian=(be, be, be, be)] %1, %1, %0, %3\n" + END),
     ],
     "~~x -> x": [
         (A8 + "%1:u8 = not %0\n%2:u8 = not %1\nemit[endian=(be)] %2\n" + END, A8 + "emit[endian=(be)] %0\n" + END),
