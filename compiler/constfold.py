@@ -9,6 +9,7 @@ packet), so what the diagnostics call "always 0" is what every target computes.
 """
 from __future__ import annotations
 
+from .interp import EVAL_RULES
 from .ir import ARITH, COMPARE, Node, Op, Pipeline
 from .walker import Walker
 
@@ -19,7 +20,6 @@ class _OnePacket(Walker):
     """The reference interpreter's rules on a batch of one packet, outside any map."""
 
     def __init__(self, pipeline: Pipeline):
-        from .interp import EVAL_RULES
         super().__init__(pipeline)
         self.rules = EVAL_RULES
         self.B = 1

@@ -28,15 +28,11 @@ from . import framing
 from .contract import COUNTER_KEYS, UNLIMITED, Limits, Result, counters  # noqa: F401  (Result, counters re-exported)
 from .errors import InternalError
 from .interp_ops import ArrVal, PURE_RULES, crc32_be, dt  # noqa: F401  (ArrVal, crc32_be re-exported)
+from .interp_ops import CODE, DROP, HOST, MALFORMED, MULTICAST, PASS, TRANSMIT, UNDECIDED  # noqa: F401  (batch codes)
 from .interp_state import STATE_RULES, StatePlan, plan_state, rounds
 from .ir import Node, Op, Pipeline
 from .types import Array
 from .walker import Walker
-
-# Verdict codes inside a batch.
-UNDECIDED, PASS, TRANSMIT, DROP, MULTICAST, MALFORMED = range(6)
-HOST = 6                      # passed with the payload a host function made (host_if)
-CODE = {"pass": PASS, "transmit": TRANSMIT, "drop": DROP, "multicast": MULTICAST}
 
 
 def r_reject_if(w, n, c):

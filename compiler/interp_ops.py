@@ -24,6 +24,11 @@ from .errors import InternalError
 from .ir import Op
 from .types import BOOL, Array, Scalar
 
+# Verdict codes inside a batch (shared by the rule modules and the interpreter).
+UNDECIDED, PASS, TRANSMIT, DROP, MULTICAST, MALFORMED = range(6)
+HOST = 6                      # passed with the payload a host function made (host_if)
+CODE = {"pass": PASS, "transmit": TRANSMIT, "drop": DROP, "multicast": MULTICAST}
+
 U64 = np.uint64
 U64_MAX = np.uint64(2**64 - 1)
 

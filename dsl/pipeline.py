@@ -8,10 +8,11 @@ import typing
 
 from ..compiler.errors import NiccError, SourceLoc, user_code, user_loc
 from ..compiler.ir import Block, Op, Pipeline
+from ..compiler.passes.verify import verify
 from ..compiler.types import Array, Scalar, U32
-from .ops import Verdict, reject_if
+from .ops import Verdict
 from .schema import ArraySpec, Record, _Rest
-from .tracer import Tracer, Value, as_value, wrap
+from .tracer import Tracer, Value, traced_value
 
 
 class RecordView:
@@ -101,7 +102,7 @@ class RecordView:
             else:
                 count = tr.const(spec.n, Scalar("u", 16), loc)
             t = Array(spec.elem, spec.bound, dynamic=spec.count is not None or spec.rest)
-            v = wrap(tr.add(Op.ARRAY, (count,), {"name": name, "offset": off}, t, loc))
+            v = traced_value(tr.add(Op.ARRAY, (count,), {"name": name, "offset": off}, t, loc))
         else:
             raise NiccError(f"field '{name}' is the unparsed rest of the payload; it is carried unchanged "
                             "and cannot be read", loc or user_loc())
@@ -159,7 +160,6 @@ def trace(pdef: PipelineDef) -> Pipeline:
         if len(emits) > 1:
             raise NiccError("the payload is emitted more than once", emits[1].loc)
         tr.add(Op.VERDICT, (), {"verdict": result.kind, "group": result.group}, loc=result.loc)
-    from ..compiler.passes import verify
     verify(p)
     return p
 

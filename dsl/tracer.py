@@ -18,14 +18,14 @@ from ..compiler.ir import Block, Node, Op, Pipeline, SPECS
 from ..compiler.typecheck import infer_type
 from ..compiler.types import Array, BOOL, Scalar, Struct, Type
 
-_current: list["Tracer"] = []
-_STAY = (Op.ELEM, Op.CARRY, Op.MAP, Op.SCAN, Op.STATE_UPDATE_IF)   # never moved out of the block they are written in
+_active_tracers: list["Tracer"] = []
+_STAY_IN_BLOCK = (Op.ELEM, Op.CARRY, Op.MAP, Op.SCAN, Op.STATE_UPDATE_IF)   # never moved out of the block they are written in
 
 
 def tracer() -> "Tracer":
-    if not _current:
+    if not _active_tracers:
         raise NiccError("nicc operations can only be used inside a pipeline function while it is traced", user_loc())
-    return _current[-1]
+    return _active_tracers[-1]
 
 
 class Tracer:
@@ -37,7 +37,7 @@ class Tracer:
         self.map_inputs: list[tuple[Node | None, list[Type]]] = []
         self.overflow = "wrap"
         self.lut_ids: dict[int, str] = {}
-        self.home: dict[Node, Block] = {}     # the block each traced node was placed in
+        self.block_of: dict[Node, Block] = {}     # the block each traced node was placed in
 
     def _place(self, n: Node) -> int:
         """Index in ``self.blocks`` of the block ``n`` belongs to.
@@ -49,7 +49,7 @@ class Tracer:
         """
         depth = 0
         for a in n.args:
-            b = self.home.get(a)
+            b = self.block_of.get(a)
             if b is None:
                 continue
             k = next((i for i, have in enumerate(self.blocks) if have is b), None)
@@ -58,16 +58,16 @@ class Tracer:
                                 "a map body cannot be used outside it (it exists once per element); return it "
                                 "from the map function instead", n.loc)
             depth = max(depth, k)
-        if n.op in _STAY or not SPECS[n.op].result:
+        if n.op in _STAY_IN_BLOCK or not SPECS[n.op].result:
             return len(self.blocks) - 1
         return depth
 
     def __enter__(self):
-        _current.append(self)
+        _active_tracers.append(self)
         return self
 
     def __exit__(self, *exc):
-        _current.pop()
+        _active_tracers.pop()
 
     def add(self, op: Op, args=(), attrs=(), type: Type | None = None, loc: SourceLoc | None = None,
             body: Block | None = None) -> Node:
@@ -80,11 +80,11 @@ class Tracer:
         if SPECS[op].result:
             n.type = t
         self.blocks[depth].nodes.append(n)
-        self.home[n] = self.blocks[depth]
+        self.block_of[n] = self.blocks[depth]
         return n
 
     def value(self, op: Op, args=(), attrs=(), type=None, loc=None) -> "Value":
-        return wrap(self.add(op, args, attrs, type, loc))
+        return traced_value(self.add(op, args, attrs, type, loc))
 
     def const(self, v, t: Scalar, loc: SourceLoc | None = None) -> "Value":
         return self.value(Op.CONST, (), {"value": int(v)}, t, loc)
@@ -123,7 +123,7 @@ class Tracer:
             self.map_inputs.pop()
 
 
-def wrap(n: Node) -> "Value":
+def traced_value(n: Node) -> "Value":
     return ArrayValue(n) if isinstance(n.type, Array) else Value(n)
 
 
@@ -280,7 +280,6 @@ class Value:
 
         Fixed point without a new op: shifts, masks and a select, no intermediate overflow.
         """
-        from .fixed import shr_round
         return shr_round(self, n, mode)
 
 
@@ -291,8 +290,7 @@ class ArrayValue(Value):
 
     def map(self, fn) -> "ArrayValue":
         """Apply ``fn`` to every element (see :func:`nicc.dsl.map`)."""
-        from .ops import map as map_
-        return map_(fn, self)
+        return trace_map(fn, self)
 
     def __getitem__(self, i):
         """Element ``i`` (a traced or constant index; 0 past the array's count): windowed access."""
@@ -310,7 +308,7 @@ class ArrayValue(Value):
         """The number of elements (the count field of a payload array, the count of nd.range)."""
         n = self.node
         if n.op in (Op.ARRAY, Op.RANGE):
-            return wrap(n.args[0])
+            return traced_value(n.args[0])
         if not self.type.dynamic:
             from ..compiler.types import U16
             return tracer().const(self.type.max, U16)
@@ -333,3 +331,68 @@ class Element:
         if name not in fields:
             raise NiccError(f"element has no field '{name}' (fields: {', '.join(fields)})", user_loc())
         return fields[name]
+
+
+def trace_map(fn, *arrays: "ArrayValue") -> "ArrayValue":
+    """Trace ``fn`` over the elements of ``arrays`` into a map node (``nd.map`` and ``array.map``).
+
+    ``fn`` receives one element per array (a value, or an element with a field per struct
+    member) and returns a value, a tuple, or a dict naming the result's fields.
+    """
+    tr = tracer()
+    loc = user_loc()
+    if len(tr.blocks) > 1:
+        raise NiccError("nested map: a map body runs once per element and cannot loop again; process the "
+                        "arrays side by side with nd.map(fn, a, b), one map after another", loc)
+    if not arrays:
+        raise NiccError("map needs at least one array", loc)
+    for a in arrays:
+        if not isinstance(a, ArrayValue):
+            what = f"a scalar value ({a.type})" if isinstance(a, Value) else f"{type(a).__name__} {a!r}"
+            raise NiccError(f"map applies to arrays (record fields declared with nd.array), got {what}", loc)
+    types = [a.type for a in arrays]
+    if any((t.max, t.dynamic) != (types[0].max, types[0].dynamic) for t in types):
+        raise NiccError("map over arrays of different lengths", loc)
+    with tr.block(types) as body:
+        elems = []
+        for i, t in enumerate(types):
+            st = t.struct
+            fields = {f: tr.value(Op.ELEM, (), {"input": i, "field": f}, ft, loc) for f, ft in st.fields}
+            elems.append(fields["_"] if isinstance(t.elem, Scalar) else Element(fields))
+        out = fn(*elems)
+        if isinstance(out, dict):
+            names, vals = tuple(out), list(out.values())
+        elif isinstance(out, tuple):
+            names, vals = tuple(f"f{i}" for i in range(len(out))), list(out)
+        else:
+            names, vals = ("_",), [out]
+        vals = [as_value(v) for v in vals]
+        tr.add(Op.YIELD, vals, {"names": names}, loc=loc)
+    return traced_value(tr.add(Op.MAP, arrays, (), loc=loc, body=body))
+
+
+MODES = ("half_up", "half_even", "floor")
+
+
+def shr_round(x: Value, n: int, mode: str = "half_up") -> Value:
+    """``x / 2**n`` rounded: ``half_up`` = floor(x/2^n + 1/2), ``half_even`` (ties to even), ``floor``."""
+    if mode not in MODES:
+        raise NiccError(f"rounding mode must be one of {', '.join(MODES)}, got {mode!r}", user_loc())
+    t = x.type
+    if not isinstance(t, Scalar) or not t.is_int:
+        raise NiccError(f"shr_round needs an integer, got {t}", user_loc())
+    if not isinstance(n, int) or not 0 <= n < t.bits:
+        raise NiccError(f"shift must be 0..{t.bits - 1} for {t}, got {n!r}", user_loc())
+    if n == 0:
+        return x
+    sh = lambda k: tracer().const(k, Scalar("u", t.bits))      # noqa: E731
+    q = x >> sh(n)
+    if mode == "floor":
+        return q
+    half_bit = (x >> sh(n - 1)) & as_value(1, x)                 # the bit worth 1/2
+    if mode == "half_up":
+        return q + half_bit
+    rest = x & as_value((1 << (n - 1)) - 1, x)                   # the bits below 1/2
+    tie = (rest == as_value(0, x)) & (half_bit == as_value(1, x))
+    up = tracer().value(Op.SELECT, (tie, q & as_value(1, x), half_bit))
+    return q + up

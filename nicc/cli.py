@@ -91,7 +91,7 @@ def cmd_ir(a) -> int:
     ir = _load(a.pipeline)
     if a.graph:
         import subprocess
-        from nicc.runtime.graph import draw
+        from nicc.compiler.graph import draw
         try:
             draw(ir, a.graph)
         except OSError as e:

@@ -1,4 +1,7 @@
-"""Pictures of a pipeline: its data-flow graph as Graphviz DOT (rendered to SVG/PNG when ``dot`` exists).
+"""A pipeline's data-flow graph (networkx) and its picture (Graphviz DOT, SVG/PNG when ``dot`` exists).
+
+    g = dataflow_graph(ir)               # operand -> user edges, effects chained in program order
+    draw(ir, "criteo.svg")
 
 Nodes are coloured by kind (packet reads, arithmetic, tables, state, effects)
 and, when a placement is known (``placement={node: "nic"|"host"}``), drawn in
@@ -9,7 +12,30 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from ..compiler.ir import EFFECTS, Op, Pipeline
+import networkx as nx
+
+from .ir import EFFECTS, Op, Pipeline
+
+
+def dataflow_graph(p: Pipeline) -> nx.DiGraph:
+    """Data-flow graph of the top-level block: ``data`` edges from operand to user (a map's edges
+    include the outer values its body uses), ``order`` edges chaining effects in program order."""
+    g = nx.DiGraph()
+    prev_effect = None
+    for i, n in enumerate(p.body.nodes):
+        g.add_node(n, index=i)
+        for a in n.args:
+            g.add_edge(a, n, kind="data")
+        if n.body is not None:
+            for inner in n.body.walk():
+                for a in inner.args:
+                    if a in g and a is not n:
+                        g.add_edge(a, n, kind="data")
+        if n.op in EFFECTS or n.op in (Op.STATE_READ, Op.TIMESTAMP, Op.STREAM_READ):
+            if prev_effect is not None:
+                g.add_edge(prev_effect, n, kind="order")
+            prev_effect = n
+    return g
 
 COLORS = {
     "read": "#cfe8ff", "math": "#ffffff", "table": "#ffe9b3", "state": "#ffc9c9", "effect": "#d3f9d8", "map": "#e5dbff",
@@ -21,9 +47,9 @@ def _kind(op: Op) -> str:
         return "read"
     if op in (Op.LUT, Op.BUCKETIZE, Op.CRC32):
         return "table"
-    if op in (Op.STATE_READ, Op.STATE_WRITE, Op.STATE_UPDATE_IF):
+    if op in (Op.STATE_READ, Op.STATE_WRITE, Op.STATE_UPDATE_IF, Op.STREAM_READ, Op.STREAM_WRITE):
         return "state"
-    if op is Op.MAP:
+    if op in (Op.MAP, Op.SCAN):
         return "map"
     return "effect" if op in EFFECTS else "math"
 
@@ -39,7 +65,7 @@ def _label(n) -> str:
 
 
 def to_dot(p: Pipeline, placement: dict | None = None) -> str:
-    g = p.graph()
+    g = dataflow_graph(p)
     ids = {n: f"n{i}" for i, n in enumerate(g.nodes)}
     lines = [f'digraph "{p.name}" {{', "  rankdir=TB;", '  node [shape=box, style="rounded,filled", fontname="monospace", fontsize=10];',
              f'  label="{p.name} (UDP port {p.port})"; labelloc=t;']
