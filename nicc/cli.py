@@ -119,6 +119,11 @@ def cmd_compile(a) -> int:
         print(f"note: {line}")
     if "resources" in art.manifest:
         print("resources: " + json.dumps(art.manifest["resources"]))
+    if a.explain:
+        rows = art.manifest.get("lowerings", [])
+        print(f"lowering choices for {a.target} ({len(rows)}):" if rows else f"no lowering choices for {a.target}")
+        for r in rows:
+            print(f"  {r['file']}:{r['line']}: {r['op']} {r['choice']}: {r['reason']}")
     return 0
 
 
@@ -134,6 +139,8 @@ def cmd_run(a) -> int:
     if a.iface:
         t.check_available()
         kw = {"host": a.host} if a.host else {}
+        if a.lcores != 1:
+            kw["lcores"] = a.lcores
         return t.run_live(ir, a.iface, mode=a.mode, **kw)
     if not (a.pcap_in and a.pcap_out):
         raise UsageError("run needs --pcap-in and --pcap-out (or --iface for live traffic)")
@@ -217,6 +224,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("pipeline", metavar="PIPELINE")
     s.add_argument("--target", "-t", required=True, **tgt)
     s.add_argument("-o", "--output", metavar="DIR", help="output directory (default build/NAME-TARGET)")
+    s.add_argument("--explain", action="store_true", help="list the target's lowering choices and why")
     s.set_defaults(fn=cmd_compile)
 
     s = sub.add_parser("run", help="run a pipeline on a packet capture (or live on an interface)")
@@ -227,6 +235,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--iface", metavar="IF", help="run live on a network interface instead")
     s.add_argument("--mode", choices=["native", "generic"], default="generic", help="XDP attach mode for --iface")
     s.add_argument("--host", metavar="WHERE", help="DPDK --iface: where passed packets go (tap:NAME or pcap:FILE)")
+    s.add_argument("--lcores", type=int, default=1, metavar="N", help="DPDK --iface: run the data plane on N lcores")
     s.add_argument("--json", action="store_true", help="also print the counters as one JSON line")
     s.add_argument("--sim", action="store_true", help="bmv2: run on nicc's own P4 evaluator instead of real bmv2")
     s.set_defaults(fn=cmd_run)

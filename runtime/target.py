@@ -61,10 +61,6 @@ class Target:
         """Process live traffic on ``iface`` until interrupted; returns an exit status."""
         raise TargetUnavailable(f"target {self.name} has no live mode")
 
-    def bench(self, ir: Pipeline, packets: int = 2000) -> int:
-        """Measure the pipeline on this target and print the numbers; returns an exit status."""
-        raise TargetUnavailable(f"target {self.name} has no benchmark")
-
     def ensure_artifact(self, ir: Pipeline, artifact: Artifact | None) -> Artifact:
         if artifact is None:
             artifact = self.compile(ir, tempfile.mkdtemp(prefix=f"nicc-{self.name}-"))
