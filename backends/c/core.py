@@ -32,6 +32,8 @@ from .cstyle import CRenderer, c_const, cond, wrap
 from .emitplan import Piece, plan_in_place
 
 INLINE_OPS = set(ARITH) | set(COMPARE) | {Op.NOT, Op.CAST, Op.SELECT}
+# users whose C names each operand once (a value written into a user that names it twice is computed twice)
+NAMES_ONCE = set(COMPARE) | {Op.REJECT_IF, Op.VERDICT_IF, Op.EMIT, Op.AND, Op.OR, Op.XOR, Op.NOT, Op.SELECT}
 # what may follow an emit written in place: nothing that reads the payload or leaves the frame unchanged
 AFTER_IN_PLACE = {Op.VERDICT, Op.VERDICT_IF, Op.CONST, Op.PAYLOAD_LEN, Op.TIMESTAMP, Op.LUT, Op.BUCKETIZE,
                   Op.CRC32, Op.STATE_READ, Op.STATE_WRITE} | INLINE_OPS
@@ -83,9 +85,10 @@ def find_inline(p: Pipeline) -> set[int]:
     outside: set[int] = set()
     top = {id(n) for n in p.body.nodes}
     for n in p.body.walk():
+        once = n.op in NAMES_ONCE or (n.op in (Op.ADD, Op.SUB, Op.MUL, Op.CAST) and n.attr("overflow") != "sat")
         for a in n.args:
             uses[id(a)] = uses.get(id(a), 0) + 1
-            if id(n) not in top:
+            if id(n) not in top or not once:
                 outside.add(id(a))
     return {id(n) for n in p.body.nodes
             if n.op in INLINE_OPS and uses.get(id(n)) == 1 and id(n) not in outside and n.type is not None}

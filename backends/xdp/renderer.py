@@ -211,6 +211,7 @@ class XdpRenderer(CCore):
 
     # -- storage --------------------------------------------------------------------------------------
     def local_array(self, ctype: str, name: str, n: int) -> str:
+        """Map results live in the scratch value: the 512-byte stack is the unrolled loops' (spills)."""
         self.scratch.append((ctype, name, n))
         self.uses_scratch_top = True
         return f"s->{name}"
