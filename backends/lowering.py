@@ -238,7 +238,8 @@ def choose_lowerings(p: Pipeline, target: str) -> Pipeline:
 
 
 def explain(p: Pipeline) -> list[dict]:
-    """The lowering notes of ``p`` as rows: op, file, line, choice, reason (for manifests and --explain)."""
+    """The notes on ``p`` (the midend's and this pass's) as rows for ``manifest["explain"]``, which
+    ``nicc compile --explain`` prints as a table: where, op, choice, reason."""
     import os
-    return [dict(op=m.node.op.value, file=os.path.basename(m.node.loc.file), line=m.node.loc.line,
+    return [dict(line=f"{os.path.basename(m.node.loc.file)}:{m.node.loc.line}", op=m.node.op.value,
                  choice=m.choice, reason=m.reason) for m in p.notes]

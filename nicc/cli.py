@@ -117,14 +117,33 @@ def cmd_compile(a) -> int:
         print(f"  {role:10} {path}")
     for line in art.manifest.get("notes", []):
         print(f"note: {line}")
-    if "resources" in art.manifest:
-        print("resources: " + json.dumps(art.manifest["resources"]))
     if a.explain:
-        rows = art.manifest.get("lowerings", [])
-        print(f"lowering choices for {a.target} ({len(rows)}):" if rows else f"no lowering choices for {a.target}")
-        for r in rows:
-            print(f"  {r['file']}:{r['line']}: {r['op']} {r['choice']}: {r['reason']}")
+        print(explain_table(art.manifest))
+    elif "resources" in art.manifest:
+        print("resources: " + json.dumps(art.manifest["resources"]))
     return 0
+
+
+def explain_table(manifest: dict) -> str:
+    """``manifest["explain"]`` (a list of row dicts, columns in first-seen order) and ``manifest["resources"]``
+    as text tables; any target may fill these keys."""
+    rows = manifest.get("explain") or []
+    out = []
+    if rows:
+        cols = list(dict.fromkeys(k for r in rows for k in r))
+        cells = [[("" if r.get(c) is None else str(r.get(c))) for c in cols] for r in rows]
+        width = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+        out.append("  ".join(c.ljust(w) for c, w in zip(cols, width)).rstrip())
+        out.append("  ".join("-" * w for w in width))
+        out += ["  ".join(v.ljust(w) for v, w in zip(row, width)).rstrip() for row in cells]
+    else:
+        out.append(f"(target {manifest.get('target', '?')} gives no per-object breakdown)")
+    res = manifest.get("resources") or {}
+    if res:
+        out.append("")
+        w = max(len(k) for k in res)
+        out += [f"{k.ljust(w)}  {v}" for k, v in res.items()]
+    return "\n".join(out)
 
 
 def cmd_run(a) -> int:
@@ -224,7 +243,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("pipeline", metavar="PIPELINE")
     s.add_argument("--target", "-t", required=True, **tgt)
     s.add_argument("-o", "--output", metavar="DIR", help="output directory (default build/NAME-TARGET)")
-    s.add_argument("--explain", action="store_true", help="list the target's lowering choices and why")
+    s.add_argument("--explain", action="store_true",
+                   help="print what the target's compiler says the program costs (per object, and totals)")
     s.set_defaults(fn=cmd_compile)
 
     s = sub.add_parser("run", help="run a pipeline on a packet capture (or live on an interface)")

@@ -172,7 +172,7 @@ class DpdkTarget(Target):
             "limits": {"max_frame_in": MAX_FRAME, "max_frame_out": MAX_FRAME},
             "states": {s.name: {"elem": str(s.elem), "size": s.size} for s in ir.states.values()},
             "tables": {t.name: len(t.values) for t in ir.tables.values()},
-            "lowerings": explain(lower(ir)),
+            "explain": explain(lower(ir)),
             "notes": [f"binary {ir.name}: run with --vdev (net_pcap, net_af_packet, net_ring...); "
                       "port 0 = wire (rx, transmit), port 1 = host (pass)"],
         }

@@ -142,7 +142,7 @@ class XdpTarget(Target):
             "resources": {"map_bytes": mem, "possible_cpus": ncpu,
                           "payload_bytes_read": ctx["reads"], "max_payload_out": ctx["max_out"],
                           "payload_in_place": ctx["in_place"]},
-            "lowerings": ctx["lowerings"],
+            "explain": ctx["explain"],
             "notes": [],
         }
         if self._can_load():

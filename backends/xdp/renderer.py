@@ -520,7 +520,7 @@ def render(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer, sp
         copy_always=r.copy_always, scratch_top=r.uses_scratch_top or r.copy_always,
         scratch=scratch, callbacks=callbacks, uses_timestamp=r.uses_timestamp, uses_bounded=r.uses_bounded,
         cas_tries=CAS_TRIES, stages=r.stages, rendered=r.rendered, scratch_bytes=scratch_bytes,
-        rodata_bytes=r.rodata_bytes(), lowerings=explain(p),
+        rodata_bytes=r.rodata_bytes(), explain=explain(p),
     )
 
 
