@@ -26,9 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...compiler.ir import ARITH, COMPARE, Node, Op, Pipeline
-from ...compiler.types import Array, BOOL, Scalar, Struct
+from ...compiler.types import Array, Scalar, Struct
 from ..lowering import RULES, TargetRules, trip_count
-from .cstyle import CRenderer, c_const, cond, wrap
+from .cstyle import CRenderer, cond, wrap
 from .emitplan import Piece, plan_in_place
 
 INLINE_OPS = set(ARITH) | set(COMPARE) | {Op.NOT, Op.CAST, Op.SELECT}
@@ -413,8 +413,6 @@ class CCore(CRenderer):
         return out, static
 
     def in_place_plan(self, n: Node, vals):
-        if self.in_place_refused():
-            return None
         if any(b.op not in AFTER_IN_PLACE or b.attr("verdict") == "multicast" for b in self.after_emit):
             return None
         pieces, static = self.pieces(n, vals)
@@ -423,9 +421,6 @@ class CCore(CRenderer):
         if any(isinstance(v, PacketArray) and v.bounded for v in vals):
             return None
         return plan_in_place(pieces)
-
-    def in_place_refused(self) -> bool:
-        return False
 
     def r_emit(self, n, *vals):
         if self.emitted:
@@ -549,21 +544,7 @@ class CCore(CRenderer):
         finally:
             self.node = saved
 
-    def emit_size(self, n: Node) -> int:
-        size = super().emit_size(n)
-        return size
-
     def render_body(self) -> list[str]:
         self.run()
         return self.lines
 
-
-def _plain_var(v: str) -> bool:
-    return v.replace("_", "a").isalnum() and not v[0].isdigit()
-
-
-def u32_const(v: int) -> str:
-    return c_const(v, Scalar("u", 32))
-
-
-__all__ = ["CCore", "ArrayVal", "PacketArray", "LocalArray", "FusedMap", "BOOL"]

@@ -46,26 +46,32 @@ def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
-def direction(p: Piece) -> str | None:
-    """'forward' or 'backward' if writing ``p``'s elements in that order never overwrites an element
-    it reads later; None if neither order is safe."""
-    if not p.reads or not any(_overlap((p.out_off, p.out_end), r) for r in p.read_extents()):
-        return "forward"
-    nb = -(-p.count // p.block)
+def _safe(p: Piece, block: int) -> tuple[bool, bool]:
+    """(front to back is safe, back to front is safe) when ``block`` elements are read before any is written."""
+    nb = -(-p.count // block)
     i = np.arange(nb)[:, None]          # block written
     j = np.arange(nb)[None, :]          # block read
-    bw = p.block * p.out_size
+    bw = block * p.out_size
     w0, w1 = p.out_off + i * bw, p.out_off + (i + 1) * bw
     clobbers = np.zeros((nb, nb), dtype=bool)
     for off, size in p.reads:
-        br = p.block * size
+        br = block * size
         r0, r1 = off + j * br, off + (j + 1) * br
         clobbers |= (w0 < r1) & (r0 < w1)
-    if not (clobbers & (j > i)).any():
+    return not (clobbers & (j > i)).any(), not (clobbers & (j < i)).any()
+
+
+def direction(p: Piece) -> str | None:
+    """'forward' or 'backward' if writing ``p``'s elements in that order never overwrites an element
+    it reads later; None if neither order is safe. A vectorized piece (``block`` > 1) must be safe
+    element by element too: its scalar fallback writes one element at a time."""
+    if not p.reads or not any(_overlap((p.out_off, p.out_end), r) for r in p.read_extents()):
         return "forward"
-    if not (clobbers & (j < i)).any():
-        return "backward"
-    return None
+    fwd, bwd = _safe(p, 1)
+    if p.block > 1:
+        bf, bb = _safe(p, p.block)
+        fwd, bwd = fwd and bf, bwd and bb
+    return "forward" if fwd else "backward" if bwd else None
 
 
 def plan_in_place(pieces: list[Piece]) -> list[tuple[Piece, str]] | None:

@@ -519,7 +519,7 @@ def render(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer, sp
         reads=r.reads, io_size=io_size, max_out=r.max_out, emits=r.emitted, in_place=r.in_place,
         copy_always=r.copy_always, scratch_top=r.uses_scratch_top or r.copy_always,
         scratch=scratch, callbacks=callbacks, uses_timestamp=r.uses_timestamp, uses_bounded=r.uses_bounded,
-        cas_tries=CAS_TRIES, stages=r.stages, rendered=r.rendered, scratch_bytes=scratch_bytes,
+        stages=r.stages, rendered=r.rendered, scratch_bytes=scratch_bytes,
         rodata_bytes=r.rodata_bytes(), explain=explain(p),
     )
 
