@@ -204,11 +204,19 @@ def render(k: Kernel) -> tuple[str, str]:
         L.append(f"        _mm512_mask_storeu_epi8(op + {64 * m}, nicc_mask64(out_bytes, {64 * m}), y{m});")
     L.append("    }")
     L.append("}")
-    return "".join(consts) + "\n" + "\n".join(L) + "\n", fn
+    stub = (f"static void {fn}(const uint8_t *in, uint8_t *out, uint32_t n, int backward)\n{{\n"
+            "    (void)in; (void)out; (void)n; (void)backward;\n    __builtin_unreachable();     "
+            "/* nicc_simd_vbmi() is 0 off x86 */\n}\n")
+    return ("#if NICC_X86\n" + "".join(consts) + "\n" + "\n".join(L) + "\n#else\n" + stub + "#endif\n", fn)
 
 
 HELPERS = f"""/* AVX-512 VBMI helpers of the simd maps: the mask of the bytes [start, start + 64) below n, and a
- * 256-entry byte table looked up 64 bytes at a time (two 2-register permutes, blended by index bit 7) */
+ * 256-entry byte table looked up 64 bytes at a time (two 2-register permutes, blended by index bit 7).
+ * Off x86 the build has the scalar loops only. */
+#if defined(__x86_64__) || defined(__i386__)
+#define NICC_X86 1
+#include <immintrin.h>
+
 static inline uint64_t nicc_mask64(uint32_t n, uint32_t start)
 {{
     return n <= start ? 0 : n - start >= 64 ? ~0ULL : (1ULL << (n - start)) - 1;
@@ -236,4 +244,12 @@ static int nicc_simd_vbmi(void)
     }}
     return level;
 }}
+#else
+#define NICC_X86 0
+
+static int nicc_simd_vbmi(void)
+{{
+    return 0;
+}}
+#endif
 """

@@ -193,7 +193,7 @@ def test_simd_kernel_matches_simulation(tmp_path, seed):
                      f"static uint8_t out[{max(1, n * off)}]; {fn}(in, out, {n}, {i % 2}); "
                      f"for (int j = 0; j < {n * off}; j++) printf(\"%u\\n\", out[j]); }}")
     src = ("#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
-           "#include <immintrin.h>\n" + simd.HELPERS + code + "int main(void)\n{\n" + "\n".join(calls) +
+           + simd.HELPERS + code + "int main(void)\n{\n" + "\n".join(calls) +
            "\n    return 0;\n}\n")
     got = run_c(tmp_path, src)
     want = [b for n, d in zip(counts, datas) for b in simd.simulate(k, d, n)]
