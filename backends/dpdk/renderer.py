@@ -27,7 +27,8 @@ import os
 from ...compiler.contract import CODES  # noqa: F401  (the outcome each NAME_process returns)
 from ...compiler.ir import Op, Pipeline
 from ...compiler.types import Scalar
-from ..c.core import CCore, FusedMap, PacketArray
+from ..c.core import CCore
+from ..c.values import FusedMap, PacketArray, field_offset
 from ..c.cstyle import c_const
 from ..c.emitplan import Piece
 from . import simd
@@ -104,7 +105,7 @@ class DpdkRenderer(CCore):
         for name, v in zip(y.attr("names"), y.args):
             e = v.args[0]
             tab = self.pipeline.tables[v.attr("table")]
-            from ..c.core import field_offset
+
             lookups.append(simd.Lookup(field_offset(src_struct, e.attr("field")),
                                        tuple(int(x) & ((1 << (8 * tab.out.nbytes)) - 1) for x in tab.values),
                                        field_offset(out_struct, name), tab.out.nbytes, endian))

@@ -50,8 +50,9 @@ from ...compiler.contract import CODES
 from ...compiler.errors import NiccError, SourceLoc
 from ...compiler.ir import ARITH, Node, Op, Pipeline
 from ...compiler.types import Array, BOOL, Scalar
-from ..c.core import CCore, LocalArray, PacketArray
+from ..c.core import CCore
 from ..c.cstyle import c_const
+from .state import CAS_TRIES, BpfMapState, slot_type  # noqa: F401  (CAS_TRIES: re-exported)
 from ..lowering import choose_lowerings, explain, trip_count, variable_loops
 
 # Outcome codes (the contract's) are the index of each counter in the per-CPU counters map.
@@ -62,7 +63,6 @@ ACTIONS = {"pass": "XDP_PASS", "transmit": "XDP_TX", "drop": "XDP_DROP", "multic
 XDP_ACTION_VALUES = {"XDP_ABORTED": 0, "XDP_DROP": 1, "XDP_PASS": 2, "XDP_TX": 3, "XDP_REDIRECT": 4}
 MULTICAST_PLAN = ("multicast is not supported by the xdp target yet; it will map to XDP_REDIRECT through a "
                   "BPF_MAP_TYPE_DEVMAP of the group's ports with bpf_redirect_map(..., BPF_F_BROADCAST)")
-CAS_TRIES = 16          # compare-and-exchange attempts of state_update_if before the packet is unhandled
 MAX_SCRATCH = 1 << 20   # working memory per CPU: one value of an array map with a slot per possible CPU
 LOOP_MAX_ELEMS = 1024   # a bounded loop the verifier walks: each iteration adds pending branches
 
@@ -98,7 +98,7 @@ class Callback:
     lines: list[str]
 
 
-class XdpRenderer(CCore):
+class XdpRenderer(BpfMapState, CCore):
     """Renders a pipeline as one XDP program (see the module docstring)."""
 
     target = "xdp"
@@ -107,7 +107,6 @@ class XdpRenderer(CCore):
     prefix = "nicc"
     h = "nicc"
     target_name = "the xdp target"
-    cas_tries = CAS_TRIES
     needs_elem_ptr = True
     const_u8p = "const __u8 *"
     u8p = "__u8 *"
@@ -406,87 +405,12 @@ class XdpRenderer(CCore):
         self.uses_timestamp = True
         return self.define(n, "nicc_now()")
 
-    # -- state ----------------------------------------------------------------------------------------
-    def state_map(self, n) -> tuple[str, int, str]:
-        s = self.pipeline.states[n.attr("state")]
-        return f"nicc_state_{s.name}", s.size, slot_type(s.elem)
-
-    def r_state_read(self, n, idx):
-        m, size, slot = self.state_map(n)
-        v = self.var(self.ty(n.type), "0", self.value_name_base(n))
-        key, p = self.fresh("key"), self.fresh("p")
-        self.emit_line(f"if ((__u64){idx} < {size}U) {{")
-        self.emit_line(f"    __u32 {key} = (__u32){idx};")
-        self.emit_line(f"    {slot} *{p} = bpf_map_lookup_elem(&{m}, &{key});")
-        self.emit_line("")
-        self.emit_line(f"    if ({p})")
-        self.emit_line(f"        {v} = ({self.ty(n.type)})*{p};")
-        self.emit_line("}")
-        return v
-
-    def r_state_write(self, n, idx, val, cond):
-        m, size, slot = self.state_map(n)
-        key, p = self.fresh("key"), self.fresh("p")
-        self.emit_line(f"if ({cond} && (__u64){idx} < {size}U) {{")
-        self.emit_line(f"    __u32 {key} = (__u32){idx};")
-        self.emit_line(f"    {slot} *{p} = bpf_map_lookup_elem(&{m}, &{key});")
-        self.emit_line("")
-        self.emit_line(f"    if ({p})")
-        self.emit_line(f"        *{p} = ({slot}){val};")
-        self.emit_line("}")
-        return None
-
-    def r_state_update_if(self, n, idx, val):
-        m, size, slot = self.state_map(n)
-        et = self.ty(self.pipeline.states[n.attr("state")].elem)
-        cmp = n.attr("cmp")
-        hit = self.var("__u8", "0", "hit")
-        key, p = self.fresh("key"), self.fresh("p")
-        self.emit_line(f"if ((__u64){idx} < {size}U) {{")
-        self.emit_line(f"    __u32 {key} = (__u32){idx};")
-        self.emit_line(f"    {slot} *{p} = bpf_map_lookup_elem(&{m}, &{key});")
-        self.emit_line("")
-        self.emit_line(f"    if ({p}) {{")
-        if cmp == "always":
-            self.emit_line(f"        *{p} = ({slot}){val};")
-            self.emit_line(f"        {hit} = 1;")
-        else:
-            sym = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[cmp]
-            raw, t, busy = self.fresh("raw"), self.fresh("t"), self.fresh("busy")
-            # compare and store as one atomic step: retry while another CPU changed the slot meanwhile;
-            # a packet that loses every time passes unchanged, unhandled (never dropped as stale)
-            self.emit_line(f"        int {busy} = 1;")
-            self.emit_line("")
-            self.emit_line(f"        for (int {t} = 0; {t} < {self.cas_tries}; {t}++) {{")
-            self.emit_line(f"            {slot} {raw} = *(volatile {slot} *){p};")
-            self.emit_line("")
-            self.emit_line(f"            if (!({val} {sym} ({et}){raw})) {{")
-            self.emit_line(f"                {busy} = 0;")
-            self.emit_line("                break;")
-            self.emit_line("            }")
-            self.emit_line(f"            if (__sync_val_compare_and_swap({p}, {raw}, ({slot}){val}) == {raw}) {{")
-            self.emit_line(f"                {hit} = 1;")
-            self.emit_line(f"                {busy} = 0;")
-            self.emit_line("                break;")
-            self.emit_line("            }")
-            self.emit_line("        }")
-            self.emit_line(f"        if ({busy})")
-            self.emit_line(f"            {self.ret_code('unhandled')}")
-        self.emit_line("    }")
-        self.emit_line("}")
-        return hit
-
     # -- the emit -------------------------------------------------------------------------------------
     def r_emit(self, n, *vals):
         super().r_emit(n, *vals)
         if self.max_out + 42 > 0xFFFF or _round8(self.max_out) > MAX_SCRATCH:
             raise self.refuse(n, f"the emitted payload can reach {self.max_out} bytes, more than the per-CPU "
                                  f"working memory of the xdp target holds ({MAX_SCRATCH} bytes)")
-
-
-def slot_type(t: Scalar) -> str:
-    """State slots are 32 or 64 bits wide: eBPF atomics work on those widths only."""
-    return "__u64" if t.bits == 64 else "__u32"
 
 
 def _csize(ctype: str) -> int:
