@@ -166,7 +166,7 @@ def render(k: Kernel) -> tuple[str, str]:
     L.append("{")
     L.append(f"    uint32_t nb = (n + {BLOCK - 1}) / {BLOCK};")
     L.append("")
-    L.append("    for (uint32_t s = 0; s < nb; s++) {")
+    L.append("    for (uint32_t s = 0; s < nb; s++) {        /* 64 elements a block, the last one masked */")
     L.append("        uint32_t b = backward ? nb - 1 - s : s;")
     L.append(f"        uint32_t in_bytes = (n - b * {BLOCK} < {BLOCK} ? n - b * {BLOCK} : {BLOCK}) * {nin};")
     L.append(f"        uint32_t out_bytes = in_bytes / {nin} * {k.out_size};")
@@ -174,8 +174,7 @@ def render(k: Kernel) -> tuple[str, str]:
     L.append(f"        uint8_t *op = out + b * {BLOCK * k.out_size};")
     for r in range(nin):
         L.append(f"        __m512i in{r} = _mm512_maskz_loadu_epi8(nicc_mask64(in_bytes, {64 * r}), ip + {64 * r});")
-    for r in range(nin, 4):
-        pass
+    L.append("        /* x<f>: byte f of each element, side by side (h<f>: its top bit, which half of the table) */")
     for f in k.fields():
         first, second, mask = gather_indices(k, f)
         src1 = "in1" if nin > 1 else "in0"
@@ -189,11 +188,13 @@ def render(k: Kernel) -> tuple[str, str]:
                          f"in2, _mm512_load_si512({k.name}_gather{f}_b), in3));")
         L.append(f"        __mmask64 h{f} = _mm512_movepi8_mask(x{f});")
     planes = k.planes()
+    L.append("        /* p<q>: output byte q of each element, looked up in the byte plane of its table */")
     for q, (i, j) in enumerate(planes):
         f = k.lookups[i].in_off
         L.append(f"        __m512i p{q} = nicc_lut256({k.name}_t{i}_{j}, x{f}, h{f});")
     if len(planes) % 2:
         L.append(f"        __m512i p{len(planes)} = _mm512_setzero_si512();")
+    L.append("        /* y<m>: output vector m, interleaved from the planes two at a time, then stored */")
     for m, pairs in enumerate(output_indices(k)):
         for j, (idx, mask) in enumerate(pairs):
             perm = f"_mm512_permutex2var_epi8(p{2 * j}, _mm512_load_si512({k.name}_out{m}_{j}), p{2 * j + 1})"
