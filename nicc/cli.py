@@ -155,6 +155,9 @@ def cmd_run(a) -> int:
         output_file(a.pcap_out, "--pcap-out")
     ir = _load(a.pipeline)
     t = _target(a.target)
+    if a.lcores != 1 and (a.target != "dpdk" or a.lcores < 1 or not a.iface):
+        raise UsageError("--lcores N (N >= 1) is for live traffic (--iface) on --target dpdk: a capture runs "
+                         "on one lcore, in order")
     if a.iface:
         t.check_available()
         kw = {"host": a.host} if a.host else {}
