@@ -148,7 +148,10 @@ def _min_cut(stages: list[Node], g: nx.DiGraph, hard: dict, pins: dict) -> set[N
             h.add_edge(v, aux, capacity=wire_bytes(v) * BYTE_NS)
             for u in users:
                 h.add_edge(aux, u, capacity=INF)
-    cut, (nic_side, host_side) = nx.minimum_cut(h, s, t)
+    try:
+        cut, (nic_side, host_side) = nx.minimum_cut(h, s, t)
+    except nx.NetworkXUnbounded:
+        cut = INF
     if cut == INF:
         bad = next(n for n in stages if n in hard or pins.get(n) == "host")
         raise NiccError(f"no cut puts every stage the target cannot run on the host: a stage pinned to the NIC "

@@ -369,6 +369,24 @@ class ArrayValue(Value):
         raise NiccError(f"the length of a {n.op.value} array is not a value here", user_loc())
 
 
+def _elementwise(name: str):
+    """``array <op> x``: elementwise, as numpy does (an array of scalars, with a scalar or an array)."""
+    def f(self, other):
+        if not isinstance(self.type.elem, Scalar):
+            raise NiccError(f"{name} of an array of structs: use .map(lambda e: ...) on its fields", user_loc())
+        if isinstance(other, ArrayValue):
+            return trace_map(lambda a, b: getattr(a, name)(b), self, other)
+        return trace_map(lambda a: getattr(a, name)(other), self)
+    f.__name__ = name
+    return f
+
+
+for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
+              "__floordiv__", "__rfloordiv__", "__mod__", "__and__", "__rand__", "__or__", "__ror__", "__xor__",
+              "__rxor__", "__lshift__", "__rshift__", "__lt__", "__le__", "__gt__", "__ge__"):
+    setattr(ArrayValue, _name, _elementwise(_name))
+
+
 class _Typed:
     def __init__(self, t):
         self.type = t
