@@ -186,8 +186,9 @@ def host_call(name: str, *inputs) -> "Value":
     args = [as_value(x, like) for x in inputs]
     for a in args:
         if not (isinstance(a.type, Scalar) and a.type.is_float):
-            raise NiccError(f"numpy.{name} of a {a.type} value: numpy functions run on floats, on the host; "
-                            f"convert first with .astype(np.float32), or precompute integer math with "
+            raise NiccError(f"numpy.{name} of a traced value of type {a.type}: numpy functions run on floats, on "
+                            "the host; "
+                            f"convert it first with .astype(np.float32), or precompute integer math with "
                             f"nd.lut(fn, domain=..., out=...) for the NIC", user_loc())
     return tracer().value(Op.CALL, args, {"fn": name})
 

@@ -59,3 +59,18 @@ def test_host_part_tensors_equal_numpy(tmp_path):
     want = np.log1p(np.array(dense).astype(np.float32))
     col = next(k for k, v in got.items() if v.dtype == np.float32)
     assert got[col].tobytes() == want.tobytes()
+
+
+def test_every_backend_refuses_float_math_at_the_users_line():
+    """Given float math directly (not through the partition), each backend names the host part."""
+    from nicc.backends.dpdk import generate as dpdk_gen
+    from nicc.backends.p4 import render_program
+    from nicc.backends.xdp import generate as xdp_gen
+    from nicc.compiler.errors import NiccError
+    ir = example("criteo_log")
+    call = next(m for n in ir.body.walk() if n.body is not None for m in n.body.walk() if m.op.value == "call")
+    for gen in (xdp_gen, dpdk_gen, render_program):
+        with pytest.raises(NiccError) as e:
+            gen(ir)
+        assert "floating point runs on the host" in e.value.message
+        assert e.value.loc.line in (call.loc.line, call.loc.line)
