@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .interp import EVAL_RULES
 from .ir import ARITH, COMPARE, Node, Op, Pipeline
+from .types import is_float
 from .walker import Walker
 
 FOLDABLE = frozenset({Op.CONST, *ARITH, Op.NOT, *COMPARE, Op.SELECT, Op.CAST, Op.LUT, Op.BUCKETIZE, Op.CRC32})
@@ -38,8 +39,8 @@ def constant_nodes(n: Node) -> list[Node] | None:
             continue
         if id(m) in seen:
             continue
-        if m.op not in FOLDABLE or m.body is not None:
-            return None
+        if m.op not in FOLDABLE or m.body is not None or is_float(m.type):
+            return None                  # floats are not folded (the IR holds no float results)
         seen.add(id(m))
         stack.append((m, True))
         stack.extend((a, False) for a in m.args if id(a) not in seen)

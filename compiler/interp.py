@@ -400,7 +400,8 @@ class _Run:
             if len(frames) == 0:
                 return
         out[:, :framing.ETH_IP_UDP] = framing.rewrite_headers(framing.rows(self.buf, self.starts[frames],
-                                                                           framing.ETH_IP_UDP), plen)
+                                                                           framing.ETH_IP_UDP), plen,
+                                                              self.p.emit().attr("port"))
         offsets = np.zeros(len(frames) + 1, np.int64)
         np.cumsum(plen + framing.ETH_IP_UDP, out=offsets[1:])
         self.parts.append((frames, out.ravel() if used is None else out[used], offsets))

@@ -21,7 +21,7 @@ op                         attribute   meaning
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 class Op(enum.Enum):
@@ -75,6 +75,8 @@ class Op(enum.Enum):
     GET = "get"                   # [name] (scan) -> final carry
     SCAN_OUT = "scan_out"         # [count] (scan) -> out[<=out_max], count = final carry
     HOST_IF = "host_if"           # [host] (cond) leave with the host function's payload
+    # host-only math (floats): the partition pass puts it on the host
+    CALL = "call"                 # [fn] (args...) a numpy function of compiler/hostfuncs.py, elementwise
     # effects and verdicts
     REJECT_IF = "reject_if"       # (cond) malformed: pass unchanged, stop
     VERDICT_IF = "verdict_if"     # [verdict, group] (cond) stop with verdict
@@ -136,9 +138,12 @@ SPECS: dict[Op, OpSpec] = {
     Op.GET: OpSpec(("name",), arity=1),
     Op.SCAN_OUT: OpSpec(("count",), arity=1),
     Op.HOST_IF: OpSpec(("host",), result=False, arity=1),
+    Op.CALL: OpSpec(("fn",)),
     Op.REJECT_IF: OpSpec(result=False, arity=1),
-    Op.VERDICT_IF: OpSpec(("verdict", "group"), result=False, arity=1),
-    Op.EMIT: OpSpec(("endian",), result=False),
+    Op.VERDICT_IF: OpSpec(("verdict", "group"), result=False, arity=1, optional=("port",)),
+    Op.EMIT: OpSpec(("endian",), result=False, optional=("port",)),
     Op.VERDICT: OpSpec(("verdict", "group"), result=False, arity=0),
 }
 assert set(SPECS) == set(Op)
+# every stage may be pinned to a place by the user (nd.on_host / nd.on_nic): the partition pass reads it
+SPECS = {op: replace(spec, optional=spec.optional + ("place",)) for op, spec in SPECS.items()}

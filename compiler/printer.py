@@ -138,5 +138,5 @@ def note_rows(p: Pipeline) -> list[dict[str, str]]:
     shape ``manifest["explain"]`` takes, for ``nicc compile --explain``."""
     order = {id(n): i for i, n in enumerate(p.body.walk())}
     notes = sorted((m for m in p.notes if id(m.node) in order), key=lambda m: order[id(m.node)])
-    return [{"where": f"{os.path.basename(m.node.loc.file)}:{m.node.loc.line}", "op": m.node.op.value,
-             "choice": m.choice, "reason": m.reason} for m in notes]
+    return [{"section": "lowering", "where": f"{os.path.basename(m.node.loc.file)}:{m.node.loc.line}",
+             "op": m.node.op.value, "choice": m.choice, "reason": m.reason} for m in notes]

@@ -341,3 +341,25 @@ def multicast(group: str, *items) -> Verdict:
 
 def drop() -> Verdict:
     return Verdict("drop")
+
+
+def _pin(v, place: str):
+    if not isinstance(v, Value):
+        raise NiccError(f"nd.on_{place} takes a traced value (the stage that makes it is pinned), got {v!r}",
+                        user_loc())
+    v.node.set_attr("place", place)
+    return v
+
+
+def on_host(v):
+    """Pin the stage that makes ``v`` to the host: the partition pass puts it, and what follows it, there.
+
+        dense = nd.on_host(rec.dense.map(lambda x: nd.bucketize(x, B)))   # keep the NIC for the rest
+    """
+    return _pin(v, "host")
+
+
+def on_nic(v):
+    """Pin the stage that makes ``v`` to the NIC (a pipeline whose pinned stage the target cannot run
+    is refused at that line)."""
+    return _pin(v, "nic")

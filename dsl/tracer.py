@@ -16,7 +16,8 @@ import numpy as np
 from ..compiler.errors import NiccError, SourceLoc, user_loc
 from ..compiler.ir import Block, Node, Op, Pipeline, SPECS
 from ..compiler.typecheck import infer_type
-from ..compiler.types import Array, BOOL, Scalar, Struct, Type
+from ..compiler.hostfuncs import HOST_FUNCS
+from ..compiler.types import Array, BOOL, Scalar, Struct, Type, float_bits
 
 _active_tracers: list["Tracer"] = []
 _STAY_IN_BLOCK = (Op.ELEM, Op.CARRY, Op.MAP, Op.SCAN, Op.STATE_UPDATE_IF)   # never moved out of the block they are written in
@@ -150,9 +151,46 @@ def as_value(x, like: "Value | None" = None) -> "Value":
             raise NiccError(f"constant {x} does not fit {t} (range {t.lo}..{t.hi})", loc)
         return tracer().const(int(x), t, loc)
     if isinstance(x, numbers.Real):
+        t = like.type if like is not None and isinstance(like.type, Scalar) else None
+        if t is not None and t.is_float:            # a float constant beside a float value (host math)
+            return tracer().const(float_bits(float(x), t), t, loc)
         raise NiccError(f"float constant {x!r} cannot reach NIC code: NICs have no floating point; "
-                        "precompute float math with nd.lut(fn, domain=...) or use integer fixed point", loc)
+                        "precompute float math with nd.lut(fn, domain=...), use integer fixed point, or "
+                        "compute on floats made with .astype(np.float32) (that part runs on the host)", loc)
     raise NiccError(f"cannot use {type(x).__name__} value {x!r} in a pipeline", loc)
+
+
+def _dtype_type(dtype) -> Scalar:
+    """The nicc scalar type of a numpy dtype (``np.float32`` -> f32)."""
+    from ..compiler.types import SCALARS
+    try:
+        d = np.dtype(dtype)
+    except TypeError:
+        d = None
+    name = {"f": f"f{d.itemsize * 8}", "u": f"u{d.itemsize * 8}", "i": f"i{d.itemsize * 8}"}.get(d.kind) if d else None
+    if name not in SCALARS:
+        raise NiccError(f"astype({dtype!r}): no nicc type for it (floats: np.float32, np.float64; "
+                        "integers: np.uint8 ... np.int64)", user_loc())
+    return SCALARS[name]
+
+
+def host_call(name: str, *inputs) -> "Value":
+    """numpy function ``name`` on traced floats (op ``call``; arrays elementwise): host math."""
+    arrays = [x for x in inputs if isinstance(x, ArrayValue)]
+    if arrays:
+        if len(arrays) != len(inputs):
+            raise NiccError(f"numpy.{name} of an array and a scalar: apply it inside .map(...)", user_loc())
+        return trace_map(lambda *xs: host_call(name, *xs), *arrays)
+    vals = [x for x in inputs if isinstance(x, Value)]
+    like = vals[0] if vals else None
+    args = [as_value(x, like) for x in inputs]
+    for a in args:
+        if not (isinstance(a.type, Scalar) and a.type.is_float):
+            raise NiccError(f"numpy.{name} of a traced value of type {a.type}: numpy functions run on floats, on "
+                            "the host; "
+                            f"convert it first with .astype(np.float32), or precompute integer math with "
+                            f"nd.lut(fn, domain=..., out=...) for the NIC", user_loc())
+    return tracer().value(Op.CALL, args, {"fn": name})
 
 
 # numpy ufuncs that are Python operators on traced values (``np.uint8(3) + v`` reaches Value.__radd__)
@@ -210,10 +248,21 @@ class Value:
         return tracer().value(Op.NOT, (self,))
 
     def __truediv__(self, other):
+        if isinstance(self.type, Scalar) and self.type.is_float:
+            return tracer().value(Op.DIV, (self, as_value(other, self)))
         raise NiccError("'/' makes a float, which cannot reach NIC code: use '//' for integer division, "
-                        "or nd.lut(fn, domain=...) to precompute float math exactly", user_loc())
+                        "nd.lut(fn, domain=...) to precompute float math exactly, or .astype(np.float32) "
+                        "first (float math runs on the host)", user_loc())
 
-    __rtruediv__ = __truediv__
+    def __rtruediv__(self, other):
+        if isinstance(self.type, Scalar) and self.type.is_float:
+            return tracer().value(Op.DIV, (as_value(other, self), self))
+        return self.__truediv__(other)
+
+    def astype(self, dtype) -> "Value":
+        """numpy's ``astype``: ``v.astype(np.float32)`` converts to f32 (float math runs on the host);
+        to an integer dtype it is ``cast`` with wrapping."""
+        return self.cast(_dtype_type(dtype), "wrap")
 
     def __neg__(self):
         raise NiccError("unary minus is not supported: write 0 - x with an explicit type", user_loc())
@@ -250,6 +299,8 @@ class Value:
             return getattr(a, op)(b) if isinstance(a, Value) else getattr(b, _REFLECTED.get(op, "__r" + op[2:]))(a)
         if ufunc.__name__ == "invert" and method == "__call__" and not kwargs and len(inputs) == 1:
             return ~inputs[0]
+        if ufunc.__name__ in HOST_FUNCS and method == "__call__" and not kwargs:
+            return host_call(ufunc.__name__, *inputs)
         name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
         raise NiccError(f"numpy.{name} of a traced value: numpy runs at compile time, not per packet on the "
                         "NIC; precompute it over every input value with nd.lut(fn, domain=..., out=...), "
@@ -288,6 +339,10 @@ class ArrayValue(Value):
 
     __slots__ = ()
 
+    def astype(self, dtype) -> "ArrayValue":
+        """Every element converted (``rec.dense.astype(np.float32)``)."""
+        return self.map(lambda x: x.astype(dtype))
+
     def map(self, fn) -> "ArrayValue":
         """Apply ``fn`` to every element (see :func:`nicc.dsl.map`)."""
         return trace_map(fn, self)
@@ -313,6 +368,24 @@ class ArrayValue(Value):
             from ..compiler.types import U16
             return tracer().const(self.type.max, U16)
         raise NiccError(f"the length of a {n.op.value} array is not a value here", user_loc())
+
+
+def _elementwise(name: str):
+    """``array <op> x``: elementwise, as numpy does (an array of scalars, with a scalar or an array)."""
+    def f(self, other):
+        if not isinstance(self.type.elem, Scalar):
+            raise NiccError(f"{name} of an array of structs: use .map(lambda e: ...) on its fields", user_loc())
+        if isinstance(other, ArrayValue):
+            return trace_map(lambda a, b: getattr(a, name)(b), self, other)
+        return trace_map(lambda a: getattr(a, name)(other), self)
+    f.__name__ = name
+    return f
+
+
+for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
+              "__floordiv__", "__rfloordiv__", "__mod__", "__and__", "__rand__", "__or__", "__ror__", "__xor__",
+              "__rxor__", "__lshift__", "__rshift__", "__lt__", "__le__", "__gt__", "__ge__"):
+    setattr(ArrayValue, _name, _elementwise(_name))
 
 
 class _Typed:

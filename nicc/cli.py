@@ -127,18 +127,24 @@ def cmd_compile(a) -> int:
 
 
 def explain_table(manifest: dict) -> str:
-    """``manifest["explain"]`` (a list of row dicts, columns in first-seen order) and ``manifest["resources"]``
-    as text tables; any target may fill these keys."""
+    """``manifest["explain"]`` (row dicts; a row's ``section`` key groups rows into one table each,
+    columns in first-seen order) and ``manifest["resources"]`` as text tables; any target fills them."""
     rows = manifest.get("explain") or []
     out = []
-    if rows:
-        cols = list(dict.fromkeys(k for r in rows for k in r))
-        cells = [[("" if r.get(c) is None else str(r.get(c))) for c in cols] for r in rows]
+    sections = dict.fromkeys(r.get("section", "") for r in rows)
+    for sec in sections:
+        part = [{k: v for k, v in r.items() if k != "section"} for r in rows if r.get("section", "") == sec]
+        if out:
+            out.append("")
+        if sec:
+            out.append(f"{sec}:")
+        cols = list(dict.fromkeys(k for r in part for k in r))
+        cells = [[("" if r.get(c) is None else str(r.get(c))) for c in cols] for r in part]
         width = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
         out.append("  ".join(c.ljust(w) for c, w in zip(cols, width)).rstrip())
         out.append("  ".join("-" * w for w in width))
         out += ["  ".join(v.ljust(w) for v, w in zip(row, width)).rstrip() for row in cells]
-    else:
+    if not rows:
         out.append(f"(target {manifest.get('target', '?')} gives no per-object breakdown)")
     res = manifest.get("resources") or {}
     if res:

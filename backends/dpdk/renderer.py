@@ -177,7 +177,8 @@ def render(pipeline: Pipeline) -> dict:
     return dict(
         name=p.name, NAME=p.name.upper(), port=p.port, source=r.loc_comment(),
         body=body, helpers=helpers, luts=r.lut_definitions(),
-        states=states, max_out=r.max_out, emits=r.emitted, in_place=r.in_place, uses_simd=r.uses_simd,
+        states=states, max_out=r.max_out, emits=r.emitted, in_place=r.in_place,
+        emit_port=pipeline.emit().attr("port") if pipeline.emit() is not None else None, uses_simd=r.uses_simd,
         copies=r.emitted and not r.in_place,
     )
 

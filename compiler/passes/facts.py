@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..ir import Node, Op, Pipeline
-from ..types import Array, BOOL, Scalar
+from ..types import Array, BOOL, Scalar, is_float
 
 PLEN = "payload_len"          # the base standing for the payload length
 
@@ -64,8 +64,18 @@ def where(n: Node) -> str:
     return f"{what} at {os.path.basename(n.loc.file)}:{n.loc.line}"
 
 
+FLOAT_RANGE = (-(1 << 1100), 1 << 1100)      # a float: any value (the analysis proves nothing of it)
+
+
 def _range(t) -> tuple[int, int]:
+    if is_float(t):
+        return FLOAT_RANGE
     return (t.lo, t.hi) if isinstance(t, Scalar) else (0, 0)
+
+
+def _float_compare(cond: Node) -> bool:
+    """A comparison of floats: NaN makes ``a < b`` false without ``a >= b`` true, so nothing follows."""
+    return cond.op in NEGATE and is_float(cond.args[0].type)
 
 
 def _fits(lo: int, hi: int, t: Scalar) -> bool:
@@ -135,7 +145,7 @@ class Facts:
         """``n`` as an affine form over base values (itself a base where no exact form is known)."""
         got = self._af.get(n)
         if got is None:
-            rule = AFFINE_RULES.get(n.op)
+            rule = AFFINE_RULES.get(n.op) if not is_float(n.type) else None
             got = (rule(self, n) if rule else None) or self.base(n)
             self._af[n] = got
         return got
@@ -181,6 +191,8 @@ class Facts:
         t = self.truth.get(cond) or self.truth.get(self._signature(cond))
         if t is not None:
             return ([t[1]] if t[1] is not None else []) if t[0] == value else None
+        if _float_compare(cond):
+            return None
         if cond.op is Op.NOT:
             return self.knows(cond.args[0], not value)
         if cond.op in (Op.AND, Op.OR) and cond.type == BOOL:
@@ -209,6 +221,9 @@ class Facts:
     def assume(self, cond: Node, value: bool, origin: Node | None) -> None:
         """From here on ``cond`` has ``value`` (for the packets still being processed)."""
         self.truth[cond] = (value, origin)
+        if _float_compare(cond):
+            self._iv.clear()
+            return
         if cond.op in NEGATE:                          # a < b false: also a >= b true, b > a false...
             a, b = cond.args
             for op, x, y, v in ((cond.op, a, b, value), (NEGATE[cond.op], a, b, not value),

@@ -25,7 +25,7 @@ from typing import Callable, Iterable
 from ..constfold import constant_value
 from ..errors import InternalError, SourceLoc
 from ..ir import Block, Node, Op, Pipeline
-from ..types import BOOL, Scalar, Type
+from ..types import BOOL, Scalar, Type, is_float
 from .cse import MERGED, computation_key
 
 DELETE = object()
@@ -99,6 +99,8 @@ class Rules:
         return Rules(self.rules + other.rules)
 
     def apply(self, rw: "Rewrite", n: Node):
+        if is_float(n.type) or any(is_float(a.type) for a in n.args):
+            return None                  # float math follows IEEE rules (NaN, -0.0): no algebra applies
         for r in self.by_op[n.op]:
             bound: dict[str, Node] = {}
             if r.pattern.match(n, bound):
