@@ -74,3 +74,26 @@ def test_every_backend_refuses_float_math_at_the_users_line():
             gen(ir)
         assert "floating point runs on the host" in e.value.message
         assert e.value.loc.line in (call.loc.line, call.loc.line)
+
+
+def test_cli_explain_shows_the_placement_and_a_pin_moves_it(tmp_path):
+    import subprocess
+    import sys
+    target("xdp")
+    nicc = [sys.executable, "-m", "nicc.cli"]
+    r = subprocess.run(nicc + ["compile", "examples/criteo_log.py", "--target", "xdp", "-o", str(tmp_path / "a"),
+                               "--explain"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "placement:" in r.stdout and "lowering:" in r.stdout
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("map: call log1p"))
+    assert " host " in line and "floating point" in line
+    assert "165-byte payload on UDP port 10002" in r.stdout
+    pinned = tmp_path / "pinned.py"
+    pinned.write_text(open(os.path.join(ROOT, "examples", "criteo_log.py")).read().replace(
+        "hashes = rec.cats.map(", "hashes = nd.on_host(rec.cats.map(").replace(
+        "((1 << HASH_BITS) - 1))", "((1 << HASH_BITS) - 1)))"))
+    r = subprocess.run(nicc + ["compile", str(pinned), "--target", "xdp", "-o", str(tmp_path / "b"), "--explain"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("map: crc32, and"))
+    assert " host " in line and "pinned by nd.on_host" in line
