@@ -91,6 +91,7 @@ class Split:
     host_port: int
     wire: Wire | None
     rows: list[dict] = field(default_factory=list)
+    target: str = "nic"
 
     @property
     def split(self) -> bool:
@@ -100,6 +101,23 @@ class Split:
     def guarded(self) -> list[dict]:
         """Stages the target runs for some packets only (the others it hands to the host unchanged)."""
         return [r for r in self.rows if r["reason"].startswith("on ") and "for some packets" in r["reason"]]
+
+    def to_dot(self, bars=None) -> str:
+        """The whole pipeline's graph, stages in a NIC and a host cluster, the wire between them."""
+        from .graph import placement_of, to_dot
+        return to_dot(self.whole, placement_of(self), bars)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):      # Jupyter: the drawing
+        from .graph import mimebundle
+        return mimebundle(self.to_dot())
+
+    def _repr_svg_(self) -> str | None:
+        from .graph import svg
+        return svg(self.to_dot())
+
+    def _repr_html_(self) -> str:
+        from .graph import html
+        return html(self.to_dot())
 
 
 def pipeline_hash(p: Pipeline) -> int:
@@ -117,14 +135,14 @@ def partition(p: Pipeline, check: Callable[[Node], object], target: str = "nic")
     rows = _rows(stages, host_set, hard, pins, refusal, target)
     host_port = p.port + HOST_PORT_OFFSET
     if not host_set:
-        return Split(p, p, None, host_port, None, rows)
+        return Split(p, p, None, host_port, None, rows, target)
     if p.verdict() not in host_set:
         raise NiccError("the partition left the final verdict on the NIC with stages on the host", p.loc)
     crossing = _crossing(stages, host_set)
     wire = Wire(crossing, pipeline_hash(p))
     nic = _nic_part(p, stages, host_set, wire, host_port)
     host = _host_part(p, stages, host_set, wire, host_port)
-    return Split(p, nic, host, host_port, wire, rows)
+    return Split(p, nic, host, host_port, wire, rows, target)
 
 
 def _min_cut(stages: list[Node], g: nx.DiGraph, hard: dict, pins: dict) -> set[Node]:
