@@ -24,6 +24,7 @@ import networkx as nx
 
 from .errors import InternalError
 from .ir import BODY_OPS, EFFECTS, Node, Op, Pipeline
+from .types import bits_float, is_float
 
 
 def dataflow_graph(p: Pipeline) -> nx.DiGraph:
@@ -144,6 +145,8 @@ def _q(s: str) -> str:
 def _label(n: Node) -> str:
     text = n.op.value
     for k, v in n.attrs:
+        if k == "value" and is_float(n.type):
+            v = bits_float(v, n.type)                 # a float constant is kept as its bits
         if k in ("name", "table", "state", "verdict", "value", "fn"):
             text += f" {v}"
     if n.type is not None:

@@ -129,7 +129,8 @@ def partition(p: Pipeline, check: Callable[[Node], object], target: str = "nic")
     stages = list(p.body.nodes)
     g = dataflow_graph(p)
     refusal = {n: check(n) for n in stages}
-    hard = {n: r for n, r in refusal.items() if r is not None and not hasattr(r, "make_cond")}
+    hard = {n: r for n, r in refusal.items()          # a constant (an f32 one too) is made on either side
+            if r is not None and not hasattr(r, "make_cond") and n.op not in FREE}
     pins = {n: n.attr("place") for n in stages if n.attr("place")}
     host_set = _min_cut(stages, g, hard, pins)
     rows = _rows(stages, host_set, hard, pins, refusal, target)
@@ -242,7 +243,10 @@ def _count_of(n: Node) -> Node:
 
 def _nic_part(p: Pipeline, stages, host_set, wire: Wire, host_port: int) -> Pipeline:
     """The NIC stages, then the wire payload sent to the host port."""
-    nic = Pipeline(p.name, p.port, Block([n for n in stages if n not in host_set]), dict(p.tables), dict(p.states),
+    kept = [n for n in stages if n not in host_set]
+    used = {a for n in kept for m in [n, *(n.body.walk() if n.body is not None else ())] for a in m.args}
+    kept = [n for n in kept if n.op not in FREE or n in used]        # constants only the host uses stay there
+    nic = Pipeline(p.name, p.port, Block(kept), dict(p.tables), dict(p.states),
                    dict(p.groups), p.loc, streams=dict(p.streams), hosts=dict(p.hosts))
     loc = p.verdict().loc
     mk = lambda op, args=(), attrs=(), t=None: Node(op, args, attrs, t, loc)          # noqa: E731

@@ -16,8 +16,9 @@ counts as unselected). Its values are named as the whole pipeline names them (``
 so a training loop reads the same columns whether the pipeline is split or not.
 
 A :class:`SplitServer` is itself a NIC part for :func:`serve` (``attach``/``detach``/``counters``),
-attached once however many users it has; the host counters of its runtimes and datasets' batches
-are summed into :meth:`counters`.
+attached once however many users it has. Its runtimes and datasets, iterated in this process (a
+DataLoader with ``num_workers=0``), add their batches' counters to ``host_counters`` (:meth:`both`
+gives both halves) and set ``ready`` once their socket is open: frames sent before that are not seen.
 """
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ class SplitServer:
         self._users = 0
         self._lock = threading.Lock()
         self.host_counters = new_counters()
+        self.ready = threading.Event()      # set while a runtime or dataset of this server has its socket open
 
     @property
     def host(self) -> Pipeline:
@@ -107,7 +109,18 @@ class SplitServer:
     def dataset(self, **kw):
         """A torch ``IterableDataset`` of the host part's batches (``kw``: as :class:`HostDataset`)."""
         from .dataset import HostDataset
-        return HostDataset(self.host, self.source(), names=kw.pop("names", self.names), **kw)
+
+        class LiveDataset(HostDataset):
+            """Runtimes that count into ``server`` (in this process; a worker elsewhere counts its own)."""
+            server = self
+
+            def runtime(self, shard, nshards, idle):
+                return _Counted(self.server, self.ir, self.source, shard=shard, nshards=nshards, idle=idle, **self.kw)
+
+            def __reduce__(self):           # to a worker process: a plain dataset (the server stays here)
+                return HostDataset, (self.ir, self.source), {"kw": self.kw, "widen": self.widen, "meta": self.meta,
+                                                             "as_tensors": self.as_tensors, "idle": self.idle}
+        return LiveDataset(self.host, self.source(), names=kw.pop("names", self.names), **kw)
 
     def serve(self, **kw) -> dict:
         """:func:`serve` the host part with the NIC part attached (``kw``: as :func:`serve`); returns the
@@ -118,11 +131,13 @@ class SplitServer:
 
 
 class _Counted(HostRuntime):
-    """A host runtime whose batches' counters also go to its server's total."""
+    """A host runtime whose batches' counters also go to its server's total, and whose open socket
+    sets the server's ``ready``."""
 
     def __init__(self, server: SplitServer, *args, **kw):
         super().__init__(*args, **kw)
         self.server = server
+        self.ready = server.ready
 
     def __iter__(self):
         for hb in super().__iter__():
