@@ -2,7 +2,7 @@
 
     g = dataflow_graph(ir)               # operand -> user edges, effects chained in program order
     draw(ir, "criteo.svg")
-    draw(ir, "split.svg", placement_of(plan(ir, "xdp")), bars)   # NIC and host clusters, the cut, resources
+    draw(ir, "split.svg", plan(ir, "xdp").placement(), bars)   # NIC and host clusters, the cut, resources
 
 Nodes are filled by kind (packet reads, arithmetic, tables, state, effects). With a placement
 (:class:`Placement`, or a plain ``{node: "nic"|"host"}``) the stages are drawn in one cluster per
@@ -20,11 +20,15 @@ import subprocess
 import textwrap
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 import networkx as nx
 
-from .errors import InternalError
-from .ir import BODY_OPS, EFFECTS, Node, Op, Pipeline
+from .opcodes import BODY_OPS, EFFECTS, Op
 from .types import bits_float, is_float
+
+if TYPE_CHECKING:                    # the IR imports this module for its notebook pictures
+    from .ir import Node, Pipeline
 
 
 def dataflow_graph(p: Pipeline) -> nx.DiGraph:
@@ -62,6 +66,8 @@ class Placement:
     header_bytes: int = 0
     host_port: int | None = None
     host_ns: float = 0.0                                         # estimated host work per packet
+    labels: dict[Node, str] = field(default_factory=dict)       # how the --explain table names a stage
+    counts: dict[str, int] = field(default_factory=dict)        # stages per place (constants not counted)
 
 
 @dataclass
@@ -87,31 +93,6 @@ class Bar:
         if self.limit:
             s += f" ({100 * self.used / self.limit:.1f}%)"
         return s + (f"; {self.note}" if self.note else "")
-
-
-def placement_of(split) -> Placement:
-    """The :class:`Placement` of a :class:`nicc.compiler.partition.Split` (its stages are the whole
-    pipeline's nodes; the NIC part keeps them, the host part clones them)."""
-    from .partition import FREE, HEADER_BYTES, host_ns, stage_label, wire_bytes     # partition imports this module
-    p = split.whole
-    stages = p.body.nodes
-    on_nic = set(split.nic.body.nodes) if split.split else set(stages)
-    place = {n: "nic" if n in on_nic else "host" for n in stages}
-    named = [n for n in stages if n.op not in FREE]
-    if len(named) != len(split.rows) or any(stage_label(n) != r["stage"] for n, r in zip(named, split.rows)):
-        raise InternalError(f"the placement rows of {p.name} do not follow its stages")
-    reason = {n: r["reason"] for n, r in zip(named, split.rows)}
-    guard = {n: why for n, why in reason.items() if why.startswith("on ") and "for some packets" in why}
-    g = dataflow_graph(p)
-    for n in stages:                      # a constant is made where its users are (on the NIC if any is)
-        if n.op in FREE:
-            users = {place[u] for u in g.successors(n)}
-            place[n] = "host" if users == {"host"} else "nic"
-    wire = [(v, wire_bytes(v)) for v in split.wire.values] if split.split else []
-    return Placement(getattr(split, "target", "nic"), place, reason, guard, wire,
-                     split.wire.size if split.split else 0, HEADER_BYTES if split.split else 0,
-                     split.host_port if split.split else None,
-                     sum(host_ns(n) for n in stages if place[n] == "host"))
 
 
 # ---- DOT ---------------------------------------------------------------------------------------
@@ -232,9 +213,8 @@ def to_dot(p: Pipeline, placement: Placement | dict | None = None, bars: list[Ba
             lines.append("  }")
     crossing = {v for v, _ in placement.wire} if placement else set()
     if crossing:
-        from .partition import stage_label
         parts = [f"wire payload v1: {placement.wire_bytes} bytes", f"to UDP port {placement.host_port}",
-                 f"header {placement.header_bytes} B"] + [f"{stage_label(v)}: {v.type}, {b} B" for v, b in placement.wire]
+                 f"header {placement.header_bytes} B"] + [f"{placement.labels.get(v, v.op.value)}: {v.type}, {b} B" for v, b in placement.wire]
         label = "\\n".join(_q(s) for s in parts)
         lines.append(f'  wire [label="{label}", shape=box, style="filled,bold", color="{WIRE[0]}", '
                      f'fillcolor="{WIRE[1]}", penwidth=2, class="wire"];')
@@ -274,8 +254,7 @@ def to_dot(p: Pipeline, placement: Placement | dict | None = None, bars: list[Ba
 
 
 def _cluster_title(place: str, pl: Placement | None, nodes: list[Node]) -> str:
-    from .partition import FREE
-    k = sum(n.op not in FREE for n in nodes)
+    k = pl.counts.get(place, len(nodes)) if pl else len(nodes)
     if place == "nic":
         return f"NIC: {pl.target} ({k} stages)" if pl else "NIC"
     if k == 0:
@@ -289,8 +268,7 @@ def _heading(p: Pipeline, pl: Placement | None, bars: list[Bar] | None, title: s
     esc = _html.escape
     head = title or f"{p.name} (UDP port {p.port})"
     if pl is not None and title is None:
-        from .partition import FREE
-        counts = {k: sum(1 for n, v in pl.place.items() if v == k and n.op not in FREE) for k in ("nic", "host")}
+        counts = {k: pl.counts.get(k, sum(v == k for v in pl.place.values())) for k in ("nic", "host")}
         head += f" on {pl.target}: {counts['nic']} stages on the NIC, {counts['host']} on the host"
         if pl.wire_bytes:
             head += f", {pl.wire_bytes}-byte wire payload"

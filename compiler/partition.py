@@ -25,8 +25,8 @@ from typing import Callable
 
 import networkx as nx
 
-from .errors import NiccError
-from .graph import dataflow_graph
+from .errors import InternalError, NiccError
+from .graph import Placement, dataflow_graph
 from .hostfuncs import HOST_FUNCS
 from .ir import Block, Node, Op, Pipeline
 from .types import Array, BOOL, Scalar, U8, U16, U32
@@ -102,10 +102,32 @@ class Split:
         """Stages the target runs for some packets only (the others it hands to the host unchanged)."""
         return [r for r in self.rows if r["reason"].startswith("on ") and "for some packets" in r["reason"]]
 
+    def placement(self) -> Placement:
+        """Where each stage of the whole pipeline runs, why, and what crosses (for drawings)."""
+        p = self.whole
+        stages = p.body.nodes
+        on_nic = set(self.nic.body.nodes) if self.split else set(stages)
+        place = {n: "nic" if n in on_nic else "host" for n in stages}
+        named = [n for n in stages if n.op not in FREE]
+        if len(named) != len(self.rows) or any(stage_label(n) != r["stage"] for n, r in zip(named, self.rows)):
+            raise InternalError(f"the placement rows of {p.name} do not follow its stages")
+        reason = {n: r["reason"] for n, r in zip(named, self.rows)}
+        guard = {n: why for n, why in reason.items() if why.startswith("on ") and "for some packets" in why}
+        g = dataflow_graph(p)
+        for n in stages:                  # a constant is drawn where its users are (on the NIC if any is)
+            if n.op in FREE:
+                place[n] = "host" if {place[u] for u in g.successors(n)} == {"host"} else "nic"
+        wire = [(v, wire_bytes(v)) for v in self.wire.values] if self.split else []
+        return Placement(self.target, place, reason, guard, wire, self.wire.size if self.split else 0,
+                         HEADER_BYTES if self.split else 0, self.host_port if self.split else None,
+                         sum(host_ns(n) for n in stages if place[n] == "host"),
+                         {v: stage_label(v) for v, _ in wire},
+                         {k: sum(place[n] == k for n in named) for k in ("nic", "host")})
+
     def to_dot(self, bars=None) -> str:
         """The whole pipeline's graph, stages in a NIC and a host cluster, the wire between them."""
-        from .graph import placement_of, to_dot
-        return to_dot(self.whole, placement_of(self), bars)
+        from .graph import to_dot
+        return to_dot(self.whole, self.placement(), bars)
 
     def _repr_mimebundle_(self, include=None, exclude=None):      # Jupyter: the drawing
         from .graph import mimebundle

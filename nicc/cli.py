@@ -93,11 +93,11 @@ def cmd_ir(a) -> int:
         raise UsageError("--target shows a placement in the graph: give --graph FILE")
     ir = _load(a.pipeline)
     if a.graph:
-        from nicc.compiler.graph import draw, placement_of
+        from nicc.compiler.graph import draw
         placement = None
         if a.target:
             from nicc.runtime.split import plan
-            placement = placement_of(plan(ir, a.target))
+            placement = plan(ir, a.target).placement()
         _draw(a.graph, lambda path: draw(ir, path, placement))
     sys.stdout.write(str(ir))
     return 0
@@ -119,11 +119,11 @@ def _draw(path: str, how) -> None:
 
 def _draw_compiled(ir, target: str, art, path: str) -> None:
     """The compiled pipeline's drawing: its placement and the target's resource bars."""
-    from nicc.compiler.graph import draw, placement_of
+    from nicc.compiler.graph import draw
     from nicc.runtime.compiled import resource_bars
     from nicc.runtime.split import plan
     sp = getattr(art, "split", None) or plan(ir, target)
-    draw(ir, path, placement_of(sp), resource_bars(target, art, sp))
+    draw(ir, path, sp.placement(), resource_bars(target, art, sp))
 
 
 def cmd_compile(a) -> int:

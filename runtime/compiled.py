@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 
 from ..backends.capabilities import capabilities
-from ..compiler.graph import Bar, html, mimebundle, placement_of, svg, to_dot
+from ..compiler.graph import Bar, html, mimebundle, svg, to_dot
 from ..compiler.ir import Pipeline
 from ..compiler.partition import Split
 from .split import plan
@@ -51,7 +51,7 @@ class Compiled:
         return self.split.host
 
     def to_dot(self) -> str:
-        return to_dot(self.ir, placement_of(self.split), self.bars)
+        return to_dot(self.ir, self.split.placement(), self.bars)
 
     def explain(self) -> str:
         """The ``nicc compile --explain`` tables: placement, lowering choices, resources."""

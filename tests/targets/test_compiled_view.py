@@ -19,6 +19,9 @@ from nicc.runtime.target import get_target
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SVG = "{http://www.w3.org/2000/svg}"
+SHARED_P4 = os.path.join(os.path.dirname(ROOT), "shared", "p4")
+if not os.environ.get("NICC_P4_PREFIX") and os.path.isdir(SHARED_P4):
+    os.environ["NICC_P4_PREFIX"] = SHARED_P4          # what `make test` does, for direct pytest runs
 pytestmark = pytest.mark.toolchain
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import nicc.dsl as nd
 from nicc.cli import main
-from nicc.compiler.graph import BAR_OVER, BAR_USED, PLACES, Bar, draw, placement_of, to_dot
+from nicc.compiler.graph import BAR_OVER, BAR_USED, PLACES, Bar, draw, to_dot
 from nicc.compiler.partition import FREE
 from nicc.compiler.passes import run_passes
 from nicc.runtime.split import plan
@@ -86,7 +86,7 @@ def test_split_svg_places_every_stage_where_the_partition_put_it(target):
     # every value that crosses goes into the wire node, labelled with its bytes
     cut = [g for g in root.iter(f"{SVG}g") if "cut" in g.get("class", "").split()]
     into = ["".join(t.itertext()) for g in cut for t in g.iter(f"{SVG}text")]
-    assert sorted(into) == sorted(f"{b} B" for _, b in placement_of(sp).wire) == ["1 B", "104 B", "52 B"]
+    assert sorted(into) == sorted(f"{b} B" for _, b in sp.placement().wire) == ["1 B", "104 B", "52 B"]
 
 
 @needs_dot
@@ -117,7 +117,7 @@ def test_placement_colours_and_bars_in_the_dot_text():
     ir = example("criteo_log")
     bars = [Bar("verified instructions", 2166, 1_000_000), Bar("stack", 600, 512, "bytes"),
             Bar("map memory", 4880, None, "bytes", "no fixed limit"), Bar("limits", None, note="none")]
-    pl = placement_of(plan(ir, "xdp"))
+    pl = plan(ir, "xdp").placement()
     dot = to_dot(ir, pl, bars)
     assert "2,166 of 1,000,000 (0.2%)" in dot and "600 of 512 bytes (117.2%)" in dot
     assert "4,880 bytes; no fixed limit" in dot and ">none<" in dot
