@@ -145,8 +145,11 @@ def cmd_compile(a) -> int:
     if a.graph:
         _draw(a.graph, lambda path: _draw_compiled(ir, a.target, art, path))
     if a.explain:
-        from nicc.runtime.compiled import explain_table
+        from nicc.runtime.compiled import bars_table, explain_table, resource_bars
+        from nicc.runtime.split import plan
         print(explain_table(art.manifest))
+        print()
+        print(bars_table(resource_bars(a.target, art, getattr(art, "split", None) or plan(ir, a.target))))
     elif "resources" in art.manifest:
         print("resources: " + json.dumps(art.manifest["resources"]))
     return 0

@@ -54,8 +54,8 @@ class Compiled:
         return to_dot(self.ir, self.split.placement(), self.bars)
 
     def explain(self) -> str:
-        """The ``nicc compile --explain`` tables: placement, lowering choices, resources."""
-        return explain_table(self.artifact.manifest)
+        """The ``nicc compile --explain`` tables: placement, lowering choices, resources, and the bars."""
+        return explain_table(self.artifact.manifest) + "\n\n" + bars_table(self.bars)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         return mimebundle(self.to_dot())
@@ -156,6 +156,14 @@ def _dpdk_bars(art: Artifact, sp: Split) -> list[Bar]:
 
 
 BARS = {"xdp": _xdp_bars, "bmv2": _bmv2_bars, "dpdk": _dpdk_bars}
+
+
+def bars_table(bars: list[Bar]) -> str:
+    """The resource bars as text: ``label  used of limit unit (percent)``, one a line."""
+    if not bars:
+        return "resources against limits: (none for this target)"
+    w = max(len(b.label) for b in bars)
+    return "\n".join(["resources against limits:"] + [f"  {b.label.ljust(w)}  {b.text()}" for b in bars])
 
 
 # ---- the --explain tables ----------------------------------------------------------------------

@@ -106,3 +106,17 @@ def test_dpdk_says_it_has_no_limits(tmp_path):
     made = [r.frames[0] for r in Reference(c.nic).run(frames) if r.reason == "selected" and r.frames]
     assert out.used == max(map(len, made)) == 42 + c.split.wire.size and out.limit == 9216
     assert "none: no verifier" in words(c)
+
+
+def test_cli_compile_explain_and_graph(tmp_path, capsys):
+    compiles("xdp")
+    from nicc.cli import main
+    g = tmp_path / "split.svg"
+    assert main(["compile", os.path.join(ROOT, "examples", "criteo_log.py"), "-t", "xdp", "-o", str(tmp_path / "o"),
+                 "--explain", "--graph", str(g)]) == 0
+    out = capsys.readouterr().out
+    assert "placement:" in out and "resources against limits:" in out
+    assert re.search(r"^  stack\s+(\d+ of 512 bytes|not loaded)", out, re.M)
+    root = ET.fromstring(g.read_text())
+    text = "\n".join("".join(t.itertext()) for t in root.iter(f"{SVG}text"))
+    assert "wire payload v1: 165 bytes" in text and "verified instructions" in text
