@@ -122,13 +122,16 @@ def _send(ns, dev, frames):
 
 @live[0]
 @live[1]
-def test_cli_serve_target_xdp_until_ctrl_c(veth, xdp):    # noqa: F811
+@pytest.mark.parametrize("how", ["serve", "run"])
+def test_cli_serve_target_xdp_until_ctrl_c(veth, xdp, how):    # noqa: F811
+    """`nicc serve P --iface IF --target xdp`, and `nicc run P --target xdp --iface IF` on a split pipeline."""
     ns, a, b = veth
     ir = load(CRITEO_LOG)
     frames, recs = traffic(ir, 6)
     want = len(expected(ir, frames))
-    p = subprocess.Popen([NICC, "serve", CRITEO_LOG, "--iface", a, "--netns", ns, "--target", "xdp",
-                          "--interval", "0.2", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd = ([NICC, "serve", CRITEO_LOG, "--iface", a, "--netns", ns, "--target", "xdp", "--interval", "0.2", "--json"]
+           if how == "serve" else ["ip", "netns", "exec", ns, NICC, "run", CRITEO_LOG, "--target", "xdp", "--iface", a])
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = p.stdout.readline()                     # the first report: attached, socket open
         assert first.startswith("nicc serve criteo_log_host:"), first + p.stderr.read()
@@ -145,6 +148,10 @@ def test_cli_serve_target_xdp_until_ctrl_c(veth, xdp):    # noqa: F811
         if p.poll() is None:
             p.kill()
     assert p.returncode == 0, err
+    if how == "run":
+        assert f" rows {want} " in out.strip().splitlines()[-2] and "(done)" in out
+        assert "xdp" not in subprocess.run(["ip", "-n", ns, "link", "show", a], capture_output=True, text=True).stdout
+        return
     final = json.loads(out.strip().splitlines()[-1])
     host, nic = final["host"], final["nic"]
     assert check_counters(host) == [] and host["rows"] == want and host["lost"] == 0
