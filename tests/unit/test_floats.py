@@ -65,7 +65,7 @@ def test_float_constants_are_bit_patterns():
 
 
 @pytest.mark.parametrize("body, words", [
-    (lambda rec: nd.to_host(np.log1p(rec.a)), "convert first with .astype"),
+    (lambda rec: nd.to_host(np.log1p(rec.a)), "convert it first with .astype"),
     (lambda rec: nd.to_host(rec.a.astype(np.float32) & 1.0), "not defined on f32"),
     (lambda rec: nd.to_host(rec.a.astype(np.float32).cast(nd.u32)), "is not supported"),
     (lambda rec: nd.to_host(rec.a / 2), "'/' makes a float"),
