@@ -89,7 +89,8 @@ class Bar:
     def text(self) -> str:
         if self.used is None:
             return self.note or "not measured"
-        s = f"{self.used:,.0f}" + (f" of {self.limit:,.0f}" if self.limit else "") + (f" {self.unit}" if self.unit else "")
+        s = f"{self.used:,.0f}" + (f" of {self.limit:,.0f}" if self.limit else "")
+        s += f" {self.unit}" if self.unit else ""
         if self.limit:
             s += f" ({100 * self.used / self.limit:.1f}%)"
         return s + (f"; {self.note}" if self.note else "")
@@ -211,23 +212,23 @@ def to_dot(p: Pipeline, placement: Placement | dict | None = None, bars: list[Ba
                          f'class="handoff host"];')
         if place is not None:
             lines.append("  }")
-    crossing = {v for v, _ in placement.wire} if placement else set()
+    crossing = dict(placement.wire) if placement else {}
     if crossing:
         parts = [f"wire payload v1: {placement.wire_bytes} bytes", f"to UDP port {placement.host_port}",
-                 f"header {placement.header_bytes} B"] + [f"{placement.labels.get(v, v.op.value)}: {v.type}, {b} B" for v, b in placement.wire]
+                 f"header {placement.header_bytes} B"]
+        parts += [f"{placement.labels.get(v, v.op.value)}: {v.type}, {b} B" for v, b in placement.wire]
         label = "\\n".join(_q(s) for s in parts)
         lines.append(f'  wire [label="{label}", shape=box, style="filled,bold", color="{WIRE[0]}", '
                      f'fillcolor="{WIRE[1]}", penwidth=2, class="wire"];')
-    via_wire: set[Node] = set()
-
-    from_wire: set[Node] = set()
+    via_wire: set[Node] = set()           # crossing values already drawn into the wire
+    from_wire: set[Node] = set()          # host nodes already drawn out of it
 
     def edge(a: Node, b: Node, style: str = "") -> None:
         if a in crossing and where[b] == "host":          # what crosses goes through the wire payload
             if a not in via_wire:
                 via_wire.add(a)
-                nbytes = dict(placement.wire)[a]
-                lines.append(f'  {ids[a]} -> wire [color="{WIRE[0]}", penwidth=2, label="{nbytes} B", class="cut"];')
+                lines.append(f'  {ids[a]} -> wire [color="{WIRE[0]}", penwidth=2, label="{crossing[a]} B", '
+                             'class="cut"];')
             if b not in from_wire:
                 from_wire.add(b)
                 lines.append(f'  wire -> {ids[b]} [color="{WIRE[0]}", penwidth=2, class="cut"{style}];')
