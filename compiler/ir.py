@@ -181,6 +181,18 @@ class Pipeline:
     def __str__(self) -> str:
         return print_pipeline(self)
 
+    def _repr_mimebundle_(self, include=None, exclude=None):      # Jupyter: the data-flow graph (compiler/graph.py)
+        from .graph import mimebundle, to_dot
+        return mimebundle(to_dot(self))
+
+    def _repr_svg_(self) -> str | None:
+        from .graph import svg, to_dot
+        return svg(to_dot(self))
+
+    def _repr_html_(self) -> str:
+        from .graph import html, to_dot
+        return html(to_dot(self))
+
     def note(self, node: Node, choice: str, reason: str = "") -> None:
         """Record why ``choice`` was made for ``node`` (replacing an earlier note of the same choice)."""
         if "\n" in choice + reason or ": " in choice:

@@ -25,8 +25,8 @@ from typing import Callable
 
 import networkx as nx
 
-from .errors import NiccError
-from .graph import dataflow_graph
+from .errors import InternalError, NiccError
+from .graph import Placement, dataflow_graph
 from .hostfuncs import HOST_FUNCS
 from .ir import Block, Node, Op, Pipeline
 from .types import Array, BOOL, Scalar, U8, U16, U32
@@ -91,6 +91,7 @@ class Split:
     host_port: int
     wire: Wire | None
     rows: list[dict] = field(default_factory=list)
+    target: str = "nic"
 
     @property
     def split(self) -> bool:
@@ -100,6 +101,45 @@ class Split:
     def guarded(self) -> list[dict]:
         """Stages the target runs for some packets only (the others it hands to the host unchanged)."""
         return [r for r in self.rows if r["reason"].startswith("on ") and "for some packets" in r["reason"]]
+
+    def placement(self) -> Placement:
+        """Where each stage of the whole pipeline runs, why, and what crosses (for drawings)."""
+        p = self.whole
+        stages = p.body.nodes
+        on_nic = set(self.nic.body.nodes) if self.split else set(stages)
+        place = {n: "nic" if n in on_nic else "host" for n in stages}
+        named = [n for n in stages if n.op not in FREE]
+        if len(named) != len(self.rows) or any(stage_label(n) != r["stage"] for n, r in zip(named, self.rows)):
+            raise InternalError(f"the placement rows of {p.name} do not follow its stages")
+        reason = {n: r["reason"] for n, r in zip(named, self.rows)}
+        guard = {n: why for n, why in reason.items() if why.startswith("on ") and "for some packets" in why}
+        g = dataflow_graph(p)
+        for n in stages:                  # a constant is drawn where its users are (on the NIC if any is)
+            if n.op in FREE:
+                place[n] = "host" if {place[u] for u in g.successors(n)} == {"host"} else "nic"
+        wire = [(v, wire_bytes(v)) for v in self.wire.values] if self.split else []
+        return Placement(self.target, place, reason, guard, wire, self.wire.size if self.split else 0,
+                         HEADER_BYTES if self.split else 0, self.host_port if self.split else None,
+                         sum(host_ns(n) for n in stages if place[n] == "host"),
+                         {v: stage_label(v) for v, _ in wire},
+                         {k: sum(place[n] == k for n in named) for k in ("nic", "host")})
+
+    def to_dot(self, bars=None) -> str:
+        """The whole pipeline's graph, stages in a NIC and a host cluster, the wire between them."""
+        from .graph import to_dot
+        return to_dot(self.whole, self.placement(), bars)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):      # Jupyter: the drawing
+        from .graph import mimebundle
+        return mimebundle(self.to_dot())
+
+    def _repr_svg_(self) -> str | None:
+        from .graph import svg
+        return svg(self.to_dot())
+
+    def _repr_html_(self) -> str:
+        from .graph import html
+        return html(self.to_dot())
 
 
 def pipeline_hash(p: Pipeline) -> int:
@@ -111,20 +151,21 @@ def partition(p: Pipeline, check: Callable[[Node], object], target: str = "nic")
     stages = list(p.body.nodes)
     g = dataflow_graph(p)
     refusal = {n: check(n) for n in stages}
-    hard = {n: r for n, r in refusal.items() if r is not None and not hasattr(r, "make_cond")}
+    hard = {n: r for n, r in refusal.items()          # a constant (an f32 one too) is made on either side
+            if r is not None and not hasattr(r, "make_cond") and n.op not in FREE}
     pins = {n: n.attr("place") for n in stages if n.attr("place")}
     host_set = _min_cut(stages, g, hard, pins)
     rows = _rows(stages, host_set, hard, pins, refusal, target)
     host_port = p.port + HOST_PORT_OFFSET
     if not host_set:
-        return Split(p, p, None, host_port, None, rows)
+        return Split(p, p, None, host_port, None, rows, target)
     if p.verdict() not in host_set:
         raise NiccError("the partition left the final verdict on the NIC with stages on the host", p.loc)
     crossing = _crossing(stages, host_set)
     wire = Wire(crossing, pipeline_hash(p))
     nic = _nic_part(p, stages, host_set, wire, host_port)
     host = _host_part(p, stages, host_set, wire, host_port)
-    return Split(p, nic, host, host_port, wire, rows)
+    return Split(p, nic, host, host_port, wire, rows, target)
 
 
 def _min_cut(stages: list[Node], g: nx.DiGraph, hard: dict, pins: dict) -> set[Node]:
@@ -224,7 +265,10 @@ def _count_of(n: Node) -> Node:
 
 def _nic_part(p: Pipeline, stages, host_set, wire: Wire, host_port: int) -> Pipeline:
     """The NIC stages, then the wire payload sent to the host port."""
-    nic = Pipeline(p.name, p.port, Block([n for n in stages if n not in host_set]), dict(p.tables), dict(p.states),
+    kept = [n for n in stages if n not in host_set]
+    used = {a for n in kept for m in [n, *(n.body.walk() if n.body is not None else ())] for a in m.args}
+    kept = [n for n in kept if n.op not in FREE or n in used]        # constants only the host uses stay there
+    nic = Pipeline(p.name, p.port, Block(kept), dict(p.tables), dict(p.states),
                    dict(p.groups), p.loc, streams=dict(p.streams), hosts=dict(p.hosts))
     loc = p.verdict().loc
     mk = lambda op, args=(), attrs=(), t=None: Node(op, args, attrs, t, loc)          # noqa: E731

@@ -143,6 +143,28 @@ class PipelineDef:
     def __repr__(self) -> str:
         return f"<nicc pipeline {self.name} on UDP port {self.port}>"
 
+    def _dot(self) -> str:
+        from ..compiler.graph import to_dot
+        from ..compiler.passes import run_passes
+        return to_dot(run_passes(trace(self)))
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Jupyter: the traced pipeline's data-flow graph after the passes (a mistake: its message)."""
+        from ..compiler.graph import mimebundle
+        try:
+            return mimebundle(self._dot())
+        except NiccError as e:
+            import html
+            return {"text/html": f"<pre>{html.escape(e.format())}</pre>", "text/plain": e.format()}
+
+    def _repr_svg_(self) -> str | None:
+        from ..compiler.graph import svg
+        return svg(self._dot())
+
+    def _repr_html_(self) -> str:
+        from ..compiler.graph import html
+        return html(self._dot())
+
 
 def trace(pdef: PipelineDef) -> Pipeline:
     p = Pipeline(pdef.name, pdef.port, Block(), loc=pdef.loc, traffic=pdef.traffic)

@@ -137,7 +137,11 @@ class SplitTarget(Target):
 
     def run_live(self, ir: Pipeline, iface: str, **options) -> int:
         sp = self.plan(ir)
+        if sp.split and self.name == "xdp":       # the NIC part attached, the host part on the same interface
+            from .host.live import SplitServer
+            SplitServer(ir, iface, "xdp", mode=options.get("mode") or "generic").serve()
+            return 0
         if sp.split:
-            raise NiccError(f"{ir.name} splits between {self.name} and the host: run it live with "
-                            f"`nicc serve {ir.name} --nic {self.name}:... `", ir.loc)
+            raise NiccError(f"{ir.name} splits between {self.name} and the host; live, the split runs with its NIC "
+                            f"part on XDP: `nicc serve PIPELINE --iface {iface} --target xdp`", ir.loc)
         return self.base.run_live(ir, iface, **options)
