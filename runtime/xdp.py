@@ -37,6 +37,7 @@ from ..backends.xdp.renderer import ACTIONS, NCOUNTERS, XDP_ACTION_VALUES, XdpRe
 from ..compiler.contract import CODES, OUTCOMES, Limits, Result, from_codes, format_counters, result
 from ..compiler.errors import InternalError, NiccError
 from ..compiler.ir import Pipeline
+from .hostpart import complete_host
 from .libbpf import LINEAR, MAX_RUN_FRAME, PAGE, Libbpf, Loaded, TestRunner, strerror  # noqa: F401
 from .target import Artifact, Target, TargetUnavailable
 from .verifier_log import map_error, stage_loc, verifier_error
@@ -225,7 +226,7 @@ class XdpTarget(Target):
                 if XDP_ACTION_VALUES[ACTIONS[outcome]] != action:
                     raise InternalError(f"frame {i}: outcome {outcome} but XDP action {action}")
                 results.append(result(outcome, [out]))
-        return results
+        return complete_host(ir, frames, results)
 
     # live ---------------------------------------------------------------------------------
     def run_live(self, ir: Pipeline, iface: str, mode: str = "generic", duration: float | None = None,
