@@ -220,9 +220,15 @@ class StreamRules:
             conds.append(f"{idx} < {arr.max}U")
         return " && ".join(conds)
 
+    def index_var(self, idx: str) -> str:
+        """The index as the dialect wants it checked and used (XDP: one register for both)."""
+        return idx
+
     def r_gather(self, n, arr: ArrayVal, idx):
         f = n.attr("field")
         t: Scalar = n.type
+        if not (isinstance(arr, PacketArray) and self.needs_elem_ptr and getattr(self, "cb", None) is None):
+            idx = self.index_var(idx)
         ok = self.in_range(arr, idx)
         if isinstance(arr, StreamArray):
             m = "" if f == "_" else f".{cfield(f)}"
@@ -272,14 +278,18 @@ class StreamRules:
                 self.env = saved
                 self.scan_ctx = None
             return vals[0], vals[1:]
-        finals = self.scan_loop(n, carries, step)
+        inner = {id(b) for b in per_step}
+        outer = [a for b in per_step for a in b.args if id(a) not in inner and a.op is not Op.CARRY]
+        finals = self.scan_loop(n, carries, step, outer)
         return ScanVal(dict(zip(names, finals)), LocalArray("0U", Struct((("_", out_t),)), out_max, fields={"_": out}))
 
     def zero_array(self, name: str, ctype: str, n: int) -> None:
         self.emit_line(f"memset({name}, 0, {n} * sizeof({ctype}));")
 
-    def scan_loop(self, n: Node, carries: list[tuple[str, str, str]], step) -> list[str]:
-        """Run the scan's steps (a plain loop; dialects may differ); returns the final carries' C names."""
+    def scan_loop(self, n: Node, carries: list[tuple[str, str, str]], step, captures=()) -> list[str]:
+        """Run the scan's steps (a plain loop; dialects may differ); returns the final carries' C names.
+        ``carries`` are (C type, name, initial value); ``step(names)`` renders one step and returns
+        (cont, next values); ``captures`` are the outer values the step uses."""
         mx = n.attr("max")
         u32 = self.ty(U32)
         for ctype, name, init in carries:
