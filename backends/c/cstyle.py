@@ -32,7 +32,6 @@ from ...compiler.errors import InternalError, NiccError
 from ...compiler.ir import ARITH, COMPARE, Node, Op, Pipeline
 from ...compiler.types import Array, BOOL, Scalar
 from ...compiler.walker import Walker
-from ..pending import PENDING, refusal
 
 CRC_POLY = 0xEDB88320
 
@@ -465,10 +464,3 @@ for _op in ARITH:
     setattr(CRenderer, f"r_{_op.value}", lambda self, n, a, b: self.r_arith(n, a, b))
 for _op in COMPARE:
     setattr(CRenderer, f"r_{_op.value}", lambda self, n, a, b: self.r_compare(n, a, b))
-# ops not lowered yet (backends/pending.py): refused at the user's line, naming the op and the target
-def _r_pending(self, n, *args):
-    raise refusal(n, self.target_name)
-
-
-for _op in PENDING:
-    setattr(CRenderer, f"r_{_op.value}", _r_pending)

@@ -79,7 +79,7 @@ class StreamRules:
 
     # -- streams ----------------------------------------------------------------------------------
     def record_type(self, stream: str) -> str:
-        return f"struct {self.prefix}_{stream}"
+        return f"struct {self.prefix}_stream_{stream}"
 
     def record_lookup(self, stream, slot: str, rec: str) -> None:
         """Emit the lookup of record ``slot`` of ``stream`` into the pointer ``rec`` (NULL out of range)."""

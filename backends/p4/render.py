@@ -61,7 +61,7 @@ class P4Renderer(Walker):
         if self.reuse is not None:
             mid, k = self.reuse
             self.reuse = (mid, k + 1)
-            return f"{mid}_{base}{k}"
+            return f"e{mid[1:]}_{base}{k}"
         self.counter += 1
         return f"{base}{self.counter}"
 

@@ -257,8 +257,14 @@ def r_host_if(w, n, c):
     w.open_check(c, HOST_PART)
 
 
+def r_loop(w, n, *args):
+    """A scan and what lives in or reads it: the host cut stops the switch's part before them."""
+    raise w.refuse(n, "P4 has no loops (a scan runs in the host part, after the host cut)")
+
+
 STREAM_P4_RULES = {Op.ROM: r_rom, Op.RANGE: r_range, Op.GATHER: r_gather, Op.STREAM_READ: r_stream_read,
-                   Op.STREAM_WRITE: r_stream_write, Op.HOST_IF: r_host_if}
+                   Op.STREAM_WRITE: r_stream_write, Op.HOST_IF: r_host_if,
+                   **{op: r_loop for op in (Op.SCAN, Op.CARRY, Op.PUT, Op.GET, Op.SCAN_OUT)}}
 
 
 # -- the host cut: where a pipeline needs what the switch has not ----------------------------------
