@@ -302,9 +302,11 @@ def _record_bytes(stream) -> int:
     for _, t in stream.fields:
         if isinstance(t, Scalar):
             a, size = t.nbytes, t.nbytes
-        else:
-            a = max(ft.nbytes for _, ft in t.struct.fields)
-            size = t.max * (t.struct.nbytes + (-t.struct.nbytes % a))
+        else:                             # one array per struct member
+            for _, ft in t.struct.fields:
+                off += (-off % ft.nbytes) + t.max * ft.nbytes
+                align = max(align, ft.nbytes)
+            continue
         off += (-off % a) + size
         align = max(align, a)
     return off + (-off % align)

@@ -32,6 +32,7 @@ from ...compiler.errors import InternalError, NiccError
 from ...compiler.ir import ARITH, COMPARE, Node, Op, Pipeline
 from ...compiler.types import Array, BOOL, Scalar
 from ...compiler.walker import Walker
+from ..ranges import Ranges
 
 CRC_POLY = 0xEDB88320
 
@@ -123,6 +124,7 @@ class CRenderer(Walker):
         self.last_loc: tuple | None = None    # the source line of the last comment written
         self.inline: set[int] = set()         # ids of nodes whose expression is written into their one use
         self.table_bytes = 0                  # bytes of the tables the helpers define (crc32, bucketize)
+        self.ranges = Ranges(pipeline)        # value intervals: checks that can never fire are left out
 
     # -- plumbing ---------------------------------------------------------
     def ty(self, t: Scalar) -> str:
@@ -207,7 +209,7 @@ class CRenderer(Walker):
         if t == BOOL:
             return self.define(n, f"({a} {_SYM[n.op]} {b})")
         if n.op in (Op.ADD, Op.SUB, Op.MUL):
-            if n.attr("overflow") == "sat":
+            if n.attr("overflow") == "sat" and not self.ranges.fits(n):
                 return self.define(n, f"{self._sat_helper(n.op, t)}({a}, {b})")
             if t.signed:   # wrap without C signed-overflow UB: compute unsigned
                 ut = self.ty(Scalar("u", t.bits))
@@ -248,7 +250,9 @@ class CRenderer(Walker):
         src: Scalar = n.args[0].type
         if t == BOOL:
             return self.define(n, f"({a} != 0)")
-        if n.attr("overflow") == "sat" and src != BOOL and (src.hi > t.hi or src.lo < t.lo):
+        lo, hi = self.ranges.of(n.args[0])
+        if n.attr("overflow") == "sat" and src != BOOL and (src.hi > t.hi or src.lo < t.lo) and \
+                not (t.lo <= lo and hi <= t.hi):
             lo = f"{a} < {c_const(t.lo, src) if src.fits(t.lo) else c_const(src.lo, src)} ? {c_const(t.lo, t)} : " \
                 if src.signed and src.lo < t.lo else ""
             hi = f"{a} > {c_const(t.hi, src)} ? {c_const(t.hi, t)} : " if src.hi > t.hi and src.fits(t.hi) else ""

@@ -42,9 +42,8 @@ def record_members(stream, ty) -> list[str]:
             members.append(f"    {ty(t)} {cfield(f)};")
         elif isinstance(t.elem, Scalar):
             members.append(f"    {ty(t.elem)} {cfield(f)}[{t.max}];")
-        else:
-            inner = " ".join(f"{ty(mt)} {cfield(m)};" for m, mt in t.struct.fields)
-            members.append(f"    struct {{ {inner} }} {cfield(f)}[{t.max}];")
+        else:                             # one array per member: loops over the elements read memory in order
+            members += [f"    {ty(mt)} {cfield(f)}_{m}[{t.max}];" for m, mt in t.struct.fields]
     return members
 
 
@@ -67,6 +66,7 @@ class StreamRules:
     def init_streams(self) -> None:
         self.held = []
         self.records: dict[tuple[str, str], str] = {}      # (stream, slot C expression) -> record pointer
+        self.readers: dict[str, str | None] = {}           # record pointer -> a pointer reads may use
         self.uses_streams = False
         self.scans = 0
 
@@ -109,15 +109,21 @@ class StreamRules:
         self.emit_line(f"    {self.ret_code('unhandled')}          /* another CPU works on this stream now */")
         self.held.append(self.release(rec))
         self.records[key] = rec
+        self.readers[rec] = self.read_view(s, rec)
         return rec
+
+    def read_view(self, stream, rec: str) -> str | None:
+        """A pointer that reads of ``rec`` may use without testing it (None: reads test it for NULL)."""
+        return None
 
     def r_stream_read(self, n, slot):
         rec = self.record(n, slot)
         t = n.type
         f = cfield(n.attr("field"))
+        rd = self.readers[rec]
         if isinstance(t, Scalar):
-            return self.define(n, f"({rec} ? {rec}->{f} : 0)")
-        view = StreamArray(f"{t.max}U", t.struct, t.max, t.max, rec=rec, field=f)
+            return self.define(n, f"{rd}->{f}" if rd else f"({rec} ? {rec}->{f} : 0)")
+        view = StreamArray(f"{t.max}U", t.struct, t.max, t.max, rec=rec, field=f, reader=rd)
         if read_in_place(self.pipeline, n)[0]:
             return view
         # a write to this field comes before a use of the read: copy the elements first
@@ -166,7 +172,7 @@ class StreamRules:
                 self.emit_line("    break;")
             src = self.elem_ptr(arr, i, False) if isinstance(arr, PacketArray) and not arr.bounded else None
             for m, _ in members:
-                dst = f"{rec}->{f}[{j}]" + (f".{cfield(m)}" if m != "_" else "")
+                dst = f"{rec}->{f}[{j}]" if m == "_" else f"{rec}->{f}_{m}[{j}]"
                 self.emit_line(f"{dst} = {self.elem_load(arr, m, i, src)};")
         self.loop_max = min(arr.max, t.max)
         self.loop(k, "loop", None, body)
@@ -200,11 +206,17 @@ class StreamRules:
             return f"({self.ty(U16)}){i}"
         if isinstance(arr, RomArray):
             return f"{self.rom_ref(arr.table)}[{i}]"
-        m = "" if fname == "_" else f".{cfield(fname)}"
-        return f"({arr.rec} ? {arr.rec}->{arr.field}[{i}]{m} : 0)"
+        if arr.reader:
+            return arr.member(arr.reader, fname, i)
+        return f"({arr.rec} ? {arr.member(arr.rec, fname, i)} : 0)"
 
-    def in_range(self, arr: ArrayVal, idx: str) -> str:
-        """The C condition that element ``idx`` exists (and, where a verifier needs it, is below the maximum)."""
+    def in_range(self, arr: ArrayVal, idx: str, node: Node | None = None) -> str:
+        """The C condition that element ``idx`` exists (and, where a verifier needs it, is below the
+        maximum); "1" where the index's interval shows it always does (no verifier to convince)."""
+        k = arr.trip if arr.trip is not None else (arr.max if isinstance(arr, StreamArray) else None)
+        if node is not None and k is not None and not self.bound_to_max and self.ranges.below(node, k) and \
+                not (isinstance(arr, StreamArray) or "->" in self.rom_ref_if_map(arr)):
+            return "1"
         conds = []
         if isinstance(arr, RomArray):
             conds.append(f"{idx} < {arr.count}")
@@ -214,7 +226,7 @@ class StreamRules:
                 conds.insert(0, ref.split("->")[0])
             return " && ".join(conds)
         if isinstance(arr, StreamArray):
-            return f"{arr.rec} && {idx} < {arr.max}U"
+            return f"{arr.rec} && {idx} < {arr.max}U"     # (read through the record pointer)
         conds.append(f"{idx} < {arr.count}")
         if self.bound_to_max and arr.count != f"{arr.max}U":
             conds.append(f"{idx} < {arr.max}U")
@@ -224,15 +236,21 @@ class StreamRules:
         """The index as the dialect wants it checked and used (XDP: one register for both)."""
         return idx
 
+    def rom_ref_if_map(self, arr: ArrayVal) -> str:
+        return self.rom_ref(arr.table) if isinstance(arr, RomArray) else ""
+
     def r_gather(self, n, arr: ArrayVal, idx):
         f = n.attr("field")
         t: Scalar = n.type
         if not (isinstance(arr, PacketArray) and self.needs_elem_ptr and getattr(self, "cb", None) is None):
             idx = self.index_var(idx)
-        ok = self.in_range(arr, idx)
+        ok = self.in_range(arr, idx, n.args[1])
         if isinstance(arr, StreamArray):
-            m = "" if f == "_" else f".{cfield(f)}"
-            return self.define(n, f"({ok} ? {arr.rec}->{arr.field}[{idx}]{m} : 0)")
+            if arr.reader and not self.bound_to_max and self.ranges.below(n.args[1], arr.max):
+                return self.define(n, arr.member(arr.reader, f, idx))
+            ptr = arr.reader or arr.rec
+            ok = f"{idx} < {arr.max}U" if arr.reader else ok
+            return self.define(n, f"({ok} ? {arr.member(ptr, f, idx)} : 0)")
         if isinstance(arr, PacketArray) and not arr.bounded and self.needs_elem_ptr and \
                 getattr(self, "cb", None) is None:
             # a pointer the verifier bounds (the check is never taken: the payload holds count elements)
@@ -248,7 +266,8 @@ class StreamRules:
         if isinstance(arr, PacketArray) and not arr.bounded:
             esz = arr.struct.nbytes
             ptr = f"io + {arr.offset} + {wrap(idx)} * {esz}" if esz > 1 else f"io + {arr.offset} + {wrap(idx)}"
-        return self.define(n, f"({ok} ? {self.elem_load(arr, f, idx, ptr)} : 0)")
+        load = self.elem_load(arr, f, idx, ptr)
+        return self.define(n, load if ok == "1" else f"({ok} ? {load} : 0)")
 
     # -- scans --------------------------------------------------------------------------------------
     def r_scan(self, n, *inits):

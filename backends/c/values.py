@@ -66,9 +66,16 @@ class RangeArray(ArrayVal):
 
 @dataclass
 class StreamArray(ArrayVal):
-    """An array field of a stream record, read where it is: ``rec->field[i]`` (``rec`` may be NULL: zeros)."""
+    """An array field of a stream record, read where it is: ``rec->field[i]`` (``rec`` may be NULL: zeros),
+    or through ``reader``, a pointer never NULL (a zero record stands for a slot out of range)."""
     rec: str = ""
     field: str = ""
+    reader: str | None = None
+
+    def member(self, ptr: str, m: str, i: str) -> str:
+        """Element ``i``'s member ``m`` (``_``: a scalar array) through ``ptr``; struct arrays are kept
+        as one array per member (``h_r``, ``h_g``...), so a loop over them reads consecutive memory."""
+        return f"{ptr}->{self.field}[{i}]" if m == "_" else f"{ptr}->{self.field}_{m}[{i}]"
 
 
 @dataclass

@@ -83,6 +83,15 @@ class DpdkRenderer(CCore):
     def release(self, rec: str) -> str:
         return f"({rec} ? __atomic_store_n(&{rec}->busy, 0, __ATOMIC_RELEASE) : (void)0)"
 
+    def read_view(self, stream, rec: str) -> str:
+        """Reads go through a pointer never NULL: a slot out of range reads a zero record (no test in loops)."""
+        zero = f"{self.prefix}_{stream.name}_zero"
+        self.helpers.setdefault(zero, f"/* what a slot out of range reads: zeros */\n"
+                                      f"static const {self.record_type(stream.name)} {zero};\n")
+        rd = self.fresh(f"{rec}_rd")
+        self.emit_line(f"const {self.record_type(stream.name)} *{rd} = {rec} ? {rec} : &{zero};")
+        return rd
+
     def rom_ref(self, table: str) -> str:
         return self.table_name(table)
 
