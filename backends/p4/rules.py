@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ...compiler.ir import ARITH, COMPARE, Op
 from ...compiler.types import BOOL, Scalar
+from ..ranges import Ranges
 from .layout import ArraySeg, Partition
 
 # Verdict codes in meta.code (the same numbering as the reference interpreter); HOST_PART: the rest of
@@ -205,15 +206,23 @@ _SYM = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.AND: "&", Op.OR: "|", Op.XOR: 
         Op.EQ: "==", Op.NE: "!=", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}
 
 
+def ranges(w) -> Ranges:
+    """The pipeline's value intervals (:mod:`nicc.backends.ranges`), computed once per renderer."""
+    if "ranges" not in w.__dict__:
+        w.ranges = Ranges(w.pipeline)
+    return w.ranges
+
+
 def r_arith(w, n, a, b):
     t: Scalar = n.type
     op = n.op
     if t == BOOL:
         return w.define(t, f"({a} {dict({Op.AND: '&&', Op.OR: '||', Op.XOR: '!='})[op]} {b})")
     bits = t.bits
-    if op in (Op.ADD, Op.SUB) and n.attr("overflow") == "sat":
+    sat = n.attr("overflow") == "sat" and not ranges(w).fits(n)      # (a result that always fits: plain)
+    if op in (Op.ADD, Op.SUB) and sat:
         return w.define(t, f"{a} |{_SYM[op]}| {b}")
-    if op is Op.MUL and n.attr("overflow") == "sat":
+    if op is Op.MUL and sat:
         wide = Scalar(t.kind, 2 * bits)
         prod = w.define(wide, f"({p4_type(wide)}){a} * ({p4_type(wide)}){b}")
         rest = f"({p4_type(t)}){prod}"

@@ -22,7 +22,7 @@ from ...compiler.ir import Block, Node, Op, Pipeline
 from ...compiler.types import Scalar, Struct, U16
 from ..lowering import read_in_place
 from .layout import ArraySeg
-from .rules import HOST_PART, ArrVal, _read_reg, fname, lit, p4_type, ulit
+from .rules import HOST_PART, ArrVal, fname, lit, p4_type, ranges, ulit
 
 MAX_SELECT = 64                   # elements a variable index may choose among in map results
 
@@ -78,29 +78,8 @@ def r_range(w, n, count):
 
 
 def value_range(w, n: Node) -> tuple[int, int]:
-    """Bounds of ``n``'s value on every packet (an interval; the type's range when nothing better is known):
-    constants, the element index of a range, selects, sums and differences that cannot wrap, masks."""
-    t = n.type
-    full = (t.lo, t.hi) if isinstance(t, Scalar) and t.is_int else (0, 1)
-    if n.op is Op.CONST:
-        return (n.attr("value"), n.attr("value"))
-    if n.op is Op.ELEM and w.map_inputs:
-        src = w.map_inputs[-1][0].args[n.attr("input")]
-        if src.op is Op.RANGE:
-            return (0, src.attr("max") - 1)
-        return full
-    if n.op is Op.GATHER and n.args[0].op is Op.ROM:
-        v = w.pipeline.tables[n.args[0].attr("table")].values
-        return (min(0, int(v.min())), int(v.max())) if len(v) else (0, 0)
-    if n.op in (Op.SELECT, Op.ADD, Op.SUB, Op.AND, Op.CAST):
-        a = [value_range(w, x) for x in n.args]
-        lo, hi = {Op.SELECT: lambda: (min(a[1][0], a[2][0]), max(a[1][1], a[2][1])),
-                  Op.ADD: lambda: (a[0][0] + a[1][0], a[0][1] + a[1][1]),
-                  Op.SUB: lambda: (a[0][0] - a[1][1], a[0][1] - a[1][0]),
-                  Op.AND: lambda: (0, min(x[1] for x in a)) if min(x[0] for x in a) >= 0 else full,
-                  Op.CAST: lambda: a[0]}[n.op]()
-        return (lo, hi) if full[0] <= lo and hi <= full[1] else full
-    return full
+    """Bounds of ``n``'s value on every packet (:class:`nicc.backends.ranges.Ranges`)."""
+    return ranges(w).of(n)
 
 
 def r_gather(w, n, arr, idx):

@@ -11,9 +11,9 @@ P4Info, and ``manifest["explain"]``/``["resources"]`` from what p4c produced.
 ``simple_switch_grpc`` driven through P4Runtime by p4runtime-shell where it is
 installed (Thrift only for register writes), else ``simple_switch`` over
 Thrift. Frames the NIC part hands to the host part (host/NIC split, see
-:func:`nicc.backends.p4.partition_host_nic`) are completed here with the
-reference semantics (numpy), so every output is identical to every other
-target's. ``run_live`` (:mod:`.live`) attaches the switch to interfaces.
+:func:`nicc.backends.p4.partition_host_nic`; a scan, which P4 cannot run; a
+host function) are completed here with the reference semantics (numpy) and the
+host function, so every output is identical to every other target's. ``run_live`` (:mod:`.live`) attaches the switch to interfaces.
 
 Without p4c and bmv2 the target is unavailable (exit status 3), naming what is
 missing; there is no other P4 implementation to fall back on.
@@ -32,6 +32,7 @@ import sys
 from ...backends.p4 import HOST_PART_PORT, cli_commands, p4info_text, render_program, runtime_state
 from ...compiler.interp import Reference, Result
 from ...compiler.ir import Pipeline
+from ..hostpart import complete_host
 from ..target import Artifact, Target, TargetUnavailable
 from .runner import WIRE_PORT, mcast_ports, run_switch
 from .tools import Toolchain
@@ -194,10 +195,21 @@ def collect_results(ir: Pipeline, frames: list[bytes], outs: list[list[tuple[int
             results.append(Result("?", "unexpected ports " + ",".join(map(str, sorted(ports))),
                                   [f for _, f in o]))
     if host_part:
-        done = Reference(ir).run([frames[i] for i in host_part])     # host part: stateless by construction
-        for i, r in zip(host_part, done):
+        for i, r in zip(host_part, host_part_results(ir, [frames[i] for i in host_part])):
             results[i] = r
     return results
 
 
-__all__ = ["Bmv2Target", "collect_results", "Toolchain"]
+def host_part_results(ir: Pipeline, frames: list[bytes]) -> list[Result]:
+    """What the host part makes of frames that left the switch on the host-part port.
+
+    The switch sends frames there when the rest of the pipeline cannot run in it (the host/NIC split,
+    a scan) or for a host function; a pipeline with such a cut is stateless, so the reference semantics
+    from the initial state give exactly the outcome the whole pipeline has. A stateful pipeline gets
+    here only through ``host_if``: its host function makes the payload (:mod:`nicc.runtime.hostpart`)."""
+    if not ir.stateful:
+        return Reference(ir).run(frames)
+    return complete_host(ir, frames, [Result("pass", "host", [bytes(f)]) for f in frames])
+
+
+__all__ = ["Bmv2Target", "collect_results", "host_part_results", "Toolchain"]
