@@ -214,6 +214,20 @@ def test_nicc_run_is_byte_identical_on_every_target(name, tmp_path, capsys):
         assert idx and all(ref[i].frames[0] != frames[i] for i in idx)
 
 
+@pytest.mark.parametrize("name", ["resize", "tokenize"])
+def test_dpdk_under_asan_and_ubsan(built, name):
+    """The per-packet function in the sanitizer harness (frames in buffers of their exact size, and roomy
+    ones): no report, and the same outcomes and frames as the interpreter (host frames still unchanged)."""
+    ir, t, art = built(name, "dpdk")
+    frames = generate(ir, 300, seed=4)
+    p, out = t.run_harness(ir, art, frames)
+    assert p.returncode == 0 and "ERROR" not in p.stderr and "runtime error" not in p.stderr, p.stderr[-2000:]
+    ref = Reference(ir).run(frames)
+    assert [o for o, _ in out] == [r.outcome for r in ref]
+    assert all(f == (r.frames[0] if r.reason != "host" else fr) for (_, f), r, fr in zip(out, ref, frames)
+               if r.frames)
+
+
 # -- a stream record is never worked on by two CPUs at once ----------------------------------------------
 
 def test_xdp_busy_record_passes_the_packet_unhandled(built):
