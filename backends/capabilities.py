@@ -12,11 +12,12 @@ switch only for the packets it grows less)::
 target   what it cannot do (everything else it runs)
 =======  ==============================================================================================
 all NIC  floating point (``f32``/``f64`` values, ``call``): no NIC target has an FPU in its data path
-xdp      the ops of streams and scans not lowered yet (backends/pending.py); limits: 1M verified
-         instructions, 512 bytes of stack, frames up to the test-run limits (nicc.runtime.xdp.LIMITS)
-dpdk     the ops of streams and scans not lowered yet; no other limit but per-core cycles
-bmv2     loops over data-dependent trip counts (``scan``), the ops not lowered yet; growth <= 512
-         bytes per packet (a guard: packets that would grow more go to the host part)
+xdp      nothing else; limits: 1M verified instructions, 512 bytes of stack, frames up to the
+         test-run limits (nicc.runtime.xdp.LIMITS)
+dpdk     nothing else; no limit but per-core cycles
+bmv2     loops over data-dependent trip counts (a hand-off: packets reaching a ``scan`` go to the host
+         part unchanged); growth <= 512 bytes per packet (a guard: packets that would grow more go to
+         the host part)
 =======  ==============================================================================================
 """
 from __future__ import annotations
@@ -26,7 +27,6 @@ from typing import Callable
 
 from ..compiler.ir import Node, Op, Pipeline
 from ..compiler.types import is_float
-from .pending import PENDING
 
 NIC_TARGETS = ("xdp", "dpdk", "bmv2")
 
@@ -77,8 +77,8 @@ def _float_inside(m: Node) -> bool:
 def _bmv2_growth(n: Node, p: Pipeline) -> Guard | Refusal | None:
     """bmv2 lets a packet grow by at most 512 bytes: an emit that may grow more runs on the switch only
     for the packets it grows less (the others are handed to the host part unchanged)."""
-    if n.op is not Op.EMIT:
-        return None
+    if n.op is not Op.EMIT or any(m.op is Op.SCAN for m in p.body.nodes):
+        return None                   # after a scan the switch has handed every packet to the host part
     from ..compiler.errors import NiccError
     from .p4.layout import GROWTH_LIMIT, partition_host_nic
     try:
@@ -90,19 +90,25 @@ def _bmv2_growth(n: Node, p: Pipeline) -> Guard | Refusal | None:
     return Guard("; ".join(part.notes), f"growth <= {GROWTH_LIMIT} bytes", None)
 
 
-_NOT_LOWERED = ("not lowered for this target yet (docs/streams.md)", "not lowered")
+def _bmv2_scan(n: Node, p: Pipeline) -> Guard | None:
+    """P4 has no loops: the switch makes the checks before a scan and hands the packets that pass them
+    to the host part unchanged (backends/p4/streams.py: host_cut), where the pipeline runs whole."""
+    if n.op is not Op.SCAN:
+        return None
+    return Guard("P4 has no loops over a data-dependent trip count (recirculating would take a pass through the "
+                 "switch per step): the packets that pass the checks before it are handed to the host part "
+                 "unchanged", "no loops", None)
+
 
 CAPABILITIES: dict[str, Capabilities] = {
     "interp": Capabilities("interp", {}, {"note": "the reference interpreter runs everything"}),
-    "xdp": Capabilities("xdp", {op: _NOT_LOWERED for op in PENDING},
+    "xdp": Capabilities("xdp", {},
                         {"verified instructions": 1_000_000, "stack bytes": 512, "floating point": "none"}),
-    "dpdk": Capabilities("dpdk", {op: _NOT_LOWERED for op in PENDING},
+    "dpdk": Capabilities("dpdk", {},
                          {"floating point": "none in the generated data path (host math goes to the host part)"}),
-    "bmv2": Capabilities("bmv2", {**{op: _NOT_LOWERED for op in PENDING},
-                                  Op.SCAN: ("P4 has no loops over a data-dependent trip count (recirculating would "
-                                            "take a pass per few bytes)", "no loops")},
+    "bmv2": Capabilities("bmv2", {},
                          {"packet growth bytes": 512, "loops": "none", "floating point": "none"},
-                         guards=(_bmv2_growth,)),
+                         guards=(_bmv2_growth, _bmv2_scan)),
 }
 
 

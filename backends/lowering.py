@@ -19,7 +19,13 @@ bucketize  impl        ``compares`` (sum of compares), ``clz`` (boundaries 2^a..
 lut        impl        ``load`` (one table load), ``simd`` (inside a ``simd`` map: byte permutes)
 map        schedule    ``loop``, ``unroll`` (fully unrolled), ``bpf_loop`` (XDP: a callback the verifier
                        checks once), ``simd`` (DPDK: AVX-512 VBMI permutes, scalar fallback at run time)
+scan       schedule    ``bpf_loop`` (XDP: the steps in a callback, carries in its context), ``loop``
+rom        impl        ``static`` (a ``static const`` array), ``rodata`` (XDP: libbpf's frozen global data),
+                       ``map`` (XDP: a read-only BPF array map of its own, filled at load time)
 =========  ==========  ==============================================================================
+
+Stream records, reads of stream arrays and the host part have one implementation per target; the
+pass notes what it is (``stream=...``, ``read=...``, ``host=...``) so that ``--explain`` shows it.
 
 The rules are data (:data:`RULES`): per target, which implementations it has and its budgets.
 Absent attributes (a pipeline lowered by nobody) make the renderers fall back to the plain
@@ -34,7 +40,7 @@ from ..compiler.types import Array, Scalar
 
 # Rough cost of one node, in instructions, for the unroll and verifier budgets (eBPF-ish).
 COST = {Op.CONST: 0, Op.ELEM: 3, Op.YIELD: 2, Op.LUT: 4, Op.CRC32: 16, Op.BUCKETIZE: 20, Op.SELECT: 3,
-        Op.CAST: 2, Op.FIELD: 4, Op.STATE_READ: 8}
+        Op.CAST: 2, Op.FIELD: 4, Op.STATE_READ: 8, Op.GATHER: 8, Op.CARRY: 1, Op.PUT: 6, Op.ROM: 0}
 DEFAULT_COST = 3
 
 
@@ -49,6 +55,8 @@ class TargetRules:
     loop_budget: int | None                # XDP: elements x body cost the verifier walks; beyond: bpf_loop
     simd: bool                             # byte-permute LUT maps (AVX-512 VBMI with a scalar fallback)
     walk_one_variable_loop: bool = False   # XDP: the verifier walks one variable-count loop, not several
+    scan: str = "loop"                     # how a scan's steps run: "loop" or "bpf_loop"
+    rom_map_from: int | None = None        # XDP: tables of at least this many bytes get a map of their own
     notes: dict[str, str] = field(default_factory=dict)   # what the target lacks, quoted in reasons
 
 
@@ -56,30 +64,65 @@ RULES: dict[str, TargetRules] = {
     "xdp": TargetRules(
         "xdp", crc32={2: "slice2", 4: "slice4", 8: "slice8"}, bucketize_bsearch_from=8,
         unroll_budget=8192, unroll_max_trip=64, loop_budget=400_000, simd=False, walk_one_variable_loop=True,
+        scan="bpf_loop", rom_map_from=1 << 16,
         notes={"clz": "eBPF has no clz instruction: the bit length by a 5-step branch-free binary search on "
                       "the bits",
                "loop": "the verifier walks every iteration of a bounded loop",
-               "unroll": "within the verifier's budget"}),
+               "unroll": "within the verifier's budget",
+               "stream": "a BPF array map of {slots} records ({bytes} bytes each): one lookup per packet, the "
+                         "busy word taken with a compare-and-exchange (a packet finding it taken by another CPU "
+                         "passes unchanged, unhandled)",
+               "host": "XDP_PASS with the frame unchanged, counted as host (outcome 7); the runtime makes its "
+                       "payload with {ref}"}),
     "dpdk": TargetRules(
         "dpdk", crc32={2: "slice2", 4: "slice4", 8: "slice8"}, bucketize_bsearch_from=16,
         unroll_budget=4096, unroll_max_trip=64, loop_budget=None, simd=True,
-        notes={"clz": "__builtin_clz (lzcnt/bsr)", "loop": "a plain C loop", "unroll": "#pragma GCC unroll"}),
+        notes={"clz": "__builtin_clz (lzcnt/bsr)", "loop": "a plain C loop", "unroll": "#pragma GCC unroll",
+               "stream": "{slots} records ({bytes} bytes each) in the pipeline state: one address per packet, "
+                         "the busy word taken with an atomic exchange (a packet finding it taken by another "
+                         "lcore passes unchanged, unhandled)",
+               "host": "to the host port with the frame unchanged, counted as host (outcome 7); the runtime "
+                       "makes its payload with {ref}"}),
 }
 
 
 def trip_count(n: Node) -> int | None:
-    """The element count of map ``n`` if it is a constant: the midend's ``trip``, or arrays whose count
-    operand is a constant (the element count is then min(count, max))."""
+    """The element count of map ``n`` if it is a constant: the midend's ``trip``, or a first input whose
+    count is a constant (an array or range of a constant count: min(count, max); a rom's length; a
+    stream array's length). The element count of a map is its first input's."""
     trip = n.attr("trip")
     if trip is not None:
         return int(trip)
-    counts = set()
-    for a in n.args:
-        if a.op is not Op.ARRAY or a.args[0].op is not Op.CONST:
-            return None
-        c = a.args[0].attr("value")
-        counts.add(max(0, min(c, a.type.max)))
-    return counts.pop() if len(counts) == 1 else None
+    return array_count(n.args[0]) if n.args else None
+
+
+def array_count(a: Node) -> int | None:
+    """The element count of array value ``a`` if it is a constant."""
+    if a.op in (Op.ARRAY, Op.RANGE) and a.args[0].op is Op.CONST:
+        return max(0, min(a.args[0].attr("value"), a.type.max))
+    if a.op in (Op.ROM, Op.STREAM_READ) and not a.type.dynamic:
+        return a.type.max
+    if a.op is Op.MAP:
+        return trip_count(a)
+    return None
+
+
+def read_in_place(p: Pipeline, n: Node) -> tuple[bool, Node | None]:
+    """Whether stream array read ``n`` may be read from the record at each use (nothing writes its field
+    from the read to its last use; a fused map uses it at the emit), and the conflicting write if not."""
+    top = p.body.nodes
+    pos = {id(b): k for k, b in enumerate(top)}
+    emit = p.emit()
+    last = pos[id(n)]
+    for k, b in enumerate(top):
+        inner = list(b.body.walk()) if b.body is not None else []
+        if any(a is n for x in [b] + inner for a in x.args):
+            at = pos[id(emit)] if b.op is Op.MAP and b.attr("fuse") == "emit" and emit is not None else k
+            last = max(last, at)
+    for b in top[pos[id(n)] + 1:last + 1]:
+        if b.op is Op.STREAM_WRITE and b.attr("stream") == n.attr("stream") and b.attr("field") == n.attr("field"):
+            return False, b
+    return True, None
 
 
 def pow2_run(bounds: tuple[int, ...]) -> int | None:
@@ -208,23 +251,67 @@ class Chooser:
                     f"verifier walks ({r.loop_budget}): a bpf_loop callback, verified once")
         return "bpf_loop"
 
+    def scan(self, n: Node) -> None:
+        mx, cost = n.attr("max"), body_cost(n)
+        if self.r.scan == "bpf_loop":
+            self.choose(n, "schedule", "bpf_loop", f"up to {mx} steps of ~{cost} instructions: a bpf_loop callback, "
+                        "verified once whatever the count; the carries travel in its context, the output array "
+                        "in the per-CPU scratch map")
+        else:
+            self.choose(n, "schedule", "loop", f"up to {mx} steps: a plain C loop, the carries in locals")
+
+    def rom(self, n: Node) -> None:
+        tab = self.p.tables[n.attr("table")]
+        size = len(tab.values) * tab.out.nbytes
+        if self.r.rom_map_from is None:
+            self.choose(n, "impl", "static", f"{size} bytes: a static const array")
+        elif size >= self.r.rom_map_from:
+            self.choose(n, "impl", "map", f"{size} bytes: a read-only BPF array map of its own (BPF_F_RDONLY_PROG, "
+                        "one value holding the table), filled and frozen when the program is loaded; .rodata stays "
+                        "small")
+        else:
+            self.choose(n, "impl", "rodata", f"{size} bytes in .rodata (libbpf's frozen global-data map)")
+
+    def stream(self, n: Node, seen: set[str]) -> None:
+        s = self.p.streams[n.attr("stream")]
+        if s.name not in seen:
+            seen.add(s.name)
+            size = 4 + sum(t.nbytes if isinstance(t, Scalar) else t.max * t.struct.nbytes for _, t in s.fields)
+            self.p.note(n, f"stream={s.name}", self.r.notes["stream"].format(slots=s.slots, bytes=size))
+        if n.op is Op.STREAM_READ and isinstance(n.type, Array):
+            ok, w = read_in_place(self.p, n)
+            if ok:
+                self.p.note(n, "read=in_place", f"nothing writes {n.attr('field')} before its last use: its "
+                            "elements are read from the record where they are used")
+            else:
+                self.p.note(n, "read=copy", f"the write at line {w.loc.line} comes before a use: the elements "
+                            "are copied first")
+
+    def host_if(self, n: Node) -> None:
+        h = self.p.hosts[n.attr("host")]
+        self.p.note(n, "host=pass", self.r.notes["host"].format(ref=h.ref))
+
     def run(self) -> Pipeline:
+        streams: set[str] = set()
         for n in self.p.body.nodes:
             if n.op is Op.MAP:
                 sched = self.map(n)
                 for b in n.body.walk():
-                    self.node(b, sched == "simd")
+                    self.node(b, sched == "simd", streams)
             else:
-                self.node(n, False)
+                self.node(n, False, streams)
+                if n.op is Op.SCAN:
+                    for b in n.body.walk():
+                        self.node(b, False, streams)
         return self.p
 
-    def node(self, n: Node, in_simd: bool) -> None:
-        if n.op is Op.CRC32:
-            self.crc32(n)
-        elif n.op is Op.BUCKETIZE:
-            self.bucketize(n)
-        elif n.op is Op.LUT:
-            self.lut(n, in_simd)
+    def node(self, n: Node, in_simd: bool, streams: set[str]) -> None:
+        rule = {Op.CRC32: lambda: self.crc32(n), Op.BUCKETIZE: lambda: self.bucketize(n),
+                Op.LUT: lambda: self.lut(n, in_simd), Op.SCAN: lambda: self.scan(n), Op.ROM: lambda: self.rom(n),
+                Op.STREAM_READ: lambda: self.stream(n, streams), Op.STREAM_WRITE: lambda: self.stream(n, streams),
+                Op.HOST_IF: lambda: self.host_if(n)}.get(n.op)
+        if rule is not None:
+            rule()
 
 
 def choose_lowerings(p: Pipeline, target: str) -> Pipeline:

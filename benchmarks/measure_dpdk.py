@@ -7,7 +7,7 @@ floor, in one loop binary (``dpdk_loop.c``) built against DPDK.
     b.exact                                     # {"nicc": (True, 0), "hand": (True, 0)}
 
 The per-pipeline sources come from the current nicc (``nicc.backends.dpdk.generate``), so the
-numbers follow the compiler as it changes; only ``NAME_process.c/.h`` are used.
+numbers follow the compiler as it changes; only ``NAME_process.c/.h`` (and ``NAME_tables.c``) are used.
 """
 from __future__ import annotations
 
@@ -38,10 +38,11 @@ def build_loop(ir: Pipeline, baseline: Baseline | None, workdir: str) -> str:
         raise TargetUnavailable(f"target dpdk is unavailable here: {why}")
     os.makedirs(workdir, exist_ok=True)
     files = generate(ir)
-    for fname in (f"{ir.name}_process.c", f"{ir.name}_process.h"):
+    own = [f for f in (f"{ir.name}_process.c", f"{ir.name}_process.h", f"{ir.name}_tables.c") if f in files]
+    for fname in own:
         with open(os.path.join(workdir, fname), "w") as f:
             f.write(files[fname])
-    srcs = [LOOP_SRC, os.path.join(workdir, f"{ir.name}_process.c")]
+    srcs = [LOOP_SRC] + [os.path.join(workdir, f) for f in own if f.endswith(".c")]
     defs = [f"-DPIPE={ir.name}"]
     if baseline is not None and baseline.c is not None:
         srcs.append(baseline.c)

@@ -32,7 +32,7 @@ def _src(name: str) -> str | None:
     return path if os.path.exists(path) else None
 
 
-BASELINE_PIPELINES = {"normalize": "torch", "criteo": "numpy+zlib"}
+BASELINE_PIPELINES = {"normalize": "torch", "criteo": "numpy+zlib", "resize": "cv2", "tokenize": "tokenizers"}
 
 
 def baseline_for(ir: Pipeline) -> Baseline | None:

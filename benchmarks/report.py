@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import os
 
-LABELS = {"normalize": "E1 normalize", "criteo": "E2 criteo", "dedup": "E3 dedup"}
-VARIANT_ORDER = ("floor", "nicc", "hand", "nicc@2", "hand@2", "torch", "numpy+zlib", "interpreter")
+LABELS = {"normalize": "E1 normalize", "criteo": "E2 criteo", "dedup": "E3 dedup", "resize": "E4 resize",
+          "tokenize": "E5 tokenize"}
+VARIANT_ORDER = ("floor", "nicc", "hand", "nicc@2", "hand@2", "torch", "numpy+zlib", "cv2", "tokenizers", "interpreter")
 VARIANT_NAMES = {"floor": "floor", "nicc": "nicc", "hand": "hand-written", "interpreter": "interpreter",
                  "nicc@2": "nicc, 2 cores", "hand@2": "hand, 2 cores"}
 COLORS = {"floor": "#9e9e9e", "nicc": "#1f77b4", "hand": "#ff7f0e", "torch": "#2ca02c", "numpy+zlib": "#2ca02c",
+          "cv2": "#2ca02c", "tokenizers": "#2ca02c",
           "interpreter": "#d62728", "nicc@2": "#aec7e8", "hand@2": "#ffbb78"}
 
 
@@ -55,6 +57,14 @@ def goals(results: dict) -> list[tuple[str, float | None, float | None, str, str
         ("E1 interpreter (240 px, columnar), packets/s", interp("normalize"), 2e5, ">=", "pps"),
         ("E2 interpreter (Result objects), packets/s", interp("criteo", "interpreter"), None, "", "pps"),
         ("E1 interpreter (Result objects), packets/s", interp("normalize", "interpreter"), None, "", "pps"),
+        ("E4 on dpdk, cv2.resize (one core) / nicc", _ratio(ns("resize", "host", "cv2"), ns("resize", "dpdk", "nicc")),
+         3.0, ">=", "x"),
+        ("E5 on dpdk, HF tokenizers (one core) / nicc", _ratio(ns("tokenize", "host", "tokenizers"),
+                                                              ns("tokenize", "dpdk", "nicc")), 3.0, ">=", "x"),
+        ("E4 on xdp, cv2.resize (one core) / nicc", _ratio(ns("resize", "host", "cv2"), ns("resize", "xdp", "nicc")),
+         None, "", "x"),
+        ("E5 on xdp, HF tokenizers (one core) / nicc", _ratio(ns("tokenize", "host", "tokenizers"),
+                                                             ns("tokenize", "xdp", "nicc")), None, "", "x"),
     ]
 
 
@@ -99,7 +109,7 @@ def table(results: dict) -> str:
                 out.append(f"  {'':14}{VARIANT_NAMES.get(name, name):14}{v['median_ns']:11.1f}{spread:>19}"
                            f"{v['pps'] / 1e6:8.3f}{over}{rel}  {_exact(v)}")
     measured = [g for g in goals(results) if g[1] is not None]
-    out += ["", "issue 9 goals (fully processed frames):"] if measured else []
+    out += ["", "issue 9 and 10 goals (fully processed frames):"] if measured else []
     for what, value, goal, op, unit in measured:
         if goal is None:                 # measured, not a goal of the issue
             out.append(f"  {what:40}{_fmt_goal(value, unit):>12}")
@@ -134,7 +144,7 @@ def markdown(results: dict) -> str:
                      f"{cell(vs.get('nicc'))} | {cell(vs.get('hand'))} | {f'{rel:.2f}x' if rel else ''} | "
                      f"{cell(vs.get('nicc@2'))} | | |")
     measured = [g for g in goals(results) if g[1] is not None]
-    lines += ["", "Goals of issue 9 (fully processed frames):", ""] if measured else []
+    lines += ["", "Goals of issues 9 and 10 (fully processed frames):", ""] if measured else []
     for what, value, goal, op, unit in measured:
         if goal is None:
             lines.append(f"- {what}: {_fmt_goal(value, unit)}")

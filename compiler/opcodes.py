@@ -15,7 +15,9 @@ op                         attribute   meaning
 ``map``                    ``trip``    the element count is this constant
 ``crc32``, ``bucketize``,  ``impl``    the implementation a target's lowering chose
 ``lut``
-``map``                    ``schedule`` how a target's lowering runs the loop
+``map``, ``scan``          ``schedule`` how a target's lowering runs the loop
+``rom``                    ``impl``    where a target keeps the table (``static``, ``rodata``,
+                                       ``map``: its own read-only BPF array map)
 =========================  ==========  =====================================================
 """
 from __future__ import annotations
@@ -129,10 +131,10 @@ SPECS: dict[Op, OpSpec] = {
     Op.STATE_UPDATE_IF: OpSpec(("state", "cmp"), arity=2),
     Op.STREAM_READ: OpSpec(("stream", "field"), arity=1),
     Op.STREAM_WRITE: OpSpec(("stream", "field"), result=False),
-    Op.ROM: OpSpec(("table",), arity=0),
+    Op.ROM: OpSpec(("table",), arity=0, optional=("impl",)),
     Op.RANGE: OpSpec(("max",), arity=1),
     Op.GATHER: OpSpec(("field",), arity=2),
-    Op.SCAN: OpSpec(("max", "names", "out", "out_max")),
+    Op.SCAN: OpSpec(("max", "names", "out", "out_max"), optional=("schedule",)),
     Op.CARRY: OpSpec(("index",), arity=0),
     Op.PUT: OpSpec(result=False, arity=3),
     Op.GET: OpSpec(("name",), arity=1),

@@ -65,7 +65,7 @@ def wire_bytes(n: Node) -> int:
     t = n.type
     if isinstance(t, Array):
         return t.max * t.struct.nbytes + (U16.nbytes if t.dynamic else 0)
-    return t.nbytes
+    return 1 if t == BOOL else t.nbytes
 
 
 # ---- the split --------------------------------------------------------------------------------
@@ -278,6 +278,10 @@ def _nic_part(p: Pipeline, stages, host_set, wire: Wire, host_port: int) -> Pipe
         items.append(mk(Op.CONST, (), {"value": value}, t))
         ends.append("be")
     for v in wire.values:
+        if v.type == BOOL:                   # a bool crosses as a byte (0 or 1)
+            items.append(mk(Op.CAST, (v,), {"overflow": "wrap"}, U8))
+            ends.append("be")
+            continue
         if isinstance(v.type, Array) and v.type.dynamic:
             count = _count_of(v)
             c16 = count if count.type == U16 else mk(Op.CAST, (count,), {"overflow": "sat"}, U16)
@@ -323,6 +327,10 @@ def _host_part(p: Pipeline, stages, host_set, wire: Wire, host_port: int) -> Pip
                 count = c.const(t.max, U16)
             c.remap[v] = mk(Op.ARRAY, (count,), {"name": f"v{i}", "offset": off}, t)
             off += t.max * t.struct.nbytes
+        elif t == BOOL:
+            byte = mk(Op.FIELD, (), {"name": f"v{i}", "offset": off, "endian": "be"}, U8)
+            c.remap[v] = mk(Op.CAST, (byte,), {"overflow": "wrap"}, BOOL)
+            off += 1
         else:
             c.remap[v] = mk(Op.FIELD, (), {"name": f"v{i}", "offset": off, "endian": "be"}, t)
             off += t.nbytes

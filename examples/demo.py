@@ -55,7 +55,7 @@ def main() -> int:
             except TargetUnavailable as e:
                 print(f"   {tname:7} skipped: {e}")
                 continue
-            except nd.NiccError as e:                   # E4/E5's new ops: not lowered for this target yet
+            except nd.NiccError as e:                   # a pipeline this target refuses
                 print(f"   {tname:7} refused: {e.message.split(';')[0]}")
                 continue
             out = [f for r in results for f in r.frames]

@@ -7,6 +7,7 @@ Outcomes map to ports in one table (:mod:`nicc.compiler.contract`; also in
     -----------------------------------  ------------------------------------------
     pass                                 host port (1) TX   run: a pcap file; live: a TAP interface
     malformed, unselected, unhandled     host port, unchanged
+    host (the pipeline's host part)      host port, unchanged; ``run`` completes it (:mod:`.hostpart`)
     transmit                             wire port (0) TX   run: a pcap file; live: the interface itself
     drop                                 none (freed)
     multicast                            not supported yet (refused at compile time)
@@ -39,6 +40,7 @@ import tempfile
 
 from ..compiler.contract import CODES, OUTCOMES, Limits, Result, counters, format_counters, result
 from ..compiler.ir import Op, Pipeline
+from .hostpart import finish as finish_host
 from .pcap import read_pcap, write_pcap
 from .target import Artifact, Target, TargetUnavailable
 
@@ -238,7 +240,7 @@ class DpdkTarget(Target):
             for i, r in zip(fed, self._run_binary(ir, [frames[i] for i in fed], artifact, ts)):
                 results[i] = r
         self.last_counters = {**(self.last_counters or {}), **counters(results)}   # the binary's, and the bypass
-        return results
+        return finish_host(ir, frames, results, timestamps)
 
     def _run_binary(self, ir: Pipeline, frames: list[bytes], artifact: Artifact,
                     timestamps: list[int] | None) -> list[Result]:

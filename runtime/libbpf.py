@@ -63,7 +63,7 @@ class Libbpf:
             "bpf_map_update_elem": (I, [I, P, P, ctypes.c_uint64]), "bpf_map_lookup_elem": (I, [I, P, P]),
             "bpf_prog_test_run_opts": (I, [I, P]), "bpf_xdp_attach": (I, [I, I, U32, P]),
             "bpf_xdp_detach": (I, [I, U32, P]), "bpf_obj_get_info_by_fd": (I, [I, P, P]),
-            "libbpf_num_possible_cpus": (I, []), "libbpf_set_print": (P, [_PRINT_FN]),
+            "libbpf_num_possible_cpus": (I, []), "libbpf_set_print": (P, [_PRINT_FN]), "bpf_map_freeze": (I, [I]),
         }
         for name, (res, args) in sig.items():
             fn = getattr(L, name)
@@ -142,6 +142,12 @@ class Loaded:
         rc = self.bpf.lib.bpf_map_update_elem(fd, ctypes.byref(k), value, BPF_ANY)
         if rc:
             raise InternalError(f"map update failed: {strerror(rc)}")
+
+    def freeze(self, fd: int) -> None:
+        """No more writes from user space either (the program could only read it already)."""
+        rc = self.bpf.lib.bpf_map_freeze(fd)
+        if rc:
+            raise InternalError(f"map freeze failed: {strerror(rc)}")
 
     def lookup(self, fd: int, key: int, size: int) -> bytes:
         k = ctypes.c_uint32(key)

@@ -23,6 +23,7 @@ from ..compiler.interp import Reference
 from ..compiler.ir import Pipeline
 from ..compiler.partition import Split, partition, stage_label
 from ..compiler.passes import verify
+from .hostpart import finish as finish_host
 from .target import Artifact, Target
 
 
@@ -36,28 +37,10 @@ def plan(ir: Pipeline, target: str) -> Split:
     return sp
 
 
-def finish_handoffs(ir: Pipeline, results: list[Result], frames: list[bytes], timestamps=None) -> list[Result]:
-    """Frames a NIC handed to the host unchanged (outcome ``host``: a per-packet guard such as bmv2's
-    growth limit, or ``nd.host_if``), finished on the host with the pipeline's reference semantics:
-    nothing was computed on the NIC for them, and the pipeline is stateless (a stateful one whose
-    NIC would hand packets off is refused at compile time)."""
-    idx = [i for i, r in enumerate(results) if r.reason == "host" and r.frames == [bytes(frames[i])]]
-    if not idx:
-        return results
-    if ir.stateful:
-        raise NiccError(f"{ir.name}: the NIC handed packets to the host, but the pipeline keeps state the host "
-                        "does not have", ir.loc)
-    ts = None if timestamps is None else [timestamps[i] for i in idx]
-    out = list(results)
-    for i, r in zip(idx, Reference(ir).run([frames[i] for i in idx], ts)):
-        out[i] = r
-    return out
-
-
 def complete(sp: Split, results: list[Result], frames: list[bytes], timestamps=None,
              host: Reference | None = None) -> list[Result]:
     """The NIC part's ``results`` with every frame it sent to the host port finished by the host part."""
-    results = finish_handoffs(sp.whole, results, frames, timestamps)
+    results = finish_host(sp.whole, frames, results, timestamps)
     port = sp.host_port.to_bytes(2, "big")
     idx = [i for i, r in enumerate(results)
            if r.verdict == "pass" and r.reason == "selected" and r.frames and r.frames[0][36:38] == port]
@@ -122,8 +105,7 @@ class SplitTarget(Target):
         results = self.base.run(sp.nic, frames, art, timestamps)
         if hasattr(self.base, "last_counters"):
             self.last_counters = self.base.last_counters
-        return complete(sp, results, frames, timestamps) if sp.split else finish_handoffs(ir, results, frames,
-                                                                                           timestamps)
+        return complete(sp, results, frames, timestamps) if sp.split else finish_host(ir, frames, results, timestamps)
 
     def ensure_artifact(self, ir: Pipeline, artifact: Artifact | None) -> Artifact:
         if artifact is None:

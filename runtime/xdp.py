@@ -37,6 +37,8 @@ from ..backends.xdp.renderer import ACTIONS, NCOUNTERS, XDP_ACTION_VALUES, XdpRe
 from ..compiler.contract import CODES, OUTCOMES, Limits, Result, from_codes, format_counters, result
 from ..compiler.errors import InternalError, NiccError
 from ..compiler.ir import Pipeline
+from ..compiler.types import Scalar
+from .hostpart import finish as finish_host
 from .libbpf import LINEAR, MAX_RUN_FRAME, PAGE, Libbpf, Loaded, TestRunner, strerror  # noqa: F401
 from .target import Artifact, Target, TargetUnavailable
 from .verifier_log import map_error, stage_loc, verifier_error
@@ -122,11 +124,26 @@ class XdpTarget(Target):
             maps.append(dict(name=f"nicc_state_{st['name']}", type="array", entries=st["size"], key=4,
                              value=8 if st["slot"] == "__u64" else 4, contents=f"state @{st['name']} : "
                              f"{st['elem']}, initially {st['init']} (filled at load time)"))
+        for sd in ctx["streams"]:
+            size = _record_bytes(ir.streams[sd["name"]])
+            maps.append(dict(name=f"nicc_stream_{sd['name']}", type="array", entries=sd["slots"], key=4,
+                             value=size, contents=f"stream @{sd['name']}: a record per slot (busy word, then "
+                             f"{', '.join(f for f, _ in ir.streams[sd['name']].fields)}), zero at load time"))
+        roms = []
+        for t in ctx["roms"]:
+            fname = f"{ir.name}.rom.{t['name']}.bin"
+            tab = ir.tables[t["name"]]
+            with open(os.path.join(outdir, fname), "wb") as f:
+                f.write(tab.values.astype(tab.out.dtype.newbyteorder("<")).tobytes())
+            maps.append(dict(name=f"nicc_rom_{t['name']}", type="array (BPF_F_RDONLY_PROG)", entries=1, key=4,
+                             value=t["bytes"], contents=f"table @{t['name']} : {t['out']}[{t['size']}], from {fname}, "
+                             "filled and frozen at load time"))
+            roms.append(dict(map=f"nicc_rom_{t['name']}", file=fname, bytes=t["bytes"]))
         if ctx["uses_timestamp"]:
             maps.append(dict(name="nicc_clock", type="array", entries=1, key=4, value=16,
                              contents="fixed time for test runs (fixed=0: bpf_ktime_get_ns)"))
         luts = {t.name: dict(index=str(t.index), out=str(t.out), values=[int(v) for v in t.values])
-                for t in ir.tables.values()}
+                for t in ir.tables.values() if t.name not in {r["name"] for r in ctx["roms"]}}
         if ctx["rodata_bytes"]:
             rodata = ctx["rodata_bytes"]
             maps.append(dict(name=f"{ir.name}.rodata", type="array (libbpf global data, frozen)", entries=1,
@@ -140,7 +157,7 @@ class XdpTarget(Target):
             "program": f"nicc_{ir.name}", "object": os.path.basename(o_path), "source": os.path.basename(c_path),
             "clang": " ".join(clang_cmd(os.path.basename(c_path), os.path.basename(o_path))),
             "actions": ACTIONS, "codes": CODES, "maps": maps, "luts": luts, "stages": stages,
-            "states": ctx["states"], "values_in_scratch": spill,
+            "states": ctx["states"], "roms": roms, "values_in_scratch": spill,
             "resources": {"map_bytes": mem, "possible_cpus": ncpu,
                           "payload_bytes_read": ctx["reads"], "max_payload_out": ctx["max_out"],
                           "payload_in_place": ctx["in_place"]},
@@ -186,6 +203,14 @@ class XdpTarget(Target):
 
     def _open(self, ir: Pipeline, artifact: Artifact) -> Loaded:
         l = self._load_checked(artifact.files["object"], artifact.manifest)
+        for rom in artifact.manifest.get("roms", []):        # large tables: filled, then frozen
+            with open(os.path.join(artifact.outdir, rom["file"]), "rb") as f:
+                data = f.read()
+            if len(data) != rom["bytes"]:
+                raise InternalError(f"{rom['file']} holds {len(data)} bytes, the map {rom['map']} {rom['bytes']}")
+            fd = l.map_fd(rom["map"])
+            l.update(fd, 0, data)
+            l.freeze(fd)
         for st in artifact.manifest.get("states", []):
             if st["init"]:
                 fd = l.map_fd(f"nicc_state_{st['name']}")
@@ -225,7 +250,7 @@ class XdpTarget(Target):
                 if XDP_ACTION_VALUES[ACTIONS[outcome]] != action:
                     raise InternalError(f"frame {i}: outcome {outcome} but XDP action {action}")
                 results.append(result(outcome, [out]))
-        return results
+        return finish_host(ir, frames, results, timestamps)
 
     # live ---------------------------------------------------------------------------------
     def run_live(self, ir: Pipeline, iface: str, mode: str = "generic", duration: float | None = None,
@@ -269,6 +294,22 @@ class XdpTarget(Target):
                 signal.signal(s, h)
             print(f"{ir.name}: detached from {iface}; " + _format_live(c), file=out, flush=True)
         return 0
+
+
+def _record_bytes(stream) -> int:
+    """The size of a stream's record struct as clang lays it out (natural alignment, the busy word first)."""
+    off, align = 4, 4
+    for _, t in stream.fields:
+        if isinstance(t, Scalar):
+            a, size = t.nbytes, t.nbytes
+        else:                             # one array per struct member
+            for _, ft in t.struct.fields:
+                off += (-off % ft.nbytes) + t.max * ft.nbytes
+                align = max(align, ft.nbytes)
+            continue
+        off += (-off % a) + size
+        align = max(align, a)
+    return off + (-off % align)
 
 
 def live_counters(c) -> dict[str, int]:

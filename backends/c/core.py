@@ -17,7 +17,12 @@ hook                   XDP (eBPF C)                              DPDK (C)
 ``reserve``            grow the frame (bpf_xdp_adjust_tail)       room check
 ``commit``             adjust tail, store bytes, headers          headers, length
 ``state_*``            BPF array maps, compare-and-exchange      arrays, __atomic builtins
+``record_lookup``      a BPF array map per stream                an array of records in the state
+``rom_ref``            ``.rodata``, or a read-only array map       ``static const`` arrays
+``scan_loop``          a ``bpf_loop`` callback                    a plain loop
 =====================  ========================================  ==================================
+
+Streams, windows, scans and the host part are in :mod:`.streams`.
 
 The payload is read through ``io``, a pointer to the payload (the packet itself, or on XDP a
 copy of it for frames with fragments), and ``plen``, its length.
@@ -29,7 +34,8 @@ from ...compiler.types import Array, Scalar
 from ..lowering import RULES, TargetRules, trip_count
 from .cstyle import CRenderer, cond, wrap
 from .emit import EmitRules
-from .values import ArrayVal, FusedMap, LocalArray, PacketArray, field_offset
+from .streams import StreamRules
+from .values import ArrayVal, FusedMap, LocalArray, PacketArray, RangeArray, RomArray, StreamArray, field_offset
 
 INLINE_OPS = set(ARITH) | set(COMPARE) | {Op.NOT, Op.CAST, Op.SELECT}
 # users whose C names each operand once (a value written into a user that names it twice is computed twice)
@@ -52,7 +58,7 @@ def find_inline(p: Pipeline) -> set[int]:
             if n.op in INLINE_OPS and uses.get(id(n)) == 1 and id(n) not in outside and n.type is not None}
 
 
-class CCore(EmitRules, CRenderer):
+class CCore(StreamRules, EmitRules, CRenderer):
     """The shared lowering (see the module docstring); dialects subclass it.
 
         class DpdkRenderer(CCore):
@@ -84,6 +90,7 @@ class CCore(EmitRules, CRenderer):
         nodes = pipeline.body.nodes
         e = pipeline.emit()
         self.after_emit = nodes[nodes.index(e) + 1:] if e is not None else []
+        self.init_streams()
 
     # -- plumbing ------------------------------------------------------------------------------
     def run_node(self, n: Node):
@@ -227,6 +234,8 @@ class CCore(EmitRules, CRenderer):
         ft = arr.struct.field(fname)
         if isinstance(arr, LocalArray):
             return f"{arr.fields[fname]}[{i}]"
+        if isinstance(arr, (RangeArray, RomArray, StreamArray)):
+            return self.stream_elem(arr, fname, i)
         if arr.bounded:
             pos = f"{arr.offset + field_offset(arr.struct, fname)} + {i} * {arr.struct.nbytes}"
             return f"({self.ty(ft)}){self.h}_ldb(io, plen, {pos}, {ft.nbytes})"
@@ -250,8 +259,10 @@ class CCore(EmitRules, CRenderer):
             return False
         nodes = self.pipeline.body.nodes
         between = nodes[nodes.index(n) + 1:nodes.index(self.pipeline.emit())]
-        reads_state = any(b.op is Op.STATE_READ for b in n.body.walk())
-        return not (reads_state and any(b.op in (Op.STATE_WRITE, Op.STATE_UPDATE_IF) for b in between))
+        reads_state = any(b.op is Op.STATE_READ or any(a.op is Op.STREAM_READ for a in b.args)
+                          for b in n.body.walk()) or any(a.op is Op.STREAM_READ for a in n.args)
+        return not (reads_state and any(b.op in (Op.STATE_WRITE, Op.STATE_UPDATE_IF, Op.STREAM_WRITE)
+                                        for b in between))
 
     def r_map(self, n, *arrays: ArrayVal):
         t: Array = n.type

@@ -32,7 +32,8 @@ from ...compiler.errors import InternalError, NiccError
 from ...compiler.ir import ARITH, COMPARE, Node, Op, Pipeline
 from ...compiler.types import Array, BOOL, Scalar
 from ...compiler.walker import Walker
-from ..pending import HOST_ONLY, PENDING, refusal
+from ..host_only import HOST_ONLY, refusal
+from ..ranges import Ranges
 
 CRC_POLY = 0xEDB88320
 
@@ -124,6 +125,7 @@ class CRenderer(Walker):
         self.last_loc: tuple | None = None    # the source line of the last comment written
         self.inline: set[int] = set()         # ids of nodes whose expression is written into their one use
         self.table_bytes = 0                  # bytes of the tables the helpers define (crc32, bucketize)
+        self.ranges = Ranges(pipeline)        # value intervals: checks that can never fire are left out
 
     # -- plumbing ---------------------------------------------------------
     def ty(self, t: Scalar) -> str:
@@ -208,7 +210,7 @@ class CRenderer(Walker):
         if t == BOOL:
             return self.define(n, f"({a} {_SYM[n.op]} {b})")
         if n.op in (Op.ADD, Op.SUB, Op.MUL):
-            if n.attr("overflow") == "sat":
+            if n.attr("overflow") == "sat" and not self.ranges.fits(n):
                 return self.define(n, f"{self._sat_helper(n.op, t)}({a}, {b})")
             if t.signed:   # wrap without C signed-overflow UB: compute unsigned
                 ut = self.ty(Scalar("u", t.bits))
@@ -249,7 +251,9 @@ class CRenderer(Walker):
         src: Scalar = n.args[0].type
         if t == BOOL:
             return self.define(n, f"({a} != 0)")
-        if n.attr("overflow") == "sat" and src != BOOL and (src.hi > t.hi or src.lo < t.lo):
+        lo, hi = self.ranges.of(n.args[0])
+        if n.attr("overflow") == "sat" and src != BOOL and (src.hi > t.hi or src.lo < t.lo) and \
+                not (t.lo <= lo and hi <= t.hi):
             lo = f"{a} < {c_const(t.lo, src) if src.fits(t.lo) else c_const(src.lo, src)} ? {c_const(t.lo, t)} : " \
                 if src.signed and src.lo < t.lo else ""
             hi = f"{a} > {c_const(t.hi, src)} ? {c_const(t.hi, t)} : " if src.hi > t.hi and src.fits(t.hi) else ""
@@ -465,10 +469,10 @@ for _op in ARITH:
     setattr(CRenderer, f"r_{_op.value}", lambda self, n, a, b: self.r_arith(n, a, b))
 for _op in COMPARE:
     setattr(CRenderer, f"r_{_op.value}", lambda self, n, a, b: self.r_compare(n, a, b))
-# ops not lowered yet (backends/pending.py): refused at the user's line, naming the op and the target
-def _r_pending(self, n, *args):
+# host-only math (backends/host_only.py): refused at the user's line, naming the host part
+def _r_host_only(self, n, *args):
     raise refusal(n, self.target_name)
 
 
-for _op in PENDING | HOST_ONLY:
-    setattr(CRenderer, f"r_{_op.value}", _r_pending)
+for _op in HOST_ONLY:
+    setattr(CRenderer, f"r_{_op.value}", _r_host_only)

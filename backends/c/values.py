@@ -3,6 +3,9 @@
     PacketArray("count", st, 240, offset=10)        # elements read from the payload, 10 bytes in
     LocalArray("13U", st, 13, 13, fields={"_": "dense_out"})   # a map's results in C arrays
     FusedMap("n", st, 240, node=map_node, inputs=[...])       # computed straight into the emit
+    RomArray("224U", st, 224, 224, table="col_ofs")           # a constant table (rom)
+    RangeArray("112U", st, 112, 112)                          # 0, 1, ..., count - 1
+    StreamArray("224U", st, 224, 224, rec="img", field="h")   # an array field of a stream record, read in place
 """
 from __future__ import annotations
 
@@ -48,3 +51,35 @@ class FusedMap(ArrayVal):
     """A map whose results are computed straight into the emitted payload (``fuse=emit``)."""
     node: Node | None = None
     inputs: list = field(default_factory=list)
+
+
+@dataclass
+class RomArray(ArrayVal):
+    """A constant table (``rom``): element ``i`` is ``table[i]``."""
+    table: str = ""
+
+
+@dataclass
+class RangeArray(ArrayVal):
+    """``range``: element ``i`` is ``i`` itself."""
+
+
+@dataclass
+class StreamArray(ArrayVal):
+    """An array field of a stream record, read where it is: ``rec->field[i]`` (``rec`` may be NULL: zeros),
+    or through ``reader``, a pointer never NULL (a zero record stands for a slot out of range)."""
+    rec: str = ""
+    field: str = ""
+    reader: str | None = None
+
+    def member(self, ptr: str, m: str, i: str) -> str:
+        """Element ``i``'s member ``m`` (``_``: a scalar array) through ``ptr``; struct arrays are kept
+        as one array per member (``h_r``, ``h_g``...), so a loop over them reads consecutive memory."""
+        return f"{ptr}->{self.field}[{i}]" if m == "_" else f"{ptr}->{self.field}_{m}[{i}]"
+
+
+@dataclass
+class ScanVal:
+    """A scan's result: its final carries (C expressions, by name) and its output array."""
+    carries: dict[str, str]
+    out: LocalArray

@@ -52,6 +52,8 @@ def lower(ir: Pipeline) -> Pipeline:
 
 
 def generate(ir: Pipeline) -> dict[str, str]:
-    """The generated sources of ``ir``, by file name. Raises NiccError for what the target refuses."""
+    """The generated sources of ``ir``, by file name (``NAME_tables.c`` only for large tables). Raises
+    NiccError for what the target refuses."""
     ctx = dict(render(lower(ir)), runtime_dir=RUNTIME)
-    return {fname.format(name=ir.name): env().get_template(tpl).render(**ctx) for fname, tpl in FILES.items()}
+    files = dict(FILES, **({"{name}_tables.c": "tables.c.j2"} if ctx["large_tables"] else {}))
+    return {fname.format(name=ir.name): env().get_template(tpl).render(**ctx) for fname, tpl in files.items()}

@@ -28,7 +28,8 @@ from ...compiler.contract import CODES  # noqa: F401  (the outcome each NAME_pro
 from ...compiler.ir import Op, Pipeline
 from ...compiler.types import Scalar
 from ..c.core import CCore
-from ..pending import refuse_pending
+from ..host_only import refuse_host_only
+from ..c.streams import record_members
 from ..c.values import FusedMap, PacketArray, field_offset
 from ..c.cstyle import c_const
 from ..c.emitplan import Piece
@@ -55,7 +56,7 @@ class DpdkRenderer(CCore):
 
     # -- hooks ------------------------------------------------------------------------------------
     def ret_code(self, outcome: str) -> str:
-        return f"return NICC_{outcome.upper()};"
+        return self.leave(f"NICC_{outcome.upper()}")
 
     def out_buffer(self) -> str:
         self.emit_line(f"uint8_t out[{max(1, self.max_out)}];")
@@ -69,8 +70,31 @@ class DpdkRenderer(CCore):
 
     def commit(self, code: str) -> str:
         if self.in_place:
-            return f"return {self.prefix}_finish(pkt, out_len, {self.out_len}, {code});"
-        return f"return {self.prefix}_commit(pkt, room, out_len, out, {self.out_len}, {code});"
+            return self.leave(f"{self.prefix}_finish(pkt, out_len, {self.out_len}, {code})")
+        return self.leave(f"{self.prefix}_commit(pkt, room, out_len, out, {self.out_len}, {code})")
+
+    # -- streams: records in the pipeline state, taken with an atomic exchange ---------------------------
+    def record_lookup(self, stream, slot: str, rec: str) -> None:
+        self.emit_line(f"{self.record_type(stream.name)} *{rec} = (uint64_t){slot} < {stream.slots}U ? "
+                       f"&st->{stream.name}[{slot}] : NULL;")
+
+    def take(self, rec: str) -> str:
+        return f"__atomic_exchange_n(&{rec}->busy, 1, __ATOMIC_ACQUIRE)"
+
+    def release(self, rec: str) -> str:
+        return f"({rec} ? __atomic_store_n(&{rec}->busy, 0, __ATOMIC_RELEASE) : (void)0)"
+
+    def read_view(self, stream, rec: str) -> str:
+        """Reads go through a pointer never NULL: a slot out of range reads a zero record (no test in loops)."""
+        zero = f"{self.prefix}_{stream.name}_zero"
+        self.helpers.setdefault(zero, f"/* what a slot out of range reads: zeros */\n"
+                                      f"static const {self.record_type(stream.name)} {zero};\n")
+        rd = self.fresh(f"{rec}_rd")
+        self.emit_line(f"const {self.record_type(stream.name)} *{rd} = {rec} ? {rec} : &{zero};")
+        return rd
+
+    def rom_ref(self, table: str) -> str:
+        return self.table_name(table)
 
     # -- simd maps ----------------------------------------------------------------------------------
     def emit_fused(self, v: FusedMap, pos: str, buf: str, piece: Piece, endian: str, backward: bool) -> None:
@@ -163,23 +187,34 @@ class DpdkRenderer(CCore):
         return f"{os.path.basename(loc.file)}:{loc.line}" if loc else self.pipeline.name
 
 
+# tables of more entries than this go into NAME_tables.c (as the IR text prints them as blobs)
+OWN_FILE_ENTRIES = 4096
+
+
 def render(pipeline: Pipeline) -> dict:
     """Everything the templates need, computed here (templates hold no logic)."""
-    refuse_pending(pipeline, DpdkRenderer.target_name)
+    refuse_host_only(pipeline, DpdkRenderer.target_name)
     r = DpdkRenderer(pipeline)
     body = r.render_body()
     p = pipeline
     states = [dict(name=s.name, ctype=r.ty(s.elem), size=s.size, init=c_const(s.init, s.elem),
                    zero=(s.init == 0)) for s in p.states.values()]
+    streams = [dict(name=s.name, type=r.record_type(s.name), slots=s.slots, members=record_members(s, r.ty))
+               for s in p.streams.values()]
     helpers = list(r.helpers.values())
     if r.uses_simd:
         helpers = [simd.HELPERS] + r.kernels + helpers
+    defs = dict(zip(p.tables, r.lut_definitions()))
+    big = [t for t, tab in p.tables.items() if len(tab.values) > OWN_FILE_ENTRIES]
+    luts = [d for t, d in defs.items() if t not in big]
+    large = [defs[t].replace("static const", "const", 1) for t in big]
+    externs = [f"extern const {r.ty(p.tables[t].out)} {r.table_name(t)}[{len(p.tables[t].values)}];" for t in big]
     return dict(
         name=p.name, NAME=p.name.upper(), port=p.port, source=r.loc_comment(),
-        body=body, helpers=helpers, luts=r.lut_definitions(),
-        states=states, max_out=r.max_out, emits=r.emitted, in_place=r.in_place,
-        emit_port=pipeline.emit().attr("port") if pipeline.emit() is not None else None, uses_simd=r.uses_simd,
-        copies=r.emitted and not r.in_place,
+        body=body, helpers=helpers, luts=luts, large_tables=large, externs=externs,
+        states=states, streams=streams, max_out=r.max_out, emits=r.emitted, in_place=r.in_place,
+        emit_port=pipeline.emit().attr("port") if pipeline.emit() is not None else None,
+        uses_simd=r.uses_simd, copies=r.emitted and not r.in_place,
     )
 
 

@@ -141,10 +141,11 @@ class Partition:
     coef: dict = field(default_factory=dict)      # array index -> bytes of growth per element
     caps: dict = field(default_factory=dict)      # array index -> NIC capacity (only split arrays)
     notes: list = field(default_factory=list)
+    cut: str | None = None                        # why packets reaching a point go to the host part
 
     @property
     def split(self) -> bool:
-        return bool(self.caps)
+        return bool(self.caps) or self.cut is not None
 
 
 def partition_host_nic(p: Pipeline, lay: Layout | None = None, limit: int = GROWTH_LIMIT) -> Partition:
@@ -163,7 +164,9 @@ def partition_host_nic(p: Pipeline, lay: Layout | None = None, limit: int = GROW
         else:
             extracted += a.max * a.esz
     for v in em.args:
-        if isinstance(v.type, Array):
+        if isinstance(v.type, Array) and id(root_array(v)) not in lay.arrays:
+            emitted += v.type.max * v.type.struct.nbytes          # not a payload array: its largest size
+        elif isinstance(v.type, Array):
             root = lay.arrays[id(root_array(v))]
             size = v.type.struct.nbytes
             if root.dynamic:

@@ -8,15 +8,18 @@ from ...compiler.errors import InternalError, NiccError
 from ...compiler.ir import Node, Pipeline
 from ...compiler.types import BOOL, Scalar
 from ...compiler.walker import Walker
-from ..pending import refuse_pending
 from .layout import ArraySeg, Layout, partition_host_nic, payload_layout
+from ..host_only import refuse_host_only
 from .rules import (  # noqa: F401  (CONTROL, REFUSED: re-exported)
-    CONTROL, DROP, DROP_SLOT, HOST_PART_SLOT, ID_ACTION, ID_COUNTER, ID_REGISTER, MALFORMED, MALFORMED_SLOT,
+    CONTROL, DROP, DROP_SLOT, HOST_PART, HOST_PART_SLOT, ID_ACTION, ID_COUNTER, ID_REGISTER, MALFORMED, MALFORMED_SLOT,
     MCAST_SLOT, MULTICAST, P4_RULES, PASS, PASS_SLOT, REFUSED, SLOTS, TRANSMIT, TRANSMIT_SLOT, UNDECIDED,
     UNSELECTED_SLOT, VERDICT_COUNTER, ArrVal, CounterDecl, P4Program, RegisterDecl, TableDecl, byteswap, fname,
     lit, p4_type, ulit,
 )
 from .limits import check_switch_limits
+from .streams import STREAM_P4_RULES, as_elements, host_cut
+
+P4_RULES.update(STREAM_P4_RULES)
 
 
 class P4Renderer(Walker):
@@ -38,6 +41,7 @@ class P4Renderer(Walker):
         self.tables: list[TableDecl] = []
         self.checked_avail = 0
         self.elem: int | None = None
+        self.reuse: tuple[str, int] | None = None     # (map name, k) while rendering a map element
         self.divisions: dict = {}             # (a, b, bits) -> (quotient, remainder) at top level
         self.emitted = None
         self.names: dict[int, str] = {}
@@ -52,6 +56,13 @@ class P4Renderer(Walker):
         self.locs.append(self.loc)
 
     def fresh(self, base: str = "v") -> str:
+        """A new variable name; inside a map element, the k-th name of every element is the same (the
+        elements run one after the other, so each reuses the variables of the one before: far fewer
+        locals for p4c to analyze)."""
+        if self.reuse is not None:
+            mid, k = self.reuse
+            self.reuse = (mid, k + 1)
+            return f"e{mid[1:]}_{base}{k}"
         self.counter += 1
         return f"{base}{self.counter}"
 
@@ -104,6 +115,9 @@ class P4Renderer(Walker):
             return rule(self, n, *[self.env[a] for a in n.args])
         finally:
             self.loc = outer
+
+    def as_elements(self, a, n: Node):
+        return as_elements(self, a, n)
 
     def close_all(self) -> None:
         while self.opened:
@@ -205,6 +219,9 @@ def _finish(w: P4Renderer, prog: P4Program, lay: Layout) -> list[str]:
         f"}} else if (meta.code == 8w{MALFORMED}) {{",
         "    sm.egress_spec = MALFORMED_PORT;",
         f"    {_count(f'32w{MALFORMED_SLOT}')}",
+        f"}} else if (meta.code == 8w{HOST_PART}) {{",
+        "    sm.egress_spec = HOST_PART_PORT;",
+        f"    {_count(f'32w{HOST_PART_SLOT}')}",
         "} else {",
         "    sm.egress_spec = HOST_PORT;",
         f"    {_count(f'32w{PASS_SLOT}')}",
@@ -282,7 +299,8 @@ def _finish(w: P4Renderer, prog: P4Program, lay: Layout) -> list[str]:
     port = w.pipeline.emit().attr("port")
     if port is not None:             # the payload goes to a host part (docs/partition.md)
         body.append(f"hdr.udp.dstPort = 16w{port};")
-    out.append(f"if (meta.emitted == 1w1 && meta.code != 8w{MALFORMED} && meta.code != 8w{DROP}) {{")
+    out.append(f"if (meta.emitted == 1w1 && meta.code != 8w{MALFORMED} && meta.code != 8w{DROP} && "
+               f"meta.code != 8w{HOST_PART}) {{")
     out.extend("    " + s for s in body)
     out.append("}")
     return out
@@ -291,10 +309,15 @@ def _finish(w: P4Renderer, prog: P4Program, lay: Layout) -> list[str]:
 def render_program(p: Pipeline, root: str | None = None) -> P4Program:
     """Lower ``p`` to a :class:`P4Program` (text in ``.text``); refusals raise NiccError at the user's line."""
     from .text import render_template
+    refuse_host_only(p, P4Renderer.target_name)
     check_switch_limits(p)
-    refuse_pending(p, P4Renderer.target_name)
+    cut = host_cut(p)
+    p = cut[0] if cut else p
     lay = payload_layout(p)
     part = partition_host_nic(p, lay)
+    if cut:
+        part.cut = cut[1]
+        part.notes.append(cut[1])
     src = p.loc.file if p.loc else "?"
     src = os.path.relpath(src, root) if root else os.path.basename(src)
     prog = P4Program(p.name, src, p.port, partition=part)
@@ -314,6 +337,8 @@ def render_program(p: Pipeline, root: str | None = None) -> P4Program:
         w.run()
     except _VerdictInMap:
         raise NiccError("bmv2 cannot compile a verdict inside a map body", p.loc) from None
+    if cut:                       # what is left of the pipeline runs in the host part
+        w.set_code(HOST_PART)
     w.close_all()
     body = w.lines
     split = []
@@ -339,7 +364,11 @@ def render_program(p: Pipeline, root: str | None = None) -> P4Program:
     apply.append("}")
     locs.append(None)
     prog.apply, prog.apply_locs = apply, locs
-    prog.locals = w.locals
+    decl: dict[str, str] = {}
+    for t, name in w.locals:
+        if decl.setdefault(name, t) != t:
+            raise InternalError(f"P4 local {name} declared as {decl[name]} and as {t}")
+    prog.locals = [(t, name) for name, t in decl.items()]
     prog.registers = list(w.registers.values())
     prog.counters = [CounterDecl(VERDICT_COUNTER, (ID_COUNTER << 24) | 1, MCAST_SLOT + len(p.groups))]
     prog.tables = w.tables

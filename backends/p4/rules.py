@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 
 from ...compiler.ir import ARITH, COMPARE, Op
 from ...compiler.types import BOOL, Scalar
-from ..pending import HOST_ONLY, PENDING, refusal
+from ..host_only import HOST_ONLY, refusal
+from ..ranges import Ranges
 from .layout import ArraySeg, Partition
 
-# Verdict codes in meta.code (the same numbering as the reference interpreter).
-UNDECIDED, PASS, TRANSMIT, DROP, MULTICAST, MALFORMED = range(6)
+# Verdict codes in meta.code (the same numbering as the reference interpreter); HOST_PART: the rest of
+# the pipeline runs in the host part (a scan the switch cannot run, a host function).
+UNDECIDED, PASS, TRANSMIT, DROP, MULTICAST, MALFORMED, HOST_PART = range(7)
 CODES = {"pass": PASS, "transmit": TRANSMIT, "drop": DROP, "multicast": MULTICAST}
 
 # P4Runtime id prefixes (p4.config.v1.P4Ids.Prefix).
@@ -86,6 +88,7 @@ class ArrVal:
     count: str                                 # bit<32> expression: number of elements
     elems: list                                # per element: {field: expression}
     struct: object
+    stack: str | None = None                   # the header stack holding the elements (payload arrays)
 
 
 @dataclass
@@ -197,11 +200,18 @@ def r_array(w, n, count):
     st = n.type.struct
     elems = [{f: (f"(int<{ft.bits}>)hdr.a{seg.index}[{i}].{fname(f)}" if ft.signed else
                   f"hdr.a{seg.index}[{i}].{fname(f)}") for f, ft in st.fields} for i in range(seg.cap)]
-    return ArrVal(seg, cnt, elems, st)
+    return ArrVal(seg, cnt, elems, st, stack=f"hdr.a{seg.index}")
 
 
 _SYM = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.AND: "&", Op.OR: "|", Op.XOR: "^",
         Op.EQ: "==", Op.NE: "!=", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}
+
+
+def ranges(w) -> Ranges:
+    """The pipeline's value intervals (:mod:`nicc.backends.ranges`), computed once per renderer."""
+    if "ranges" not in w.__dict__:
+        w.ranges = Ranges(w.pipeline)
+    return w.ranges
 
 
 def r_arith(w, n, a, b):
@@ -210,9 +220,10 @@ def r_arith(w, n, a, b):
     if t == BOOL:
         return w.define(t, f"({a} {dict({Op.AND: '&&', Op.OR: '||', Op.XOR: '!='})[op]} {b})")
     bits = t.bits
-    if op in (Op.ADD, Op.SUB) and n.attr("overflow") == "sat":
+    sat = n.attr("overflow") == "sat" and not ranges(w).fits(n)      # (a result that always fits: plain)
+    if op in (Op.ADD, Op.SUB) and sat:
         return w.define(t, f"{a} |{_SYM[op]}| {b}")
-    if op is Op.MUL and n.attr("overflow") == "sat":
+    if op is Op.MUL and sat:
         wide = Scalar(t.kind, 2 * bits)
         prod = w.define(wide, f"({p4_type(wide)}){a} * ({p4_type(wide)}){b}")
         rest = f"({p4_type(t)}){prod}"
@@ -373,6 +384,7 @@ def r_crc32(w, n, x):
 
 
 def r_map(w, n, *arrays):
+    arrays = tuple(w.as_elements(a, n) for a in arrays)
     if any(not isinstance(a, ArrVal) for a in arrays):
         raise w.refuse(n, "map over a value that is not a payload array")
     seg = arrays[0].seg
@@ -392,12 +404,12 @@ def r_map(w, n, *arrays):
             w.line(f"if ({arrays[0].count} > 32w{i}) {{")
             w.depth += 1
         w.map_inputs.append((n, [a.elems[i] for a in arrays]))
-        w.elem = i
+        w.elem, w.reuse = i, (mid, 0)
         try:
             w.run_block(n.body)
         finally:
             w.map_inputs.pop()
-            w.elem = None
+            w.elem, w.reuse = None, None
         out = {}
         for name, v in zip(names, y.args):
             ft = st.field(name)
@@ -513,13 +525,13 @@ P4_RULES = {
     Op.STATE_WRITE: r_state_write, Op.STATE_UPDATE_IF: r_state_update_if, Op.REJECT_IF: r_reject_if,
     Op.VERDICT_IF: r_verdict_if, Op.EMIT: r_emit, Op.VERDICT: r_verdict,
 }
-# ops not lowered yet (backends/pending.py): refused at the user's line, naming the op and the target
-def r_pending(w, n, *args):
+# host-only math (backends/host_only.py): refused at the user's line, naming the host part
+def r_host_only(w, n, *args):
     raise refusal(n, w.target_name)
 
 
-P4_RULES.update({op: r_pending for op in PENDING | HOST_ONLY})
+P4_RULES.update({op: r_host_only for op in HOST_ONLY})
 # Op kinds the renderer refuses (with a NiccError at the user's line) instead of rendering.
-REFUSED = {Op.TIMESTAMP} | PENDING | HOST_ONLY
+REFUSED = {Op.TIMESTAMP} | HOST_ONLY
 
 

@@ -51,9 +51,11 @@ from ...compiler.errors import NiccError, SourceLoc
 from ...compiler.ir import ARITH, Node, Op, Pipeline
 from ...compiler.types import Array, BOOL, Scalar
 from ..c.core import CCore
-from ..pending import refuse_pending
+from ..host_only import refuse_host_only
 from ..c.cstyle import c_const
+from ..c.streams import record_members
 from .state import CAS_TRIES, BpfMapState, slot_type  # noqa: F401  (CAS_TRIES: re-exported)
+from .streams import BpfStreams
 from ..lowering import choose_lowerings, explain, trip_count, variable_loops
 
 # Outcome codes (the contract's) are the index of each counter in the per-CPU counters map.
@@ -99,7 +101,7 @@ class Callback:
     lines: list[str]
 
 
-class XdpRenderer(BpfMapState, CCore):
+class XdpRenderer(BpfStreams, BpfMapState, CCore):
     """Renders a pipeline as one XDP program (see the module docstring)."""
 
     target = "xdp"
@@ -129,6 +131,7 @@ class XdpRenderer(BpfMapState, CCore):
         self.uses_out = False         # the payload is built in s->out
         self.uses_scratch_top = spill
         self.variable_loops = variable_loops(pipeline)
+        self.init_bpf_streams()
         # programs with bpf_loop callbacks or payload reads past the end work on the copy only
         self.copy_always = any(n.attr("schedule") == "bpf_loop" for n in pipeline.body.walk()) or any(
             n.op is Op.ARRAY and (n.args[0].type.signed or n.args[0].type.bits == 64) for n in pipeline.body.walk())
@@ -179,12 +182,12 @@ class XdpRenderer(BpfMapState, CCore):
     def ret_code(self, outcome: str) -> str:
         if self.cb is not None:
             return "return 1;"                # (inside a bpf_loop callback: stop the loop)
-        return f"return nicc_done(cnt, NICC_{outcome.upper()});"
+        return self.leave(f"nicc_done(cnt, NICC_{outcome.upper()})")
 
     def commit(self, code: str) -> str:
         if self.in_place:
-            return f"return nicc_finish(ctx, cnt, io_copy, {self.out_len}, {code});"
-        return f"return nicc_commit(ctx, cnt, s->out, {self.out_len}, {code});"
+            return self.leave(f"nicc_finish(ctx, cnt, io_copy, {self.out_len}, {code})")
+        return self.leave(f"nicc_commit(ctx, cnt, s->out, {self.out_len}, {code})")
 
     # -- verifier bounds ----------------------------------------------------------------------------
     def guard(self, ptr: str, size) -> None:
@@ -302,18 +305,7 @@ class XdpRenderer(BpfMapState, CCore):
             self.emit_line("    return 1;")
             if backward:
                 self.emit_line("i = n - 1 - i;")
-            seen = set()
-            for a in captures:
-                if id(a) in seen or a not in saved_env:
-                    continue
-                seen.add(id(a))
-                val = str(saved_env[a])
-                if not re.fullmatch(r"[A-Za-z_]\w*", val):
-                    continue
-                f = f"cap{len(cb.ctx_fields)}"
-                cb.ctx_fields.append((self.ty(a.type), f))
-                inits.append((f, val))
-                self.env[a] = f"c->{f}"
+            self.capture(cb, list(captures), saved_env, inits)
             for v in cvars:                   # plain C variables the body names (a running offset)
                 f = f"cap{len(cb.ctx_fields)}"
                 cb.ctx_fields.append(("__u32", f))
@@ -421,7 +413,7 @@ def _csize(ctype: str) -> int:
 
 def render(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer, spill: bool = False) -> dict:
     """Everything the templates need, computed here (templates hold no logic)."""
-    refuse_pending(pipeline, renderer_cls.target_name)
+    refuse_host_only(pipeline, renderer_cls.target_name)
     r = renderer_cls(pipeline, spill=spill)
     body = r.render_body()
     p = pipeline
@@ -438,10 +430,13 @@ def render(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer, sp
               for s in p.states.values()]
     src = r.stages[0].loc
     callbacks = [dict(name=cb.name, fields=cb.ctx_fields, lines=cb.lines) for cb in r.callbacks]
+    streams = [dict(name=s.name, slots=s.slots, members=record_members(s, r.ty)) for s in p.streams.values()]
+    roms = [dict(name=t.name, ctype=r.ty(t.out), size=len(t.values), bytes=len(t.values) * t.out.nbytes,
+                 out=str(t.out)) for t in r.rom_tables.values()]
     return dict(
         name=p.name, port=p.port, source=f"{os.path.basename(src.file)}:{src.line}",
         codes=CODES, ncounters=NCOUNTERS, actions=ACTIONS, body=body,
-        helpers=list(r.helpers.values()), luts=r.lut_definitions(), states=states,
+        helpers=list(r.helpers.values()), luts=r.lut_definitions(), states=states, streams=streams, roms=roms,
         reads=r.reads, io_size=io_size, max_out=r.max_out, emits=r.emitted, in_place=r.in_place,
         emit_port=pipeline.emit().attr("port") if pipeline.emit() is not None else None,
         copy_always=r.copy_always, scratch_top=r.uses_scratch_top or r.copy_always,

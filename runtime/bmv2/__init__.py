@@ -11,9 +11,9 @@ P4Info, and ``manifest["explain"]``/``["resources"]`` from what p4c produced.
 ``simple_switch_grpc`` driven through P4Runtime by p4runtime-shell where it is
 installed (Thrift only for register writes), else ``simple_switch`` over
 Thrift. Frames the NIC part hands to the host part (host/NIC split, see
-:func:`nicc.backends.p4.partition_host_nic`) are completed here with the
-reference semantics (numpy), so every output is identical to every other
-target's. ``run_live`` (:mod:`.live`) attaches the switch to interfaces.
+:func:`nicc.backends.p4.partition_host_nic`; a scan, which P4 cannot run; a
+host function) are completed here with the reference semantics (numpy) and the
+host function, so every output is identical to every other target's. ``run_live`` (:mod:`.live`) attaches the switch to interfaces.
 
 Without p4c and bmv2 the target is unavailable (exit status 3), naming what is
 missing; there is no other P4 implementation to fall back on.
@@ -32,6 +32,7 @@ import sys
 from ...backends.p4 import HOST_PART_PORT, cli_commands, p4info_text, render_program, runtime_state
 from ...compiler.interp import Result
 from ...compiler.ir import Pipeline
+from ..hostpart import host_part_results
 from ..target import Artifact, Target, TargetUnavailable
 from .runner import WIRE_PORT, mcast_ports, run_switch
 from .tools import Toolchain
@@ -176,13 +177,15 @@ def collect_results(ir: Pipeline, frames: list[bytes], outs: list[list[tuple[int
                     mcast: dict[int, int]) -> list[Result]:
     """One Result per frame from its (run port, frame) outputs; completes the host part."""
     verdicts = _port_verdicts()
-    results: list[Result] = []
+    results: list[Result | None] = []
+    host_part = []
     for i, o in enumerate(outs):
         ports = [p for p, _ in o]
         if not o:
             results.append(Result("drop"))
-        elif ports == [HOST_PART_PORT]:          # handed to the host part, unchanged
-            results.append(Result("pass", "host", [bytes(frames[i])]))
+        elif ports == [HOST_PART_PORT]:
+            results.append(None)
+            host_part.append(i)
         elif len(o) == 1 and ports[0] in verdicts:
             v, why = verdicts[ports[0]]
             results.append(Result(v, why, [o[0][1]]))
@@ -191,8 +194,10 @@ def collect_results(ir: Pipeline, frames: list[bytes], outs: list[list[tuple[int
         else:
             results.append(Result("?", "unexpected ports " + ",".join(map(str, sorted(ports))),
                                   [f for _, f in o]))
-    from ..split import finish_handoffs
-    return finish_handoffs(ir, results, frames)
+    if host_part:
+        for i, r in zip(host_part, host_part_results(ir, [frames[i] for i in host_part])):
+            results[i] = r
+    return results
 
 
-__all__ = ["Bmv2Target", "collect_results", "Toolchain"]
+__all__ = ["Bmv2Target", "collect_results", "host_part_results", "Toolchain"]

@@ -187,7 +187,8 @@ def recv_frame(s: socket.socket) -> bytes:
 
 
 def serve(spec: dict, proc, log: str) -> dict:
-    from ...compiler.interp import Reference, counters
+    from ...compiler.interp import counters
+    from . import host_part_results
     from ...compiler.parser import parse_pipeline
     from .session import Controls, Watchdog
     ir = parse_pipeline(spec["ir"], "<live>")
@@ -220,7 +221,7 @@ def serve(spec: dict, proc, log: str) -> dict:
                 if port != HOST_PART_PORT:
                     sink.put(frame)
                     continue
-                r = Reference(ir).run([frame])[0]   # the host part: stateless by construction
+                r = host_part_results(ir, [frame])[0]
                 done_host.append(r)
                 for f in r.frames:
                     (wire.send if r.verdict == "transmit" else sink.put)(f)

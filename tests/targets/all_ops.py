@@ -142,8 +142,9 @@ MULTICAST_FINAL_TEXT = """pipeline mc2 port 9102 {  # mc2.nir:1
 """
 
 
-# Every op kind of streams, windows, scans and the host part (docs/streams.md), one per line: no
-# backend lowers them yet (backends/pending.py); each must be refused at its own line.
+# Every op kind of streams, windows, scans and the host part (docs/streams.md), one per line: the C
+# targets render them all; bmv2 refuses the scan of this (stateful) pipeline at its line (its packets
+# would go to the host part, which would need the switch's state).
 STREAM_NODES = r"""
 %0:u16 = payload_len
 %1:u32 = field[name=k, offset=0, endian=be]

@@ -270,27 +270,26 @@ def test_every_op_kind_is_rendered_or_refused():
         assert (e.value.loc.file, e.value.loc.line) == (fname, line)
         assert "multicast" in e.value.message and "dpdk" in e.value.message
         refused |= {n.op for n in p.body.walk() if n.attr("verdict") == "multicast"}
-    from nicc.backends.pending import HOST_ONLY, PENDING
-    assert rendered | refused | PENDING | HOST_ONLY == set(Op), set(Op) - rendered - refused - PENDING - HOST_ONLY
+    streams = verify(parse_pipeline(streams_text(), "streams.nir"))
+    gen(streams)
+    st = {n.op for n in streams.body.walk()}
+    from nicc.backends.host_only import HOST_ONLY          # float math: refused, it belongs to the host part
+    assert rendered | refused | st | HOST_ONLY == set(Op), set(Op) - rendered - refused - st - HOST_ONLY
 
 
-def test_stream_ops_are_refused_at_the_users_line():
-    from nicc.backends.dpdk import DpdkRenderer, generate as gen
-    from nicc.backends.pending import HOST_ONLY, PENDING
+def test_stream_ops_are_rendered_with_their_lines():
+    from nicc.backends.dpdk import generate as gen
     p = verify(parse_pipeline(streams_text(), "streams.nir"))
+    src = gen(p)["streams_process.c"]
     lines = stream_op_lines()
-    assert {n.op for n in p.body.walk()} >= PENDING
-    with pytest.raises(NiccError) as e:
-        gen(p)
-    assert (e.value.loc.file, e.value.loc.line) == ("streams.nir", lines["stream_read"])
-    assert "the dpdk target cannot compile stream_read" in e.value.message
-    r = DpdkRenderer(p)
-    for n in p.body.walk():
-        if n.op in PENDING:
-            with pytest.raises(NiccError) as e:
-                getattr(r, f"r_{n.op.value}")(n, *[None] * len(n.args))
-            assert e.value.loc.line == lines[n.op.value]
-            assert f"dpdk target cannot compile {n.op.value}" in e.value.message
+    for op in ("stream_read", "gather", "stream_write", "scan", "put", "host_if", "emit"):
+        assert f"/* streams.nir:{lines[op]} */" in src, op
+    h = gen(p)["streams_process.h"]
+    assert "struct streams_stream_s s[4];" in h and "uint16_t a[8];" in h
+    import re
+    rec = re.search(r"struct streams_stream_s \*(\w+) = ", src).group(1)
+    assert f"if ({rec} && __atomic_exchange_n(&{rec}->busy, 1, __ATOMIC_ACQUIRE))" in src
+    assert f"return ({rec} ? __atomic_store_n(&{rec}->busy, 0, __ATOMIC_RELEASE) : (void)0), NICC_HOST;" in src
 
 
 def test_renderer_hooks_cover_the_op_set():

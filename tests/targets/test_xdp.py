@@ -101,8 +101,11 @@ def test_every_op_kind_rendered_or_refused():
     used = {n.op for n in ir.body.walk()}
     src, ctx = generate(ir)
     mc = {n.op for n in parse_pipeline(MULTICAST_TEXT, "mc.nir").body.walk()}
-    from nicc.backends.pending import HOST_ONLY, PENDING
-    assert used | mc | PENDING | HOST_ONLY == set(Op), f"ops pipeline misses {set(Op) - used - mc - PENDING - HOST_ONLY}"
+    streams = verify(parse_pipeline(streams_text(), "streams.nir"))
+    st = {n.op for n in streams.body.walk()}
+    assert generate(streams)[1]["rendered"] == st
+    from nicc.backends.host_only import HOST_ONLY          # float math: refused, it belongs to the host part
+    assert used | mc | st | HOST_ONLY == set(Op), f"ops pipelines miss {set(Op) - used - mc - st - HOST_ONLY}"
     assert ctx["rendered"] == used
     # every stage the renderer named has its marker on a C line (the verifier log maps back through it)
     stages = ctx["stages"]
@@ -126,22 +129,26 @@ def test_every_op_kind_rendered_or_refused():
         assert "multicast" in e.value.message and "BPF_F_BROADCAST" in e.value.message
 
 
-def test_stream_ops_are_refused_at_the_users_line():
-    from nicc.backends.pending import HOST_ONLY, PENDING
-    from nicc.backends.xdp.renderer import XdpRenderer
+def test_stream_ops_are_rendered_with_their_lines():
+    """Every stream, window, scan and host op is rendered, each marked with its node and commented with its
+    line; the scan is a bpf_loop callback whose compares and selects do not branch."""
     p = verify(parse_pipeline(streams_text(), "streams.nir"))
+    src, ctx = generate(p)
     lines = stream_op_lines()
-    with pytest.raises(NiccError) as e:
-        generate(p)
-    assert (e.value.loc.file, e.value.loc.line) == ("streams.nir", lines["stream_read"])
-    assert "the xdp target cannot compile stream_read" in e.value.message
-    r = XdpRenderer(p)
-    for n in p.body.walk():
-        if n.op in PENDING:
-            with pytest.raises(NiccError) as e:
-                getattr(r, f"r_{n.op.value}")(n, *[None] * len(n.args))
-            assert e.value.loc.line == lines[n.op.value]
-            assert f"xdp target cannot compile {n.op.value}" in e.value.message
+    stages = {(s.op, s.loc.line) for s in ctx["stages"][1:]}
+    for op in ("stream_read", "gather", "stream_write", "scan", "put", "host_if"):
+        assert (op, lines[op]) in stages, op
+    assert "bpf_loop(10, nicc_scan" in src and "nicc_stream_s SEC(\".maps\")" in src
+    import re
+    rec = re.search(r"struct nicc_stream_s \*(\w+) = NULL;", src).group(1)
+    assert f"if ({rec} && __sync_val_compare_and_swap(&{rec}->busy, 0, 1))" in src
+    # every way out after the record is taken gives it back, the host part's too
+    assert f"return ({rec} ? {rec}->busy = 0 : 0), nicc_done(cnt, NICC_HOST);" in src
+    taken = src.index(f"__sync_val_compare_and_swap(&{rec}->busy")
+    body = src[taken:src.index("char LICENSE[]")]
+    assert all(f"({rec} ? {rec}->busy = 0 : 0)" in ln for ln in body.splitlines()[2:] if "return nicc" in ln or
+               "), nicc_" in ln)
+    assert "nicc_sel(" in src and "nicc_lt(" in src
 
 
 def test_verdict_table_documented():

@@ -42,11 +42,13 @@ def cases():
 def render(p, key, fname):
     op, ovf, t, bt, dst = key
     r = CRenderer(p)
-    a = Node(Op.CONST, (), {"value": 0}, t, LOC)
+    # operands of unknown value (fields), bound to the C function's parameters: nothing may be assumed
+    # about their ranges (backends/ranges.py)
+    a = Node(Op.FIELD, (), {"name": "a", "offset": 0, "endian": "be"}, t, LOC)
     r.env[a] = "a"
     args = (a,)
     if op is not Op.CAST:
-        b = Node(Op.CONST, (), {"value": 0}, bt, LOC)
+        b = Node(Op.FIELD, (), {"name": "b", "offset": 0, "endian": "be"}, bt, LOC)
         r.env[b] = "b"
         args = (a, b)
     rtype = dst if op is Op.CAST else (BOOL if op in (Op.LT, Op.GE, Op.EQ) else t)

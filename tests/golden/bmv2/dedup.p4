@@ -183,6 +183,9 @@ control NiccIngress(inout headers_t hdr, inout meta_t meta, inout standard_metad
             } else if (meta.code == 8w5) {
                 sm.egress_spec = MALFORMED_PORT;
                 nicc_verdicts.count(32w1);
+            } else if (meta.code == 8w6) {
+                sm.egress_spec = HOST_PART_PORT;
+                nicc_verdicts.count(32w3);
             } else {
                 sm.egress_spec = HOST_PORT;
                 nicc_verdicts.count(32w0);

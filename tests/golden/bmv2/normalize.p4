@@ -270,1029 +270,522 @@ control NiccIngress(inout headers_t hdr, inout meta_t meta, inout standard_metad
     bit<32> v6;
     bool v7;
     bit<32> cnt8;
-    bit<16> r9;
-    bit<16> r10;
-    bit<16> r11;
+    bit<16> e0_r0;
+    bit<16> e0_r1;
+    bit<16> e0_r2;
     bit<16> m0_f_r_0;
     bit<16> m0_f_g_0;
     bit<16> m0_f_b_0;
-    bit<16> r12;
-    bit<16> r13;
-    bit<16> r14;
     bit<16> m0_f_r_1;
     bit<16> m0_f_g_1;
     bit<16> m0_f_b_1;
-    bit<16> r15;
-    bit<16> r16;
-    bit<16> r17;
     bit<16> m0_f_r_2;
     bit<16> m0_f_g_2;
     bit<16> m0_f_b_2;
-    bit<16> r18;
-    bit<16> r19;
-    bit<16> r20;
     bit<16> m0_f_r_3;
     bit<16> m0_f_g_3;
     bit<16> m0_f_b_3;
-    bit<16> r21;
-    bit<16> r22;
-    bit<16> r23;
     bit<16> m0_f_r_4;
     bit<16> m0_f_g_4;
     bit<16> m0_f_b_4;
-    bit<16> r24;
-    bit<16> r25;
-    bit<16> r26;
     bit<16> m0_f_r_5;
     bit<16> m0_f_g_5;
     bit<16> m0_f_b_5;
-    bit<16> r27;
-    bit<16> r28;
-    bit<16> r29;
     bit<16> m0_f_r_6;
     bit<16> m0_f_g_6;
     bit<16> m0_f_b_6;
-    bit<16> r30;
-    bit<16> r31;
-    bit<16> r32;
     bit<16> m0_f_r_7;
     bit<16> m0_f_g_7;
     bit<16> m0_f_b_7;
-    bit<16> r33;
-    bit<16> r34;
-    bit<16> r35;
     bit<16> m0_f_r_8;
     bit<16> m0_f_g_8;
     bit<16> m0_f_b_8;
-    bit<16> r36;
-    bit<16> r37;
-    bit<16> r38;
     bit<16> m0_f_r_9;
     bit<16> m0_f_g_9;
     bit<16> m0_f_b_9;
-    bit<16> r39;
-    bit<16> r40;
-    bit<16> r41;
     bit<16> m0_f_r_10;
     bit<16> m0_f_g_10;
     bit<16> m0_f_b_10;
-    bit<16> r42;
-    bit<16> r43;
-    bit<16> r44;
     bit<16> m0_f_r_11;
     bit<16> m0_f_g_11;
     bit<16> m0_f_b_11;
-    bit<16> r45;
-    bit<16> r46;
-    bit<16> r47;
     bit<16> m0_f_r_12;
     bit<16> m0_f_g_12;
     bit<16> m0_f_b_12;
-    bit<16> r48;
-    bit<16> r49;
-    bit<16> r50;
     bit<16> m0_f_r_13;
     bit<16> m0_f_g_13;
     bit<16> m0_f_b_13;
-    bit<16> r51;
-    bit<16> r52;
-    bit<16> r53;
     bit<16> m0_f_r_14;
     bit<16> m0_f_g_14;
     bit<16> m0_f_b_14;
-    bit<16> r54;
-    bit<16> r55;
-    bit<16> r56;
     bit<16> m0_f_r_15;
     bit<16> m0_f_g_15;
     bit<16> m0_f_b_15;
-    bit<16> r57;
-    bit<16> r58;
-    bit<16> r59;
     bit<16> m0_f_r_16;
     bit<16> m0_f_g_16;
     bit<16> m0_f_b_16;
-    bit<16> r60;
-    bit<16> r61;
-    bit<16> r62;
     bit<16> m0_f_r_17;
     bit<16> m0_f_g_17;
     bit<16> m0_f_b_17;
-    bit<16> r63;
-    bit<16> r64;
-    bit<16> r65;
     bit<16> m0_f_r_18;
     bit<16> m0_f_g_18;
     bit<16> m0_f_b_18;
-    bit<16> r66;
-    bit<16> r67;
-    bit<16> r68;
     bit<16> m0_f_r_19;
     bit<16> m0_f_g_19;
     bit<16> m0_f_b_19;
-    bit<16> r69;
-    bit<16> r70;
-    bit<16> r71;
     bit<16> m0_f_r_20;
     bit<16> m0_f_g_20;
     bit<16> m0_f_b_20;
-    bit<16> r72;
-    bit<16> r73;
-    bit<16> r74;
     bit<16> m0_f_r_21;
     bit<16> m0_f_g_21;
     bit<16> m0_f_b_21;
-    bit<16> r75;
-    bit<16> r76;
-    bit<16> r77;
     bit<16> m0_f_r_22;
     bit<16> m0_f_g_22;
     bit<16> m0_f_b_22;
-    bit<16> r78;
-    bit<16> r79;
-    bit<16> r80;
     bit<16> m0_f_r_23;
     bit<16> m0_f_g_23;
     bit<16> m0_f_b_23;
-    bit<16> r81;
-    bit<16> r82;
-    bit<16> r83;
     bit<16> m0_f_r_24;
     bit<16> m0_f_g_24;
     bit<16> m0_f_b_24;
-    bit<16> r84;
-    bit<16> r85;
-    bit<16> r86;
     bit<16> m0_f_r_25;
     bit<16> m0_f_g_25;
     bit<16> m0_f_b_25;
-    bit<16> r87;
-    bit<16> r88;
-    bit<16> r89;
     bit<16> m0_f_r_26;
     bit<16> m0_f_g_26;
     bit<16> m0_f_b_26;
-    bit<16> r90;
-    bit<16> r91;
-    bit<16> r92;
     bit<16> m0_f_r_27;
     bit<16> m0_f_g_27;
     bit<16> m0_f_b_27;
-    bit<16> r93;
-    bit<16> r94;
-    bit<16> r95;
     bit<16> m0_f_r_28;
     bit<16> m0_f_g_28;
     bit<16> m0_f_b_28;
-    bit<16> r96;
-    bit<16> r97;
-    bit<16> r98;
     bit<16> m0_f_r_29;
     bit<16> m0_f_g_29;
     bit<16> m0_f_b_29;
-    bit<16> r99;
-    bit<16> r100;
-    bit<16> r101;
     bit<16> m0_f_r_30;
     bit<16> m0_f_g_30;
     bit<16> m0_f_b_30;
-    bit<16> r102;
-    bit<16> r103;
-    bit<16> r104;
     bit<16> m0_f_r_31;
     bit<16> m0_f_g_31;
     bit<16> m0_f_b_31;
-    bit<16> r105;
-    bit<16> r106;
-    bit<16> r107;
     bit<16> m0_f_r_32;
     bit<16> m0_f_g_32;
     bit<16> m0_f_b_32;
-    bit<16> r108;
-    bit<16> r109;
-    bit<16> r110;
     bit<16> m0_f_r_33;
     bit<16> m0_f_g_33;
     bit<16> m0_f_b_33;
-    bit<16> r111;
-    bit<16> r112;
-    bit<16> r113;
     bit<16> m0_f_r_34;
     bit<16> m0_f_g_34;
     bit<16> m0_f_b_34;
-    bit<16> r114;
-    bit<16> r115;
-    bit<16> r116;
     bit<16> m0_f_r_35;
     bit<16> m0_f_g_35;
     bit<16> m0_f_b_35;
-    bit<16> r117;
-    bit<16> r118;
-    bit<16> r119;
     bit<16> m0_f_r_36;
     bit<16> m0_f_g_36;
     bit<16> m0_f_b_36;
-    bit<16> r120;
-    bit<16> r121;
-    bit<16> r122;
     bit<16> m0_f_r_37;
     bit<16> m0_f_g_37;
     bit<16> m0_f_b_37;
-    bit<16> r123;
-    bit<16> r124;
-    bit<16> r125;
     bit<16> m0_f_r_38;
     bit<16> m0_f_g_38;
     bit<16> m0_f_b_38;
-    bit<16> r126;
-    bit<16> r127;
-    bit<16> r128;
     bit<16> m0_f_r_39;
     bit<16> m0_f_g_39;
     bit<16> m0_f_b_39;
-    bit<16> r129;
-    bit<16> r130;
-    bit<16> r131;
     bit<16> m0_f_r_40;
     bit<16> m0_f_g_40;
     bit<16> m0_f_b_40;
-    bit<16> r132;
-    bit<16> r133;
-    bit<16> r134;
     bit<16> m0_f_r_41;
     bit<16> m0_f_g_41;
     bit<16> m0_f_b_41;
-    bit<16> r135;
-    bit<16> r136;
-    bit<16> r137;
     bit<16> m0_f_r_42;
     bit<16> m0_f_g_42;
     bit<16> m0_f_b_42;
-    bit<16> r138;
-    bit<16> r139;
-    bit<16> r140;
     bit<16> m0_f_r_43;
     bit<16> m0_f_g_43;
     bit<16> m0_f_b_43;
-    bit<16> r141;
-    bit<16> r142;
-    bit<16> r143;
     bit<16> m0_f_r_44;
     bit<16> m0_f_g_44;
     bit<16> m0_f_b_44;
-    bit<16> r144;
-    bit<16> r145;
-    bit<16> r146;
     bit<16> m0_f_r_45;
     bit<16> m0_f_g_45;
     bit<16> m0_f_b_45;
-    bit<16> r147;
-    bit<16> r148;
-    bit<16> r149;
     bit<16> m0_f_r_46;
     bit<16> m0_f_g_46;
     bit<16> m0_f_b_46;
-    bit<16> r150;
-    bit<16> r151;
-    bit<16> r152;
     bit<16> m0_f_r_47;
     bit<16> m0_f_g_47;
     bit<16> m0_f_b_47;
-    bit<16> r153;
-    bit<16> r154;
-    bit<16> r155;
     bit<16> m0_f_r_48;
     bit<16> m0_f_g_48;
     bit<16> m0_f_b_48;
-    bit<16> r156;
-    bit<16> r157;
-    bit<16> r158;
     bit<16> m0_f_r_49;
     bit<16> m0_f_g_49;
     bit<16> m0_f_b_49;
-    bit<16> r159;
-    bit<16> r160;
-    bit<16> r161;
     bit<16> m0_f_r_50;
     bit<16> m0_f_g_50;
     bit<16> m0_f_b_50;
-    bit<16> r162;
-    bit<16> r163;
-    bit<16> r164;
     bit<16> m0_f_r_51;
     bit<16> m0_f_g_51;
     bit<16> m0_f_b_51;
-    bit<16> r165;
-    bit<16> r166;
-    bit<16> r167;
     bit<16> m0_f_r_52;
     bit<16> m0_f_g_52;
     bit<16> m0_f_b_52;
-    bit<16> r168;
-    bit<16> r169;
-    bit<16> r170;
     bit<16> m0_f_r_53;
     bit<16> m0_f_g_53;
     bit<16> m0_f_b_53;
-    bit<16> r171;
-    bit<16> r172;
-    bit<16> r173;
     bit<16> m0_f_r_54;
     bit<16> m0_f_g_54;
     bit<16> m0_f_b_54;
-    bit<16> r174;
-    bit<16> r175;
-    bit<16> r176;
     bit<16> m0_f_r_55;
     bit<16> m0_f_g_55;
     bit<16> m0_f_b_55;
-    bit<16> r177;
-    bit<16> r178;
-    bit<16> r179;
     bit<16> m0_f_r_56;
     bit<16> m0_f_g_56;
     bit<16> m0_f_b_56;
-    bit<16> r180;
-    bit<16> r181;
-    bit<16> r182;
     bit<16> m0_f_r_57;
     bit<16> m0_f_g_57;
     bit<16> m0_f_b_57;
-    bit<16> r183;
-    bit<16> r184;
-    bit<16> r185;
     bit<16> m0_f_r_58;
     bit<16> m0_f_g_58;
     bit<16> m0_f_b_58;
-    bit<16> r186;
-    bit<16> r187;
-    bit<16> r188;
     bit<16> m0_f_r_59;
     bit<16> m0_f_g_59;
     bit<16> m0_f_b_59;
-    bit<16> r189;
-    bit<16> r190;
-    bit<16> r191;
     bit<16> m0_f_r_60;
     bit<16> m0_f_g_60;
     bit<16> m0_f_b_60;
-    bit<16> r192;
-    bit<16> r193;
-    bit<16> r194;
     bit<16> m0_f_r_61;
     bit<16> m0_f_g_61;
     bit<16> m0_f_b_61;
-    bit<16> r195;
-    bit<16> r196;
-    bit<16> r197;
     bit<16> m0_f_r_62;
     bit<16> m0_f_g_62;
     bit<16> m0_f_b_62;
-    bit<16> r198;
-    bit<16> r199;
-    bit<16> r200;
     bit<16> m0_f_r_63;
     bit<16> m0_f_g_63;
     bit<16> m0_f_b_63;
-    bit<16> r201;
-    bit<16> r202;
-    bit<16> r203;
     bit<16> m0_f_r_64;
     bit<16> m0_f_g_64;
     bit<16> m0_f_b_64;
-    bit<16> r204;
-    bit<16> r205;
-    bit<16> r206;
     bit<16> m0_f_r_65;
     bit<16> m0_f_g_65;
     bit<16> m0_f_b_65;
-    bit<16> r207;
-    bit<16> r208;
-    bit<16> r209;
     bit<16> m0_f_r_66;
     bit<16> m0_f_g_66;
     bit<16> m0_f_b_66;
-    bit<16> r210;
-    bit<16> r211;
-    bit<16> r212;
     bit<16> m0_f_r_67;
     bit<16> m0_f_g_67;
     bit<16> m0_f_b_67;
-    bit<16> r213;
-    bit<16> r214;
-    bit<16> r215;
     bit<16> m0_f_r_68;
     bit<16> m0_f_g_68;
     bit<16> m0_f_b_68;
-    bit<16> r216;
-    bit<16> r217;
-    bit<16> r218;
     bit<16> m0_f_r_69;
     bit<16> m0_f_g_69;
     bit<16> m0_f_b_69;
-    bit<16> r219;
-    bit<16> r220;
-    bit<16> r221;
     bit<16> m0_f_r_70;
     bit<16> m0_f_g_70;
     bit<16> m0_f_b_70;
-    bit<16> r222;
-    bit<16> r223;
-    bit<16> r224;
     bit<16> m0_f_r_71;
     bit<16> m0_f_g_71;
     bit<16> m0_f_b_71;
-    bit<16> r225;
-    bit<16> r226;
-    bit<16> r227;
     bit<16> m0_f_r_72;
     bit<16> m0_f_g_72;
     bit<16> m0_f_b_72;
-    bit<16> r228;
-    bit<16> r229;
-    bit<16> r230;
     bit<16> m0_f_r_73;
     bit<16> m0_f_g_73;
     bit<16> m0_f_b_73;
-    bit<16> r231;
-    bit<16> r232;
-    bit<16> r233;
     bit<16> m0_f_r_74;
     bit<16> m0_f_g_74;
     bit<16> m0_f_b_74;
-    bit<16> r234;
-    bit<16> r235;
-    bit<16> r236;
     bit<16> m0_f_r_75;
     bit<16> m0_f_g_75;
     bit<16> m0_f_b_75;
-    bit<16> r237;
-    bit<16> r238;
-    bit<16> r239;
     bit<16> m0_f_r_76;
     bit<16> m0_f_g_76;
     bit<16> m0_f_b_76;
-    bit<16> r240;
-    bit<16> r241;
-    bit<16> r242;
     bit<16> m0_f_r_77;
     bit<16> m0_f_g_77;
     bit<16> m0_f_b_77;
-    bit<16> r243;
-    bit<16> r244;
-    bit<16> r245;
     bit<16> m0_f_r_78;
     bit<16> m0_f_g_78;
     bit<16> m0_f_b_78;
-    bit<16> r246;
-    bit<16> r247;
-    bit<16> r248;
     bit<16> m0_f_r_79;
     bit<16> m0_f_g_79;
     bit<16> m0_f_b_79;
-    bit<16> r249;
-    bit<16> r250;
-    bit<16> r251;
     bit<16> m0_f_r_80;
     bit<16> m0_f_g_80;
     bit<16> m0_f_b_80;
-    bit<16> r252;
-    bit<16> r253;
-    bit<16> r254;
     bit<16> m0_f_r_81;
     bit<16> m0_f_g_81;
     bit<16> m0_f_b_81;
-    bit<16> r255;
-    bit<16> r256;
-    bit<16> r257;
     bit<16> m0_f_r_82;
     bit<16> m0_f_g_82;
     bit<16> m0_f_b_82;
-    bit<16> r258;
-    bit<16> r259;
-    bit<16> r260;
     bit<16> m0_f_r_83;
     bit<16> m0_f_g_83;
     bit<16> m0_f_b_83;
-    bit<16> r261;
-    bit<16> r262;
-    bit<16> r263;
     bit<16> m0_f_r_84;
     bit<16> m0_f_g_84;
     bit<16> m0_f_b_84;
-    bit<16> r264;
-    bit<16> r265;
-    bit<16> r266;
     bit<16> m0_f_r_85;
     bit<16> m0_f_g_85;
     bit<16> m0_f_b_85;
-    bit<16> r267;
-    bit<16> r268;
-    bit<16> r269;
     bit<16> m0_f_r_86;
     bit<16> m0_f_g_86;
     bit<16> m0_f_b_86;
-    bit<16> r270;
-    bit<16> r271;
-    bit<16> r272;
     bit<16> m0_f_r_87;
     bit<16> m0_f_g_87;
     bit<16> m0_f_b_87;
-    bit<16> r273;
-    bit<16> r274;
-    bit<16> r275;
     bit<16> m0_f_r_88;
     bit<16> m0_f_g_88;
     bit<16> m0_f_b_88;
-    bit<16> r276;
-    bit<16> r277;
-    bit<16> r278;
     bit<16> m0_f_r_89;
     bit<16> m0_f_g_89;
     bit<16> m0_f_b_89;
-    bit<16> r279;
-    bit<16> r280;
-    bit<16> r281;
     bit<16> m0_f_r_90;
     bit<16> m0_f_g_90;
     bit<16> m0_f_b_90;
-    bit<16> r282;
-    bit<16> r283;
-    bit<16> r284;
     bit<16> m0_f_r_91;
     bit<16> m0_f_g_91;
     bit<16> m0_f_b_91;
-    bit<16> r285;
-    bit<16> r286;
-    bit<16> r287;
     bit<16> m0_f_r_92;
     bit<16> m0_f_g_92;
     bit<16> m0_f_b_92;
-    bit<16> r288;
-    bit<16> r289;
-    bit<16> r290;
     bit<16> m0_f_r_93;
     bit<16> m0_f_g_93;
     bit<16> m0_f_b_93;
-    bit<16> r291;
-    bit<16> r292;
-    bit<16> r293;
     bit<16> m0_f_r_94;
     bit<16> m0_f_g_94;
     bit<16> m0_f_b_94;
-    bit<16> r294;
-    bit<16> r295;
-    bit<16> r296;
     bit<16> m0_f_r_95;
     bit<16> m0_f_g_95;
     bit<16> m0_f_b_95;
-    bit<16> r297;
-    bit<16> r298;
-    bit<16> r299;
     bit<16> m0_f_r_96;
     bit<16> m0_f_g_96;
     bit<16> m0_f_b_96;
-    bit<16> r300;
-    bit<16> r301;
-    bit<16> r302;
     bit<16> m0_f_r_97;
     bit<16> m0_f_g_97;
     bit<16> m0_f_b_97;
-    bit<16> r303;
-    bit<16> r304;
-    bit<16> r305;
     bit<16> m0_f_r_98;
     bit<16> m0_f_g_98;
     bit<16> m0_f_b_98;
-    bit<16> r306;
-    bit<16> r307;
-    bit<16> r308;
     bit<16> m0_f_r_99;
     bit<16> m0_f_g_99;
     bit<16> m0_f_b_99;
-    bit<16> r309;
-    bit<16> r310;
-    bit<16> r311;
     bit<16> m0_f_r_100;
     bit<16> m0_f_g_100;
     bit<16> m0_f_b_100;
-    bit<16> r312;
-    bit<16> r313;
-    bit<16> r314;
     bit<16> m0_f_r_101;
     bit<16> m0_f_g_101;
     bit<16> m0_f_b_101;
-    bit<16> r315;
-    bit<16> r316;
-    bit<16> r317;
     bit<16> m0_f_r_102;
     bit<16> m0_f_g_102;
     bit<16> m0_f_b_102;
-    bit<16> r318;
-    bit<16> r319;
-    bit<16> r320;
     bit<16> m0_f_r_103;
     bit<16> m0_f_g_103;
     bit<16> m0_f_b_103;
-    bit<16> r321;
-    bit<16> r322;
-    bit<16> r323;
     bit<16> m0_f_r_104;
     bit<16> m0_f_g_104;
     bit<16> m0_f_b_104;
-    bit<16> r324;
-    bit<16> r325;
-    bit<16> r326;
     bit<16> m0_f_r_105;
     bit<16> m0_f_g_105;
     bit<16> m0_f_b_105;
-    bit<16> r327;
-    bit<16> r328;
-    bit<16> r329;
     bit<16> m0_f_r_106;
     bit<16> m0_f_g_106;
     bit<16> m0_f_b_106;
-    bit<16> r330;
-    bit<16> r331;
-    bit<16> r332;
     bit<16> m0_f_r_107;
     bit<16> m0_f_g_107;
     bit<16> m0_f_b_107;
-    bit<16> r333;
-    bit<16> r334;
-    bit<16> r335;
     bit<16> m0_f_r_108;
     bit<16> m0_f_g_108;
     bit<16> m0_f_b_108;
-    bit<16> r336;
-    bit<16> r337;
-    bit<16> r338;
     bit<16> m0_f_r_109;
     bit<16> m0_f_g_109;
     bit<16> m0_f_b_109;
-    bit<16> r339;
-    bit<16> r340;
-    bit<16> r341;
     bit<16> m0_f_r_110;
     bit<16> m0_f_g_110;
     bit<16> m0_f_b_110;
-    bit<16> r342;
-    bit<16> r343;
-    bit<16> r344;
     bit<16> m0_f_r_111;
     bit<16> m0_f_g_111;
     bit<16> m0_f_b_111;
-    bit<16> r345;
-    bit<16> r346;
-    bit<16> r347;
     bit<16> m0_f_r_112;
     bit<16> m0_f_g_112;
     bit<16> m0_f_b_112;
-    bit<16> r348;
-    bit<16> r349;
-    bit<16> r350;
     bit<16> m0_f_r_113;
     bit<16> m0_f_g_113;
     bit<16> m0_f_b_113;
-    bit<16> r351;
-    bit<16> r352;
-    bit<16> r353;
     bit<16> m0_f_r_114;
     bit<16> m0_f_g_114;
     bit<16> m0_f_b_114;
-    bit<16> r354;
-    bit<16> r355;
-    bit<16> r356;
     bit<16> m0_f_r_115;
     bit<16> m0_f_g_115;
     bit<16> m0_f_b_115;
-    bit<16> r357;
-    bit<16> r358;
-    bit<16> r359;
     bit<16> m0_f_r_116;
     bit<16> m0_f_g_116;
     bit<16> m0_f_b_116;
-    bit<16> r360;
-    bit<16> r361;
-    bit<16> r362;
     bit<16> m0_f_r_117;
     bit<16> m0_f_g_117;
     bit<16> m0_f_b_117;
-    bit<16> r363;
-    bit<16> r364;
-    bit<16> r365;
     bit<16> m0_f_r_118;
     bit<16> m0_f_g_118;
     bit<16> m0_f_b_118;
-    bit<16> r366;
-    bit<16> r367;
-    bit<16> r368;
     bit<16> m0_f_r_119;
     bit<16> m0_f_g_119;
     bit<16> m0_f_b_119;
-    bit<16> r369;
-    bit<16> r370;
-    bit<16> r371;
     bit<16> m0_f_r_120;
     bit<16> m0_f_g_120;
     bit<16> m0_f_b_120;
-    bit<16> r372;
-    bit<16> r373;
-    bit<16> r374;
     bit<16> m0_f_r_121;
     bit<16> m0_f_g_121;
     bit<16> m0_f_b_121;
-    bit<16> r375;
-    bit<16> r376;
-    bit<16> r377;
     bit<16> m0_f_r_122;
     bit<16> m0_f_g_122;
     bit<16> m0_f_b_122;
-    bit<16> r378;
-    bit<16> r379;
-    bit<16> r380;
     bit<16> m0_f_r_123;
     bit<16> m0_f_g_123;
     bit<16> m0_f_b_123;
-    bit<16> r381;
-    bit<16> r382;
-    bit<16> r383;
     bit<16> m0_f_r_124;
     bit<16> m0_f_g_124;
     bit<16> m0_f_b_124;
-    bit<16> r384;
-    bit<16> r385;
-    bit<16> r386;
     bit<16> m0_f_r_125;
     bit<16> m0_f_g_125;
     bit<16> m0_f_b_125;
-    bit<16> r387;
-    bit<16> r388;
-    bit<16> r389;
     bit<16> m0_f_r_126;
     bit<16> m0_f_g_126;
     bit<16> m0_f_b_126;
-    bit<16> r390;
-    bit<16> r391;
-    bit<16> r392;
     bit<16> m0_f_r_127;
     bit<16> m0_f_g_127;
     bit<16> m0_f_b_127;
-    bit<16> r393;
-    bit<16> r394;
-    bit<16> r395;
     bit<16> m0_f_r_128;
     bit<16> m0_f_g_128;
     bit<16> m0_f_b_128;
-    bit<16> r396;
-    bit<16> r397;
-    bit<16> r398;
     bit<16> m0_f_r_129;
     bit<16> m0_f_g_129;
     bit<16> m0_f_b_129;
-    bit<16> r399;
-    bit<16> r400;
-    bit<16> r401;
     bit<16> m0_f_r_130;
     bit<16> m0_f_g_130;
     bit<16> m0_f_b_130;
-    bit<16> r402;
-    bit<16> r403;
-    bit<16> r404;
     bit<16> m0_f_r_131;
     bit<16> m0_f_g_131;
     bit<16> m0_f_b_131;
-    bit<16> r405;
-    bit<16> r406;
-    bit<16> r407;
     bit<16> m0_f_r_132;
     bit<16> m0_f_g_132;
     bit<16> m0_f_b_132;
-    bit<16> r408;
-    bit<16> r409;
-    bit<16> r410;
     bit<16> m0_f_r_133;
     bit<16> m0_f_g_133;
     bit<16> m0_f_b_133;
-    bit<16> r411;
-    bit<16> r412;
-    bit<16> r413;
     bit<16> m0_f_r_134;
     bit<16> m0_f_g_134;
     bit<16> m0_f_b_134;
-    bit<16> r414;
-    bit<16> r415;
-    bit<16> r416;
     bit<16> m0_f_r_135;
     bit<16> m0_f_g_135;
     bit<16> m0_f_b_135;
-    bit<16> r417;
-    bit<16> r418;
-    bit<16> r419;
     bit<16> m0_f_r_136;
     bit<16> m0_f_g_136;
     bit<16> m0_f_b_136;
-    bit<16> r420;
-    bit<16> r421;
-    bit<16> r422;
     bit<16> m0_f_r_137;
     bit<16> m0_f_g_137;
     bit<16> m0_f_b_137;
-    bit<16> r423;
-    bit<16> r424;
-    bit<16> r425;
     bit<16> m0_f_r_138;
     bit<16> m0_f_g_138;
     bit<16> m0_f_b_138;
-    bit<16> r426;
-    bit<16> r427;
-    bit<16> r428;
     bit<16> m0_f_r_139;
     bit<16> m0_f_g_139;
     bit<16> m0_f_b_139;
-    bit<16> r429;
-    bit<16> r430;
-    bit<16> r431;
     bit<16> m0_f_r_140;
     bit<16> m0_f_g_140;
     bit<16> m0_f_b_140;
-    bit<16> r432;
-    bit<16> r433;
-    bit<16> r434;
     bit<16> m0_f_r_141;
     bit<16> m0_f_g_141;
     bit<16> m0_f_b_141;
-    bit<16> r435;
-    bit<16> r436;
-    bit<16> r437;
     bit<16> m0_f_r_142;
     bit<16> m0_f_g_142;
     bit<16> m0_f_b_142;
-    bit<16> r438;
-    bit<16> r439;
-    bit<16> r440;
     bit<16> m0_f_r_143;
     bit<16> m0_f_g_143;
     bit<16> m0_f_b_143;
-    bit<16> r441;
-    bit<16> r442;
-    bit<16> r443;
     bit<16> m0_f_r_144;
     bit<16> m0_f_g_144;
     bit<16> m0_f_b_144;
-    bit<16> r444;
-    bit<16> r445;
-    bit<16> r446;
     bit<16> m0_f_r_145;
     bit<16> m0_f_g_145;
     bit<16> m0_f_b_145;
-    bit<16> r447;
-    bit<16> r448;
-    bit<16> r449;
     bit<16> m0_f_r_146;
     bit<16> m0_f_g_146;
     bit<16> m0_f_b_146;
-    bit<16> r450;
-    bit<16> r451;
-    bit<16> r452;
     bit<16> m0_f_r_147;
     bit<16> m0_f_g_147;
     bit<16> m0_f_b_147;
-    bit<16> r453;
-    bit<16> r454;
-    bit<16> r455;
     bit<16> m0_f_r_148;
     bit<16> m0_f_g_148;
     bit<16> m0_f_b_148;
-    bit<16> r456;
-    bit<16> r457;
-    bit<16> r458;
     bit<16> m0_f_r_149;
     bit<16> m0_f_g_149;
     bit<16> m0_f_b_149;
-    bit<16> r459;
-    bit<16> r460;
-    bit<16> r461;
     bit<16> m0_f_r_150;
     bit<16> m0_f_g_150;
     bit<16> m0_f_b_150;
-    bit<16> r462;
-    bit<16> r463;
-    bit<16> r464;
     bit<16> m0_f_r_151;
     bit<16> m0_f_g_151;
     bit<16> m0_f_b_151;
-    bit<16> r465;
-    bit<16> r466;
-    bit<16> r467;
     bit<16> m0_f_r_152;
     bit<16> m0_f_g_152;
     bit<16> m0_f_b_152;
-    bit<16> r468;
-    bit<16> r469;
-    bit<16> r470;
     bit<16> m0_f_r_153;
     bit<16> m0_f_g_153;
     bit<16> m0_f_b_153;
-    bit<16> r471;
-    bit<16> r472;
-    bit<16> r473;
     bit<16> m0_f_r_154;
     bit<16> m0_f_g_154;
     bit<16> m0_f_b_154;
-    bit<16> r474;
-    bit<16> r475;
-    bit<16> r476;
     bit<16> m0_f_r_155;
     bit<16> m0_f_g_155;
     bit<16> m0_f_b_155;
-    bit<16> r477;
-    bit<16> r478;
-    bit<16> r479;
     bit<16> m0_f_r_156;
     bit<16> m0_f_g_156;
     bit<16> m0_f_b_156;
-    bit<16> r480;
-    bit<16> r481;
-    bit<16> r482;
     bit<16> m0_f_r_157;
     bit<16> m0_f_g_157;
     bit<16> m0_f_b_157;
-    bit<16> r483;
-    bit<16> r484;
-    bit<16> r485;
     bit<16> m0_f_r_158;
     bit<16> m0_f_g_158;
     bit<16> m0_f_b_158;
-    bit<16> r486;
-    bit<16> r487;
-    bit<16> r488;
     bit<16> m0_f_r_159;
     bit<16> m0_f_g_159;
     bit<16> m0_f_b_159;
-    bit<16> r489;
-    bit<16> r490;
-    bit<16> r491;
     bit<16> m0_f_r_160;
     bit<16> m0_f_g_160;
     bit<16> m0_f_b_160;
-    bit<16> r492;
-    bit<16> r493;
-    bit<16> r494;
     bit<16> m0_f_r_161;
     bit<16> m0_f_g_161;
     bit<16> m0_f_b_161;
-    bit<16> r495;
-    bit<16> r496;
-    bit<16> r497;
     bit<16> m0_f_r_162;
     bit<16> m0_f_g_162;
     bit<16> m0_f_b_162;
-    bit<16> r498;
-    bit<16> r499;
-    bit<16> r500;
     bit<16> m0_f_r_163;
     bit<16> m0_f_g_163;
     bit<16> m0_f_b_163;
-    bit<16> r501;
-    bit<16> r502;
-    bit<16> r503;
     bit<16> m0_f_r_164;
     bit<16> m0_f_g_164;
     bit<16> m0_f_b_164;
-    bit<16> r504;
-    bit<16> r505;
-    bit<16> r506;
     bit<16> m0_f_r_165;
     bit<16> m0_f_g_165;
     bit<16> m0_f_b_165;
-    bit<16> r507;
-    bit<16> r508;
-    bit<16> r509;
     bit<16> m0_f_r_166;
     bit<16> m0_f_g_166;
     bit<16> m0_f_b_166;
-    bit<16> r510;
-    bit<16> r511;
-    bit<16> r512;
     bit<16> m0_f_r_167;
     bit<16> m0_f_g_167;
     bit<16> m0_f_b_167;
-    bit<16> r513;
-    bit<16> r514;
-    bit<16> r515;
     bit<16> m0_f_r_168;
     bit<16> m0_f_g_168;
     bit<16> m0_f_b_168;
-    bit<16> r516;
-    bit<16> r517;
-    bit<16> r518;
     bit<16> m0_f_r_169;
     bit<16> m0_f_g_169;
     bit<16> m0_f_b_169;
-    bit<32> v519;
-    bit<16> v520;
-    bit<16> v521;
+    bit<32> v9;
+    bit<16> v10;
+    bit<16> v11;
 
     apply {
         if (meta.sel == 1w0) {
@@ -1323,1368 +816,1368 @@ control NiccIngress(inout headers_t hdr, inout meta_t meta, inout standard_metad
                             meta.code = 8w5;
                         } else {
                             if (cnt8 > 32w0) {
-                                lut_norm_r.read(r9, (bit<32>)hdr.a0[0].f_r);
-                                lut_norm_g.read(r10, (bit<32>)hdr.a0[0].f_g);
-                                lut_norm_b.read(r11, (bit<32>)hdr.a0[0].f_b);
-                                m0_f_r_0 = r9;
-                                m0_f_g_0 = r10;
-                                m0_f_b_0 = r11;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[0].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[0].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[0].f_b);
+                                m0_f_r_0 = e0_r0;
+                                m0_f_g_0 = e0_r1;
+                                m0_f_b_0 = e0_r2;
                             }
                             if (cnt8 > 32w1) {
-                                lut_norm_r.read(r12, (bit<32>)hdr.a0[1].f_r);
-                                lut_norm_g.read(r13, (bit<32>)hdr.a0[1].f_g);
-                                lut_norm_b.read(r14, (bit<32>)hdr.a0[1].f_b);
-                                m0_f_r_1 = r12;
-                                m0_f_g_1 = r13;
-                                m0_f_b_1 = r14;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[1].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[1].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[1].f_b);
+                                m0_f_r_1 = e0_r0;
+                                m0_f_g_1 = e0_r1;
+                                m0_f_b_1 = e0_r2;
                             }
                             if (cnt8 > 32w2) {
-                                lut_norm_r.read(r15, (bit<32>)hdr.a0[2].f_r);
-                                lut_norm_g.read(r16, (bit<32>)hdr.a0[2].f_g);
-                                lut_norm_b.read(r17, (bit<32>)hdr.a0[2].f_b);
-                                m0_f_r_2 = r15;
-                                m0_f_g_2 = r16;
-                                m0_f_b_2 = r17;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[2].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[2].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[2].f_b);
+                                m0_f_r_2 = e0_r0;
+                                m0_f_g_2 = e0_r1;
+                                m0_f_b_2 = e0_r2;
                             }
                             if (cnt8 > 32w3) {
-                                lut_norm_r.read(r18, (bit<32>)hdr.a0[3].f_r);
-                                lut_norm_g.read(r19, (bit<32>)hdr.a0[3].f_g);
-                                lut_norm_b.read(r20, (bit<32>)hdr.a0[3].f_b);
-                                m0_f_r_3 = r18;
-                                m0_f_g_3 = r19;
-                                m0_f_b_3 = r20;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[3].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[3].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[3].f_b);
+                                m0_f_r_3 = e0_r0;
+                                m0_f_g_3 = e0_r1;
+                                m0_f_b_3 = e0_r2;
                             }
                             if (cnt8 > 32w4) {
-                                lut_norm_r.read(r21, (bit<32>)hdr.a0[4].f_r);
-                                lut_norm_g.read(r22, (bit<32>)hdr.a0[4].f_g);
-                                lut_norm_b.read(r23, (bit<32>)hdr.a0[4].f_b);
-                                m0_f_r_4 = r21;
-                                m0_f_g_4 = r22;
-                                m0_f_b_4 = r23;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[4].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[4].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[4].f_b);
+                                m0_f_r_4 = e0_r0;
+                                m0_f_g_4 = e0_r1;
+                                m0_f_b_4 = e0_r2;
                             }
                             if (cnt8 > 32w5) {
-                                lut_norm_r.read(r24, (bit<32>)hdr.a0[5].f_r);
-                                lut_norm_g.read(r25, (bit<32>)hdr.a0[5].f_g);
-                                lut_norm_b.read(r26, (bit<32>)hdr.a0[5].f_b);
-                                m0_f_r_5 = r24;
-                                m0_f_g_5 = r25;
-                                m0_f_b_5 = r26;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[5].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[5].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[5].f_b);
+                                m0_f_r_5 = e0_r0;
+                                m0_f_g_5 = e0_r1;
+                                m0_f_b_5 = e0_r2;
                             }
                             if (cnt8 > 32w6) {
-                                lut_norm_r.read(r27, (bit<32>)hdr.a0[6].f_r);
-                                lut_norm_g.read(r28, (bit<32>)hdr.a0[6].f_g);
-                                lut_norm_b.read(r29, (bit<32>)hdr.a0[6].f_b);
-                                m0_f_r_6 = r27;
-                                m0_f_g_6 = r28;
-                                m0_f_b_6 = r29;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[6].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[6].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[6].f_b);
+                                m0_f_r_6 = e0_r0;
+                                m0_f_g_6 = e0_r1;
+                                m0_f_b_6 = e0_r2;
                             }
                             if (cnt8 > 32w7) {
-                                lut_norm_r.read(r30, (bit<32>)hdr.a0[7].f_r);
-                                lut_norm_g.read(r31, (bit<32>)hdr.a0[7].f_g);
-                                lut_norm_b.read(r32, (bit<32>)hdr.a0[7].f_b);
-                                m0_f_r_7 = r30;
-                                m0_f_g_7 = r31;
-                                m0_f_b_7 = r32;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[7].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[7].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[7].f_b);
+                                m0_f_r_7 = e0_r0;
+                                m0_f_g_7 = e0_r1;
+                                m0_f_b_7 = e0_r2;
                             }
                             if (cnt8 > 32w8) {
-                                lut_norm_r.read(r33, (bit<32>)hdr.a0[8].f_r);
-                                lut_norm_g.read(r34, (bit<32>)hdr.a0[8].f_g);
-                                lut_norm_b.read(r35, (bit<32>)hdr.a0[8].f_b);
-                                m0_f_r_8 = r33;
-                                m0_f_g_8 = r34;
-                                m0_f_b_8 = r35;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[8].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[8].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[8].f_b);
+                                m0_f_r_8 = e0_r0;
+                                m0_f_g_8 = e0_r1;
+                                m0_f_b_8 = e0_r2;
                             }
                             if (cnt8 > 32w9) {
-                                lut_norm_r.read(r36, (bit<32>)hdr.a0[9].f_r);
-                                lut_norm_g.read(r37, (bit<32>)hdr.a0[9].f_g);
-                                lut_norm_b.read(r38, (bit<32>)hdr.a0[9].f_b);
-                                m0_f_r_9 = r36;
-                                m0_f_g_9 = r37;
-                                m0_f_b_9 = r38;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[9].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[9].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[9].f_b);
+                                m0_f_r_9 = e0_r0;
+                                m0_f_g_9 = e0_r1;
+                                m0_f_b_9 = e0_r2;
                             }
                             if (cnt8 > 32w10) {
-                                lut_norm_r.read(r39, (bit<32>)hdr.a0[10].f_r);
-                                lut_norm_g.read(r40, (bit<32>)hdr.a0[10].f_g);
-                                lut_norm_b.read(r41, (bit<32>)hdr.a0[10].f_b);
-                                m0_f_r_10 = r39;
-                                m0_f_g_10 = r40;
-                                m0_f_b_10 = r41;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[10].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[10].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[10].f_b);
+                                m0_f_r_10 = e0_r0;
+                                m0_f_g_10 = e0_r1;
+                                m0_f_b_10 = e0_r2;
                             }
                             if (cnt8 > 32w11) {
-                                lut_norm_r.read(r42, (bit<32>)hdr.a0[11].f_r);
-                                lut_norm_g.read(r43, (bit<32>)hdr.a0[11].f_g);
-                                lut_norm_b.read(r44, (bit<32>)hdr.a0[11].f_b);
-                                m0_f_r_11 = r42;
-                                m0_f_g_11 = r43;
-                                m0_f_b_11 = r44;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[11].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[11].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[11].f_b);
+                                m0_f_r_11 = e0_r0;
+                                m0_f_g_11 = e0_r1;
+                                m0_f_b_11 = e0_r2;
                             }
                             if (cnt8 > 32w12) {
-                                lut_norm_r.read(r45, (bit<32>)hdr.a0[12].f_r);
-                                lut_norm_g.read(r46, (bit<32>)hdr.a0[12].f_g);
-                                lut_norm_b.read(r47, (bit<32>)hdr.a0[12].f_b);
-                                m0_f_r_12 = r45;
-                                m0_f_g_12 = r46;
-                                m0_f_b_12 = r47;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[12].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[12].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[12].f_b);
+                                m0_f_r_12 = e0_r0;
+                                m0_f_g_12 = e0_r1;
+                                m0_f_b_12 = e0_r2;
                             }
                             if (cnt8 > 32w13) {
-                                lut_norm_r.read(r48, (bit<32>)hdr.a0[13].f_r);
-                                lut_norm_g.read(r49, (bit<32>)hdr.a0[13].f_g);
-                                lut_norm_b.read(r50, (bit<32>)hdr.a0[13].f_b);
-                                m0_f_r_13 = r48;
-                                m0_f_g_13 = r49;
-                                m0_f_b_13 = r50;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[13].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[13].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[13].f_b);
+                                m0_f_r_13 = e0_r0;
+                                m0_f_g_13 = e0_r1;
+                                m0_f_b_13 = e0_r2;
                             }
                             if (cnt8 > 32w14) {
-                                lut_norm_r.read(r51, (bit<32>)hdr.a0[14].f_r);
-                                lut_norm_g.read(r52, (bit<32>)hdr.a0[14].f_g);
-                                lut_norm_b.read(r53, (bit<32>)hdr.a0[14].f_b);
-                                m0_f_r_14 = r51;
-                                m0_f_g_14 = r52;
-                                m0_f_b_14 = r53;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[14].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[14].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[14].f_b);
+                                m0_f_r_14 = e0_r0;
+                                m0_f_g_14 = e0_r1;
+                                m0_f_b_14 = e0_r2;
                             }
                             if (cnt8 > 32w15) {
-                                lut_norm_r.read(r54, (bit<32>)hdr.a0[15].f_r);
-                                lut_norm_g.read(r55, (bit<32>)hdr.a0[15].f_g);
-                                lut_norm_b.read(r56, (bit<32>)hdr.a0[15].f_b);
-                                m0_f_r_15 = r54;
-                                m0_f_g_15 = r55;
-                                m0_f_b_15 = r56;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[15].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[15].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[15].f_b);
+                                m0_f_r_15 = e0_r0;
+                                m0_f_g_15 = e0_r1;
+                                m0_f_b_15 = e0_r2;
                             }
                             if (cnt8 > 32w16) {
-                                lut_norm_r.read(r57, (bit<32>)hdr.a0[16].f_r);
-                                lut_norm_g.read(r58, (bit<32>)hdr.a0[16].f_g);
-                                lut_norm_b.read(r59, (bit<32>)hdr.a0[16].f_b);
-                                m0_f_r_16 = r57;
-                                m0_f_g_16 = r58;
-                                m0_f_b_16 = r59;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[16].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[16].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[16].f_b);
+                                m0_f_r_16 = e0_r0;
+                                m0_f_g_16 = e0_r1;
+                                m0_f_b_16 = e0_r2;
                             }
                             if (cnt8 > 32w17) {
-                                lut_norm_r.read(r60, (bit<32>)hdr.a0[17].f_r);
-                                lut_norm_g.read(r61, (bit<32>)hdr.a0[17].f_g);
-                                lut_norm_b.read(r62, (bit<32>)hdr.a0[17].f_b);
-                                m0_f_r_17 = r60;
-                                m0_f_g_17 = r61;
-                                m0_f_b_17 = r62;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[17].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[17].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[17].f_b);
+                                m0_f_r_17 = e0_r0;
+                                m0_f_g_17 = e0_r1;
+                                m0_f_b_17 = e0_r2;
                             }
                             if (cnt8 > 32w18) {
-                                lut_norm_r.read(r63, (bit<32>)hdr.a0[18].f_r);
-                                lut_norm_g.read(r64, (bit<32>)hdr.a0[18].f_g);
-                                lut_norm_b.read(r65, (bit<32>)hdr.a0[18].f_b);
-                                m0_f_r_18 = r63;
-                                m0_f_g_18 = r64;
-                                m0_f_b_18 = r65;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[18].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[18].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[18].f_b);
+                                m0_f_r_18 = e0_r0;
+                                m0_f_g_18 = e0_r1;
+                                m0_f_b_18 = e0_r2;
                             }
                             if (cnt8 > 32w19) {
-                                lut_norm_r.read(r66, (bit<32>)hdr.a0[19].f_r);
-                                lut_norm_g.read(r67, (bit<32>)hdr.a0[19].f_g);
-                                lut_norm_b.read(r68, (bit<32>)hdr.a0[19].f_b);
-                                m0_f_r_19 = r66;
-                                m0_f_g_19 = r67;
-                                m0_f_b_19 = r68;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[19].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[19].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[19].f_b);
+                                m0_f_r_19 = e0_r0;
+                                m0_f_g_19 = e0_r1;
+                                m0_f_b_19 = e0_r2;
                             }
                             if (cnt8 > 32w20) {
-                                lut_norm_r.read(r69, (bit<32>)hdr.a0[20].f_r);
-                                lut_norm_g.read(r70, (bit<32>)hdr.a0[20].f_g);
-                                lut_norm_b.read(r71, (bit<32>)hdr.a0[20].f_b);
-                                m0_f_r_20 = r69;
-                                m0_f_g_20 = r70;
-                                m0_f_b_20 = r71;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[20].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[20].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[20].f_b);
+                                m0_f_r_20 = e0_r0;
+                                m0_f_g_20 = e0_r1;
+                                m0_f_b_20 = e0_r2;
                             }
                             if (cnt8 > 32w21) {
-                                lut_norm_r.read(r72, (bit<32>)hdr.a0[21].f_r);
-                                lut_norm_g.read(r73, (bit<32>)hdr.a0[21].f_g);
-                                lut_norm_b.read(r74, (bit<32>)hdr.a0[21].f_b);
-                                m0_f_r_21 = r72;
-                                m0_f_g_21 = r73;
-                                m0_f_b_21 = r74;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[21].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[21].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[21].f_b);
+                                m0_f_r_21 = e0_r0;
+                                m0_f_g_21 = e0_r1;
+                                m0_f_b_21 = e0_r2;
                             }
                             if (cnt8 > 32w22) {
-                                lut_norm_r.read(r75, (bit<32>)hdr.a0[22].f_r);
-                                lut_norm_g.read(r76, (bit<32>)hdr.a0[22].f_g);
-                                lut_norm_b.read(r77, (bit<32>)hdr.a0[22].f_b);
-                                m0_f_r_22 = r75;
-                                m0_f_g_22 = r76;
-                                m0_f_b_22 = r77;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[22].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[22].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[22].f_b);
+                                m0_f_r_22 = e0_r0;
+                                m0_f_g_22 = e0_r1;
+                                m0_f_b_22 = e0_r2;
                             }
                             if (cnt8 > 32w23) {
-                                lut_norm_r.read(r78, (bit<32>)hdr.a0[23].f_r);
-                                lut_norm_g.read(r79, (bit<32>)hdr.a0[23].f_g);
-                                lut_norm_b.read(r80, (bit<32>)hdr.a0[23].f_b);
-                                m0_f_r_23 = r78;
-                                m0_f_g_23 = r79;
-                                m0_f_b_23 = r80;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[23].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[23].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[23].f_b);
+                                m0_f_r_23 = e0_r0;
+                                m0_f_g_23 = e0_r1;
+                                m0_f_b_23 = e0_r2;
                             }
                             if (cnt8 > 32w24) {
-                                lut_norm_r.read(r81, (bit<32>)hdr.a0[24].f_r);
-                                lut_norm_g.read(r82, (bit<32>)hdr.a0[24].f_g);
-                                lut_norm_b.read(r83, (bit<32>)hdr.a0[24].f_b);
-                                m0_f_r_24 = r81;
-                                m0_f_g_24 = r82;
-                                m0_f_b_24 = r83;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[24].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[24].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[24].f_b);
+                                m0_f_r_24 = e0_r0;
+                                m0_f_g_24 = e0_r1;
+                                m0_f_b_24 = e0_r2;
                             }
                             if (cnt8 > 32w25) {
-                                lut_norm_r.read(r84, (bit<32>)hdr.a0[25].f_r);
-                                lut_norm_g.read(r85, (bit<32>)hdr.a0[25].f_g);
-                                lut_norm_b.read(r86, (bit<32>)hdr.a0[25].f_b);
-                                m0_f_r_25 = r84;
-                                m0_f_g_25 = r85;
-                                m0_f_b_25 = r86;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[25].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[25].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[25].f_b);
+                                m0_f_r_25 = e0_r0;
+                                m0_f_g_25 = e0_r1;
+                                m0_f_b_25 = e0_r2;
                             }
                             if (cnt8 > 32w26) {
-                                lut_norm_r.read(r87, (bit<32>)hdr.a0[26].f_r);
-                                lut_norm_g.read(r88, (bit<32>)hdr.a0[26].f_g);
-                                lut_norm_b.read(r89, (bit<32>)hdr.a0[26].f_b);
-                                m0_f_r_26 = r87;
-                                m0_f_g_26 = r88;
-                                m0_f_b_26 = r89;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[26].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[26].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[26].f_b);
+                                m0_f_r_26 = e0_r0;
+                                m0_f_g_26 = e0_r1;
+                                m0_f_b_26 = e0_r2;
                             }
                             if (cnt8 > 32w27) {
-                                lut_norm_r.read(r90, (bit<32>)hdr.a0[27].f_r);
-                                lut_norm_g.read(r91, (bit<32>)hdr.a0[27].f_g);
-                                lut_norm_b.read(r92, (bit<32>)hdr.a0[27].f_b);
-                                m0_f_r_27 = r90;
-                                m0_f_g_27 = r91;
-                                m0_f_b_27 = r92;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[27].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[27].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[27].f_b);
+                                m0_f_r_27 = e0_r0;
+                                m0_f_g_27 = e0_r1;
+                                m0_f_b_27 = e0_r2;
                             }
                             if (cnt8 > 32w28) {
-                                lut_norm_r.read(r93, (bit<32>)hdr.a0[28].f_r);
-                                lut_norm_g.read(r94, (bit<32>)hdr.a0[28].f_g);
-                                lut_norm_b.read(r95, (bit<32>)hdr.a0[28].f_b);
-                                m0_f_r_28 = r93;
-                                m0_f_g_28 = r94;
-                                m0_f_b_28 = r95;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[28].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[28].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[28].f_b);
+                                m0_f_r_28 = e0_r0;
+                                m0_f_g_28 = e0_r1;
+                                m0_f_b_28 = e0_r2;
                             }
                             if (cnt8 > 32w29) {
-                                lut_norm_r.read(r96, (bit<32>)hdr.a0[29].f_r);
-                                lut_norm_g.read(r97, (bit<32>)hdr.a0[29].f_g);
-                                lut_norm_b.read(r98, (bit<32>)hdr.a0[29].f_b);
-                                m0_f_r_29 = r96;
-                                m0_f_g_29 = r97;
-                                m0_f_b_29 = r98;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[29].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[29].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[29].f_b);
+                                m0_f_r_29 = e0_r0;
+                                m0_f_g_29 = e0_r1;
+                                m0_f_b_29 = e0_r2;
                             }
                             if (cnt8 > 32w30) {
-                                lut_norm_r.read(r99, (bit<32>)hdr.a0[30].f_r);
-                                lut_norm_g.read(r100, (bit<32>)hdr.a0[30].f_g);
-                                lut_norm_b.read(r101, (bit<32>)hdr.a0[30].f_b);
-                                m0_f_r_30 = r99;
-                                m0_f_g_30 = r100;
-                                m0_f_b_30 = r101;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[30].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[30].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[30].f_b);
+                                m0_f_r_30 = e0_r0;
+                                m0_f_g_30 = e0_r1;
+                                m0_f_b_30 = e0_r2;
                             }
                             if (cnt8 > 32w31) {
-                                lut_norm_r.read(r102, (bit<32>)hdr.a0[31].f_r);
-                                lut_norm_g.read(r103, (bit<32>)hdr.a0[31].f_g);
-                                lut_norm_b.read(r104, (bit<32>)hdr.a0[31].f_b);
-                                m0_f_r_31 = r102;
-                                m0_f_g_31 = r103;
-                                m0_f_b_31 = r104;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[31].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[31].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[31].f_b);
+                                m0_f_r_31 = e0_r0;
+                                m0_f_g_31 = e0_r1;
+                                m0_f_b_31 = e0_r2;
                             }
                             if (cnt8 > 32w32) {
-                                lut_norm_r.read(r105, (bit<32>)hdr.a0[32].f_r);
-                                lut_norm_g.read(r106, (bit<32>)hdr.a0[32].f_g);
-                                lut_norm_b.read(r107, (bit<32>)hdr.a0[32].f_b);
-                                m0_f_r_32 = r105;
-                                m0_f_g_32 = r106;
-                                m0_f_b_32 = r107;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[32].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[32].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[32].f_b);
+                                m0_f_r_32 = e0_r0;
+                                m0_f_g_32 = e0_r1;
+                                m0_f_b_32 = e0_r2;
                             }
                             if (cnt8 > 32w33) {
-                                lut_norm_r.read(r108, (bit<32>)hdr.a0[33].f_r);
-                                lut_norm_g.read(r109, (bit<32>)hdr.a0[33].f_g);
-                                lut_norm_b.read(r110, (bit<32>)hdr.a0[33].f_b);
-                                m0_f_r_33 = r108;
-                                m0_f_g_33 = r109;
-                                m0_f_b_33 = r110;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[33].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[33].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[33].f_b);
+                                m0_f_r_33 = e0_r0;
+                                m0_f_g_33 = e0_r1;
+                                m0_f_b_33 = e0_r2;
                             }
                             if (cnt8 > 32w34) {
-                                lut_norm_r.read(r111, (bit<32>)hdr.a0[34].f_r);
-                                lut_norm_g.read(r112, (bit<32>)hdr.a0[34].f_g);
-                                lut_norm_b.read(r113, (bit<32>)hdr.a0[34].f_b);
-                                m0_f_r_34 = r111;
-                                m0_f_g_34 = r112;
-                                m0_f_b_34 = r113;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[34].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[34].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[34].f_b);
+                                m0_f_r_34 = e0_r0;
+                                m0_f_g_34 = e0_r1;
+                                m0_f_b_34 = e0_r2;
                             }
                             if (cnt8 > 32w35) {
-                                lut_norm_r.read(r114, (bit<32>)hdr.a0[35].f_r);
-                                lut_norm_g.read(r115, (bit<32>)hdr.a0[35].f_g);
-                                lut_norm_b.read(r116, (bit<32>)hdr.a0[35].f_b);
-                                m0_f_r_35 = r114;
-                                m0_f_g_35 = r115;
-                                m0_f_b_35 = r116;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[35].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[35].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[35].f_b);
+                                m0_f_r_35 = e0_r0;
+                                m0_f_g_35 = e0_r1;
+                                m0_f_b_35 = e0_r2;
                             }
                             if (cnt8 > 32w36) {
-                                lut_norm_r.read(r117, (bit<32>)hdr.a0[36].f_r);
-                                lut_norm_g.read(r118, (bit<32>)hdr.a0[36].f_g);
-                                lut_norm_b.read(r119, (bit<32>)hdr.a0[36].f_b);
-                                m0_f_r_36 = r117;
-                                m0_f_g_36 = r118;
-                                m0_f_b_36 = r119;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[36].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[36].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[36].f_b);
+                                m0_f_r_36 = e0_r0;
+                                m0_f_g_36 = e0_r1;
+                                m0_f_b_36 = e0_r2;
                             }
                             if (cnt8 > 32w37) {
-                                lut_norm_r.read(r120, (bit<32>)hdr.a0[37].f_r);
-                                lut_norm_g.read(r121, (bit<32>)hdr.a0[37].f_g);
-                                lut_norm_b.read(r122, (bit<32>)hdr.a0[37].f_b);
-                                m0_f_r_37 = r120;
-                                m0_f_g_37 = r121;
-                                m0_f_b_37 = r122;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[37].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[37].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[37].f_b);
+                                m0_f_r_37 = e0_r0;
+                                m0_f_g_37 = e0_r1;
+                                m0_f_b_37 = e0_r2;
                             }
                             if (cnt8 > 32w38) {
-                                lut_norm_r.read(r123, (bit<32>)hdr.a0[38].f_r);
-                                lut_norm_g.read(r124, (bit<32>)hdr.a0[38].f_g);
-                                lut_norm_b.read(r125, (bit<32>)hdr.a0[38].f_b);
-                                m0_f_r_38 = r123;
-                                m0_f_g_38 = r124;
-                                m0_f_b_38 = r125;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[38].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[38].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[38].f_b);
+                                m0_f_r_38 = e0_r0;
+                                m0_f_g_38 = e0_r1;
+                                m0_f_b_38 = e0_r2;
                             }
                             if (cnt8 > 32w39) {
-                                lut_norm_r.read(r126, (bit<32>)hdr.a0[39].f_r);
-                                lut_norm_g.read(r127, (bit<32>)hdr.a0[39].f_g);
-                                lut_norm_b.read(r128, (bit<32>)hdr.a0[39].f_b);
-                                m0_f_r_39 = r126;
-                                m0_f_g_39 = r127;
-                                m0_f_b_39 = r128;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[39].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[39].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[39].f_b);
+                                m0_f_r_39 = e0_r0;
+                                m0_f_g_39 = e0_r1;
+                                m0_f_b_39 = e0_r2;
                             }
                             if (cnt8 > 32w40) {
-                                lut_norm_r.read(r129, (bit<32>)hdr.a0[40].f_r);
-                                lut_norm_g.read(r130, (bit<32>)hdr.a0[40].f_g);
-                                lut_norm_b.read(r131, (bit<32>)hdr.a0[40].f_b);
-                                m0_f_r_40 = r129;
-                                m0_f_g_40 = r130;
-                                m0_f_b_40 = r131;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[40].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[40].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[40].f_b);
+                                m0_f_r_40 = e0_r0;
+                                m0_f_g_40 = e0_r1;
+                                m0_f_b_40 = e0_r2;
                             }
                             if (cnt8 > 32w41) {
-                                lut_norm_r.read(r132, (bit<32>)hdr.a0[41].f_r);
-                                lut_norm_g.read(r133, (bit<32>)hdr.a0[41].f_g);
-                                lut_norm_b.read(r134, (bit<32>)hdr.a0[41].f_b);
-                                m0_f_r_41 = r132;
-                                m0_f_g_41 = r133;
-                                m0_f_b_41 = r134;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[41].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[41].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[41].f_b);
+                                m0_f_r_41 = e0_r0;
+                                m0_f_g_41 = e0_r1;
+                                m0_f_b_41 = e0_r2;
                             }
                             if (cnt8 > 32w42) {
-                                lut_norm_r.read(r135, (bit<32>)hdr.a0[42].f_r);
-                                lut_norm_g.read(r136, (bit<32>)hdr.a0[42].f_g);
-                                lut_norm_b.read(r137, (bit<32>)hdr.a0[42].f_b);
-                                m0_f_r_42 = r135;
-                                m0_f_g_42 = r136;
-                                m0_f_b_42 = r137;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[42].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[42].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[42].f_b);
+                                m0_f_r_42 = e0_r0;
+                                m0_f_g_42 = e0_r1;
+                                m0_f_b_42 = e0_r2;
                             }
                             if (cnt8 > 32w43) {
-                                lut_norm_r.read(r138, (bit<32>)hdr.a0[43].f_r);
-                                lut_norm_g.read(r139, (bit<32>)hdr.a0[43].f_g);
-                                lut_norm_b.read(r140, (bit<32>)hdr.a0[43].f_b);
-                                m0_f_r_43 = r138;
-                                m0_f_g_43 = r139;
-                                m0_f_b_43 = r140;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[43].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[43].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[43].f_b);
+                                m0_f_r_43 = e0_r0;
+                                m0_f_g_43 = e0_r1;
+                                m0_f_b_43 = e0_r2;
                             }
                             if (cnt8 > 32w44) {
-                                lut_norm_r.read(r141, (bit<32>)hdr.a0[44].f_r);
-                                lut_norm_g.read(r142, (bit<32>)hdr.a0[44].f_g);
-                                lut_norm_b.read(r143, (bit<32>)hdr.a0[44].f_b);
-                                m0_f_r_44 = r141;
-                                m0_f_g_44 = r142;
-                                m0_f_b_44 = r143;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[44].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[44].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[44].f_b);
+                                m0_f_r_44 = e0_r0;
+                                m0_f_g_44 = e0_r1;
+                                m0_f_b_44 = e0_r2;
                             }
                             if (cnt8 > 32w45) {
-                                lut_norm_r.read(r144, (bit<32>)hdr.a0[45].f_r);
-                                lut_norm_g.read(r145, (bit<32>)hdr.a0[45].f_g);
-                                lut_norm_b.read(r146, (bit<32>)hdr.a0[45].f_b);
-                                m0_f_r_45 = r144;
-                                m0_f_g_45 = r145;
-                                m0_f_b_45 = r146;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[45].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[45].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[45].f_b);
+                                m0_f_r_45 = e0_r0;
+                                m0_f_g_45 = e0_r1;
+                                m0_f_b_45 = e0_r2;
                             }
                             if (cnt8 > 32w46) {
-                                lut_norm_r.read(r147, (bit<32>)hdr.a0[46].f_r);
-                                lut_norm_g.read(r148, (bit<32>)hdr.a0[46].f_g);
-                                lut_norm_b.read(r149, (bit<32>)hdr.a0[46].f_b);
-                                m0_f_r_46 = r147;
-                                m0_f_g_46 = r148;
-                                m0_f_b_46 = r149;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[46].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[46].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[46].f_b);
+                                m0_f_r_46 = e0_r0;
+                                m0_f_g_46 = e0_r1;
+                                m0_f_b_46 = e0_r2;
                             }
                             if (cnt8 > 32w47) {
-                                lut_norm_r.read(r150, (bit<32>)hdr.a0[47].f_r);
-                                lut_norm_g.read(r151, (bit<32>)hdr.a0[47].f_g);
-                                lut_norm_b.read(r152, (bit<32>)hdr.a0[47].f_b);
-                                m0_f_r_47 = r150;
-                                m0_f_g_47 = r151;
-                                m0_f_b_47 = r152;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[47].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[47].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[47].f_b);
+                                m0_f_r_47 = e0_r0;
+                                m0_f_g_47 = e0_r1;
+                                m0_f_b_47 = e0_r2;
                             }
                             if (cnt8 > 32w48) {
-                                lut_norm_r.read(r153, (bit<32>)hdr.a0[48].f_r);
-                                lut_norm_g.read(r154, (bit<32>)hdr.a0[48].f_g);
-                                lut_norm_b.read(r155, (bit<32>)hdr.a0[48].f_b);
-                                m0_f_r_48 = r153;
-                                m0_f_g_48 = r154;
-                                m0_f_b_48 = r155;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[48].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[48].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[48].f_b);
+                                m0_f_r_48 = e0_r0;
+                                m0_f_g_48 = e0_r1;
+                                m0_f_b_48 = e0_r2;
                             }
                             if (cnt8 > 32w49) {
-                                lut_norm_r.read(r156, (bit<32>)hdr.a0[49].f_r);
-                                lut_norm_g.read(r157, (bit<32>)hdr.a0[49].f_g);
-                                lut_norm_b.read(r158, (bit<32>)hdr.a0[49].f_b);
-                                m0_f_r_49 = r156;
-                                m0_f_g_49 = r157;
-                                m0_f_b_49 = r158;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[49].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[49].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[49].f_b);
+                                m0_f_r_49 = e0_r0;
+                                m0_f_g_49 = e0_r1;
+                                m0_f_b_49 = e0_r2;
                             }
                             if (cnt8 > 32w50) {
-                                lut_norm_r.read(r159, (bit<32>)hdr.a0[50].f_r);
-                                lut_norm_g.read(r160, (bit<32>)hdr.a0[50].f_g);
-                                lut_norm_b.read(r161, (bit<32>)hdr.a0[50].f_b);
-                                m0_f_r_50 = r159;
-                                m0_f_g_50 = r160;
-                                m0_f_b_50 = r161;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[50].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[50].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[50].f_b);
+                                m0_f_r_50 = e0_r0;
+                                m0_f_g_50 = e0_r1;
+                                m0_f_b_50 = e0_r2;
                             }
                             if (cnt8 > 32w51) {
-                                lut_norm_r.read(r162, (bit<32>)hdr.a0[51].f_r);
-                                lut_norm_g.read(r163, (bit<32>)hdr.a0[51].f_g);
-                                lut_norm_b.read(r164, (bit<32>)hdr.a0[51].f_b);
-                                m0_f_r_51 = r162;
-                                m0_f_g_51 = r163;
-                                m0_f_b_51 = r164;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[51].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[51].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[51].f_b);
+                                m0_f_r_51 = e0_r0;
+                                m0_f_g_51 = e0_r1;
+                                m0_f_b_51 = e0_r2;
                             }
                             if (cnt8 > 32w52) {
-                                lut_norm_r.read(r165, (bit<32>)hdr.a0[52].f_r);
-                                lut_norm_g.read(r166, (bit<32>)hdr.a0[52].f_g);
-                                lut_norm_b.read(r167, (bit<32>)hdr.a0[52].f_b);
-                                m0_f_r_52 = r165;
-                                m0_f_g_52 = r166;
-                                m0_f_b_52 = r167;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[52].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[52].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[52].f_b);
+                                m0_f_r_52 = e0_r0;
+                                m0_f_g_52 = e0_r1;
+                                m0_f_b_52 = e0_r2;
                             }
                             if (cnt8 > 32w53) {
-                                lut_norm_r.read(r168, (bit<32>)hdr.a0[53].f_r);
-                                lut_norm_g.read(r169, (bit<32>)hdr.a0[53].f_g);
-                                lut_norm_b.read(r170, (bit<32>)hdr.a0[53].f_b);
-                                m0_f_r_53 = r168;
-                                m0_f_g_53 = r169;
-                                m0_f_b_53 = r170;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[53].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[53].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[53].f_b);
+                                m0_f_r_53 = e0_r0;
+                                m0_f_g_53 = e0_r1;
+                                m0_f_b_53 = e0_r2;
                             }
                             if (cnt8 > 32w54) {
-                                lut_norm_r.read(r171, (bit<32>)hdr.a0[54].f_r);
-                                lut_norm_g.read(r172, (bit<32>)hdr.a0[54].f_g);
-                                lut_norm_b.read(r173, (bit<32>)hdr.a0[54].f_b);
-                                m0_f_r_54 = r171;
-                                m0_f_g_54 = r172;
-                                m0_f_b_54 = r173;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[54].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[54].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[54].f_b);
+                                m0_f_r_54 = e0_r0;
+                                m0_f_g_54 = e0_r1;
+                                m0_f_b_54 = e0_r2;
                             }
                             if (cnt8 > 32w55) {
-                                lut_norm_r.read(r174, (bit<32>)hdr.a0[55].f_r);
-                                lut_norm_g.read(r175, (bit<32>)hdr.a0[55].f_g);
-                                lut_norm_b.read(r176, (bit<32>)hdr.a0[55].f_b);
-                                m0_f_r_55 = r174;
-                                m0_f_g_55 = r175;
-                                m0_f_b_55 = r176;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[55].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[55].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[55].f_b);
+                                m0_f_r_55 = e0_r0;
+                                m0_f_g_55 = e0_r1;
+                                m0_f_b_55 = e0_r2;
                             }
                             if (cnt8 > 32w56) {
-                                lut_norm_r.read(r177, (bit<32>)hdr.a0[56].f_r);
-                                lut_norm_g.read(r178, (bit<32>)hdr.a0[56].f_g);
-                                lut_norm_b.read(r179, (bit<32>)hdr.a0[56].f_b);
-                                m0_f_r_56 = r177;
-                                m0_f_g_56 = r178;
-                                m0_f_b_56 = r179;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[56].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[56].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[56].f_b);
+                                m0_f_r_56 = e0_r0;
+                                m0_f_g_56 = e0_r1;
+                                m0_f_b_56 = e0_r2;
                             }
                             if (cnt8 > 32w57) {
-                                lut_norm_r.read(r180, (bit<32>)hdr.a0[57].f_r);
-                                lut_norm_g.read(r181, (bit<32>)hdr.a0[57].f_g);
-                                lut_norm_b.read(r182, (bit<32>)hdr.a0[57].f_b);
-                                m0_f_r_57 = r180;
-                                m0_f_g_57 = r181;
-                                m0_f_b_57 = r182;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[57].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[57].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[57].f_b);
+                                m0_f_r_57 = e0_r0;
+                                m0_f_g_57 = e0_r1;
+                                m0_f_b_57 = e0_r2;
                             }
                             if (cnt8 > 32w58) {
-                                lut_norm_r.read(r183, (bit<32>)hdr.a0[58].f_r);
-                                lut_norm_g.read(r184, (bit<32>)hdr.a0[58].f_g);
-                                lut_norm_b.read(r185, (bit<32>)hdr.a0[58].f_b);
-                                m0_f_r_58 = r183;
-                                m0_f_g_58 = r184;
-                                m0_f_b_58 = r185;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[58].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[58].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[58].f_b);
+                                m0_f_r_58 = e0_r0;
+                                m0_f_g_58 = e0_r1;
+                                m0_f_b_58 = e0_r2;
                             }
                             if (cnt8 > 32w59) {
-                                lut_norm_r.read(r186, (bit<32>)hdr.a0[59].f_r);
-                                lut_norm_g.read(r187, (bit<32>)hdr.a0[59].f_g);
-                                lut_norm_b.read(r188, (bit<32>)hdr.a0[59].f_b);
-                                m0_f_r_59 = r186;
-                                m0_f_g_59 = r187;
-                                m0_f_b_59 = r188;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[59].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[59].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[59].f_b);
+                                m0_f_r_59 = e0_r0;
+                                m0_f_g_59 = e0_r1;
+                                m0_f_b_59 = e0_r2;
                             }
                             if (cnt8 > 32w60) {
-                                lut_norm_r.read(r189, (bit<32>)hdr.a0[60].f_r);
-                                lut_norm_g.read(r190, (bit<32>)hdr.a0[60].f_g);
-                                lut_norm_b.read(r191, (bit<32>)hdr.a0[60].f_b);
-                                m0_f_r_60 = r189;
-                                m0_f_g_60 = r190;
-                                m0_f_b_60 = r191;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[60].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[60].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[60].f_b);
+                                m0_f_r_60 = e0_r0;
+                                m0_f_g_60 = e0_r1;
+                                m0_f_b_60 = e0_r2;
                             }
                             if (cnt8 > 32w61) {
-                                lut_norm_r.read(r192, (bit<32>)hdr.a0[61].f_r);
-                                lut_norm_g.read(r193, (bit<32>)hdr.a0[61].f_g);
-                                lut_norm_b.read(r194, (bit<32>)hdr.a0[61].f_b);
-                                m0_f_r_61 = r192;
-                                m0_f_g_61 = r193;
-                                m0_f_b_61 = r194;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[61].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[61].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[61].f_b);
+                                m0_f_r_61 = e0_r0;
+                                m0_f_g_61 = e0_r1;
+                                m0_f_b_61 = e0_r2;
                             }
                             if (cnt8 > 32w62) {
-                                lut_norm_r.read(r195, (bit<32>)hdr.a0[62].f_r);
-                                lut_norm_g.read(r196, (bit<32>)hdr.a0[62].f_g);
-                                lut_norm_b.read(r197, (bit<32>)hdr.a0[62].f_b);
-                                m0_f_r_62 = r195;
-                                m0_f_g_62 = r196;
-                                m0_f_b_62 = r197;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[62].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[62].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[62].f_b);
+                                m0_f_r_62 = e0_r0;
+                                m0_f_g_62 = e0_r1;
+                                m0_f_b_62 = e0_r2;
                             }
                             if (cnt8 > 32w63) {
-                                lut_norm_r.read(r198, (bit<32>)hdr.a0[63].f_r);
-                                lut_norm_g.read(r199, (bit<32>)hdr.a0[63].f_g);
-                                lut_norm_b.read(r200, (bit<32>)hdr.a0[63].f_b);
-                                m0_f_r_63 = r198;
-                                m0_f_g_63 = r199;
-                                m0_f_b_63 = r200;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[63].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[63].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[63].f_b);
+                                m0_f_r_63 = e0_r0;
+                                m0_f_g_63 = e0_r1;
+                                m0_f_b_63 = e0_r2;
                             }
                             if (cnt8 > 32w64) {
-                                lut_norm_r.read(r201, (bit<32>)hdr.a0[64].f_r);
-                                lut_norm_g.read(r202, (bit<32>)hdr.a0[64].f_g);
-                                lut_norm_b.read(r203, (bit<32>)hdr.a0[64].f_b);
-                                m0_f_r_64 = r201;
-                                m0_f_g_64 = r202;
-                                m0_f_b_64 = r203;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[64].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[64].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[64].f_b);
+                                m0_f_r_64 = e0_r0;
+                                m0_f_g_64 = e0_r1;
+                                m0_f_b_64 = e0_r2;
                             }
                             if (cnt8 > 32w65) {
-                                lut_norm_r.read(r204, (bit<32>)hdr.a0[65].f_r);
-                                lut_norm_g.read(r205, (bit<32>)hdr.a0[65].f_g);
-                                lut_norm_b.read(r206, (bit<32>)hdr.a0[65].f_b);
-                                m0_f_r_65 = r204;
-                                m0_f_g_65 = r205;
-                                m0_f_b_65 = r206;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[65].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[65].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[65].f_b);
+                                m0_f_r_65 = e0_r0;
+                                m0_f_g_65 = e0_r1;
+                                m0_f_b_65 = e0_r2;
                             }
                             if (cnt8 > 32w66) {
-                                lut_norm_r.read(r207, (bit<32>)hdr.a0[66].f_r);
-                                lut_norm_g.read(r208, (bit<32>)hdr.a0[66].f_g);
-                                lut_norm_b.read(r209, (bit<32>)hdr.a0[66].f_b);
-                                m0_f_r_66 = r207;
-                                m0_f_g_66 = r208;
-                                m0_f_b_66 = r209;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[66].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[66].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[66].f_b);
+                                m0_f_r_66 = e0_r0;
+                                m0_f_g_66 = e0_r1;
+                                m0_f_b_66 = e0_r2;
                             }
                             if (cnt8 > 32w67) {
-                                lut_norm_r.read(r210, (bit<32>)hdr.a0[67].f_r);
-                                lut_norm_g.read(r211, (bit<32>)hdr.a0[67].f_g);
-                                lut_norm_b.read(r212, (bit<32>)hdr.a0[67].f_b);
-                                m0_f_r_67 = r210;
-                                m0_f_g_67 = r211;
-                                m0_f_b_67 = r212;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[67].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[67].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[67].f_b);
+                                m0_f_r_67 = e0_r0;
+                                m0_f_g_67 = e0_r1;
+                                m0_f_b_67 = e0_r2;
                             }
                             if (cnt8 > 32w68) {
-                                lut_norm_r.read(r213, (bit<32>)hdr.a0[68].f_r);
-                                lut_norm_g.read(r214, (bit<32>)hdr.a0[68].f_g);
-                                lut_norm_b.read(r215, (bit<32>)hdr.a0[68].f_b);
-                                m0_f_r_68 = r213;
-                                m0_f_g_68 = r214;
-                                m0_f_b_68 = r215;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[68].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[68].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[68].f_b);
+                                m0_f_r_68 = e0_r0;
+                                m0_f_g_68 = e0_r1;
+                                m0_f_b_68 = e0_r2;
                             }
                             if (cnt8 > 32w69) {
-                                lut_norm_r.read(r216, (bit<32>)hdr.a0[69].f_r);
-                                lut_norm_g.read(r217, (bit<32>)hdr.a0[69].f_g);
-                                lut_norm_b.read(r218, (bit<32>)hdr.a0[69].f_b);
-                                m0_f_r_69 = r216;
-                                m0_f_g_69 = r217;
-                                m0_f_b_69 = r218;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[69].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[69].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[69].f_b);
+                                m0_f_r_69 = e0_r0;
+                                m0_f_g_69 = e0_r1;
+                                m0_f_b_69 = e0_r2;
                             }
                             if (cnt8 > 32w70) {
-                                lut_norm_r.read(r219, (bit<32>)hdr.a0[70].f_r);
-                                lut_norm_g.read(r220, (bit<32>)hdr.a0[70].f_g);
-                                lut_norm_b.read(r221, (bit<32>)hdr.a0[70].f_b);
-                                m0_f_r_70 = r219;
-                                m0_f_g_70 = r220;
-                                m0_f_b_70 = r221;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[70].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[70].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[70].f_b);
+                                m0_f_r_70 = e0_r0;
+                                m0_f_g_70 = e0_r1;
+                                m0_f_b_70 = e0_r2;
                             }
                             if (cnt8 > 32w71) {
-                                lut_norm_r.read(r222, (bit<32>)hdr.a0[71].f_r);
-                                lut_norm_g.read(r223, (bit<32>)hdr.a0[71].f_g);
-                                lut_norm_b.read(r224, (bit<32>)hdr.a0[71].f_b);
-                                m0_f_r_71 = r222;
-                                m0_f_g_71 = r223;
-                                m0_f_b_71 = r224;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[71].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[71].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[71].f_b);
+                                m0_f_r_71 = e0_r0;
+                                m0_f_g_71 = e0_r1;
+                                m0_f_b_71 = e0_r2;
                             }
                             if (cnt8 > 32w72) {
-                                lut_norm_r.read(r225, (bit<32>)hdr.a0[72].f_r);
-                                lut_norm_g.read(r226, (bit<32>)hdr.a0[72].f_g);
-                                lut_norm_b.read(r227, (bit<32>)hdr.a0[72].f_b);
-                                m0_f_r_72 = r225;
-                                m0_f_g_72 = r226;
-                                m0_f_b_72 = r227;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[72].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[72].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[72].f_b);
+                                m0_f_r_72 = e0_r0;
+                                m0_f_g_72 = e0_r1;
+                                m0_f_b_72 = e0_r2;
                             }
                             if (cnt8 > 32w73) {
-                                lut_norm_r.read(r228, (bit<32>)hdr.a0[73].f_r);
-                                lut_norm_g.read(r229, (bit<32>)hdr.a0[73].f_g);
-                                lut_norm_b.read(r230, (bit<32>)hdr.a0[73].f_b);
-                                m0_f_r_73 = r228;
-                                m0_f_g_73 = r229;
-                                m0_f_b_73 = r230;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[73].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[73].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[73].f_b);
+                                m0_f_r_73 = e0_r0;
+                                m0_f_g_73 = e0_r1;
+                                m0_f_b_73 = e0_r2;
                             }
                             if (cnt8 > 32w74) {
-                                lut_norm_r.read(r231, (bit<32>)hdr.a0[74].f_r);
-                                lut_norm_g.read(r232, (bit<32>)hdr.a0[74].f_g);
-                                lut_norm_b.read(r233, (bit<32>)hdr.a0[74].f_b);
-                                m0_f_r_74 = r231;
-                                m0_f_g_74 = r232;
-                                m0_f_b_74 = r233;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[74].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[74].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[74].f_b);
+                                m0_f_r_74 = e0_r0;
+                                m0_f_g_74 = e0_r1;
+                                m0_f_b_74 = e0_r2;
                             }
                             if (cnt8 > 32w75) {
-                                lut_norm_r.read(r234, (bit<32>)hdr.a0[75].f_r);
-                                lut_norm_g.read(r235, (bit<32>)hdr.a0[75].f_g);
-                                lut_norm_b.read(r236, (bit<32>)hdr.a0[75].f_b);
-                                m0_f_r_75 = r234;
-                                m0_f_g_75 = r235;
-                                m0_f_b_75 = r236;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[75].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[75].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[75].f_b);
+                                m0_f_r_75 = e0_r0;
+                                m0_f_g_75 = e0_r1;
+                                m0_f_b_75 = e0_r2;
                             }
                             if (cnt8 > 32w76) {
-                                lut_norm_r.read(r237, (bit<32>)hdr.a0[76].f_r);
-                                lut_norm_g.read(r238, (bit<32>)hdr.a0[76].f_g);
-                                lut_norm_b.read(r239, (bit<32>)hdr.a0[76].f_b);
-                                m0_f_r_76 = r237;
-                                m0_f_g_76 = r238;
-                                m0_f_b_76 = r239;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[76].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[76].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[76].f_b);
+                                m0_f_r_76 = e0_r0;
+                                m0_f_g_76 = e0_r1;
+                                m0_f_b_76 = e0_r2;
                             }
                             if (cnt8 > 32w77) {
-                                lut_norm_r.read(r240, (bit<32>)hdr.a0[77].f_r);
-                                lut_norm_g.read(r241, (bit<32>)hdr.a0[77].f_g);
-                                lut_norm_b.read(r242, (bit<32>)hdr.a0[77].f_b);
-                                m0_f_r_77 = r240;
-                                m0_f_g_77 = r241;
-                                m0_f_b_77 = r242;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[77].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[77].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[77].f_b);
+                                m0_f_r_77 = e0_r0;
+                                m0_f_g_77 = e0_r1;
+                                m0_f_b_77 = e0_r2;
                             }
                             if (cnt8 > 32w78) {
-                                lut_norm_r.read(r243, (bit<32>)hdr.a0[78].f_r);
-                                lut_norm_g.read(r244, (bit<32>)hdr.a0[78].f_g);
-                                lut_norm_b.read(r245, (bit<32>)hdr.a0[78].f_b);
-                                m0_f_r_78 = r243;
-                                m0_f_g_78 = r244;
-                                m0_f_b_78 = r245;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[78].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[78].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[78].f_b);
+                                m0_f_r_78 = e0_r0;
+                                m0_f_g_78 = e0_r1;
+                                m0_f_b_78 = e0_r2;
                             }
                             if (cnt8 > 32w79) {
-                                lut_norm_r.read(r246, (bit<32>)hdr.a0[79].f_r);
-                                lut_norm_g.read(r247, (bit<32>)hdr.a0[79].f_g);
-                                lut_norm_b.read(r248, (bit<32>)hdr.a0[79].f_b);
-                                m0_f_r_79 = r246;
-                                m0_f_g_79 = r247;
-                                m0_f_b_79 = r248;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[79].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[79].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[79].f_b);
+                                m0_f_r_79 = e0_r0;
+                                m0_f_g_79 = e0_r1;
+                                m0_f_b_79 = e0_r2;
                             }
                             if (cnt8 > 32w80) {
-                                lut_norm_r.read(r249, (bit<32>)hdr.a0[80].f_r);
-                                lut_norm_g.read(r250, (bit<32>)hdr.a0[80].f_g);
-                                lut_norm_b.read(r251, (bit<32>)hdr.a0[80].f_b);
-                                m0_f_r_80 = r249;
-                                m0_f_g_80 = r250;
-                                m0_f_b_80 = r251;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[80].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[80].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[80].f_b);
+                                m0_f_r_80 = e0_r0;
+                                m0_f_g_80 = e0_r1;
+                                m0_f_b_80 = e0_r2;
                             }
                             if (cnt8 > 32w81) {
-                                lut_norm_r.read(r252, (bit<32>)hdr.a0[81].f_r);
-                                lut_norm_g.read(r253, (bit<32>)hdr.a0[81].f_g);
-                                lut_norm_b.read(r254, (bit<32>)hdr.a0[81].f_b);
-                                m0_f_r_81 = r252;
-                                m0_f_g_81 = r253;
-                                m0_f_b_81 = r254;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[81].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[81].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[81].f_b);
+                                m0_f_r_81 = e0_r0;
+                                m0_f_g_81 = e0_r1;
+                                m0_f_b_81 = e0_r2;
                             }
                             if (cnt8 > 32w82) {
-                                lut_norm_r.read(r255, (bit<32>)hdr.a0[82].f_r);
-                                lut_norm_g.read(r256, (bit<32>)hdr.a0[82].f_g);
-                                lut_norm_b.read(r257, (bit<32>)hdr.a0[82].f_b);
-                                m0_f_r_82 = r255;
-                                m0_f_g_82 = r256;
-                                m0_f_b_82 = r257;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[82].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[82].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[82].f_b);
+                                m0_f_r_82 = e0_r0;
+                                m0_f_g_82 = e0_r1;
+                                m0_f_b_82 = e0_r2;
                             }
                             if (cnt8 > 32w83) {
-                                lut_norm_r.read(r258, (bit<32>)hdr.a0[83].f_r);
-                                lut_norm_g.read(r259, (bit<32>)hdr.a0[83].f_g);
-                                lut_norm_b.read(r260, (bit<32>)hdr.a0[83].f_b);
-                                m0_f_r_83 = r258;
-                                m0_f_g_83 = r259;
-                                m0_f_b_83 = r260;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[83].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[83].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[83].f_b);
+                                m0_f_r_83 = e0_r0;
+                                m0_f_g_83 = e0_r1;
+                                m0_f_b_83 = e0_r2;
                             }
                             if (cnt8 > 32w84) {
-                                lut_norm_r.read(r261, (bit<32>)hdr.a0[84].f_r);
-                                lut_norm_g.read(r262, (bit<32>)hdr.a0[84].f_g);
-                                lut_norm_b.read(r263, (bit<32>)hdr.a0[84].f_b);
-                                m0_f_r_84 = r261;
-                                m0_f_g_84 = r262;
-                                m0_f_b_84 = r263;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[84].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[84].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[84].f_b);
+                                m0_f_r_84 = e0_r0;
+                                m0_f_g_84 = e0_r1;
+                                m0_f_b_84 = e0_r2;
                             }
                             if (cnt8 > 32w85) {
-                                lut_norm_r.read(r264, (bit<32>)hdr.a0[85].f_r);
-                                lut_norm_g.read(r265, (bit<32>)hdr.a0[85].f_g);
-                                lut_norm_b.read(r266, (bit<32>)hdr.a0[85].f_b);
-                                m0_f_r_85 = r264;
-                                m0_f_g_85 = r265;
-                                m0_f_b_85 = r266;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[85].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[85].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[85].f_b);
+                                m0_f_r_85 = e0_r0;
+                                m0_f_g_85 = e0_r1;
+                                m0_f_b_85 = e0_r2;
                             }
                             if (cnt8 > 32w86) {
-                                lut_norm_r.read(r267, (bit<32>)hdr.a0[86].f_r);
-                                lut_norm_g.read(r268, (bit<32>)hdr.a0[86].f_g);
-                                lut_norm_b.read(r269, (bit<32>)hdr.a0[86].f_b);
-                                m0_f_r_86 = r267;
-                                m0_f_g_86 = r268;
-                                m0_f_b_86 = r269;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[86].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[86].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[86].f_b);
+                                m0_f_r_86 = e0_r0;
+                                m0_f_g_86 = e0_r1;
+                                m0_f_b_86 = e0_r2;
                             }
                             if (cnt8 > 32w87) {
-                                lut_norm_r.read(r270, (bit<32>)hdr.a0[87].f_r);
-                                lut_norm_g.read(r271, (bit<32>)hdr.a0[87].f_g);
-                                lut_norm_b.read(r272, (bit<32>)hdr.a0[87].f_b);
-                                m0_f_r_87 = r270;
-                                m0_f_g_87 = r271;
-                                m0_f_b_87 = r272;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[87].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[87].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[87].f_b);
+                                m0_f_r_87 = e0_r0;
+                                m0_f_g_87 = e0_r1;
+                                m0_f_b_87 = e0_r2;
                             }
                             if (cnt8 > 32w88) {
-                                lut_norm_r.read(r273, (bit<32>)hdr.a0[88].f_r);
-                                lut_norm_g.read(r274, (bit<32>)hdr.a0[88].f_g);
-                                lut_norm_b.read(r275, (bit<32>)hdr.a0[88].f_b);
-                                m0_f_r_88 = r273;
-                                m0_f_g_88 = r274;
-                                m0_f_b_88 = r275;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[88].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[88].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[88].f_b);
+                                m0_f_r_88 = e0_r0;
+                                m0_f_g_88 = e0_r1;
+                                m0_f_b_88 = e0_r2;
                             }
                             if (cnt8 > 32w89) {
-                                lut_norm_r.read(r276, (bit<32>)hdr.a0[89].f_r);
-                                lut_norm_g.read(r277, (bit<32>)hdr.a0[89].f_g);
-                                lut_norm_b.read(r278, (bit<32>)hdr.a0[89].f_b);
-                                m0_f_r_89 = r276;
-                                m0_f_g_89 = r277;
-                                m0_f_b_89 = r278;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[89].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[89].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[89].f_b);
+                                m0_f_r_89 = e0_r0;
+                                m0_f_g_89 = e0_r1;
+                                m0_f_b_89 = e0_r2;
                             }
                             if (cnt8 > 32w90) {
-                                lut_norm_r.read(r279, (bit<32>)hdr.a0[90].f_r);
-                                lut_norm_g.read(r280, (bit<32>)hdr.a0[90].f_g);
-                                lut_norm_b.read(r281, (bit<32>)hdr.a0[90].f_b);
-                                m0_f_r_90 = r279;
-                                m0_f_g_90 = r280;
-                                m0_f_b_90 = r281;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[90].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[90].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[90].f_b);
+                                m0_f_r_90 = e0_r0;
+                                m0_f_g_90 = e0_r1;
+                                m0_f_b_90 = e0_r2;
                             }
                             if (cnt8 > 32w91) {
-                                lut_norm_r.read(r282, (bit<32>)hdr.a0[91].f_r);
-                                lut_norm_g.read(r283, (bit<32>)hdr.a0[91].f_g);
-                                lut_norm_b.read(r284, (bit<32>)hdr.a0[91].f_b);
-                                m0_f_r_91 = r282;
-                                m0_f_g_91 = r283;
-                                m0_f_b_91 = r284;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[91].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[91].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[91].f_b);
+                                m0_f_r_91 = e0_r0;
+                                m0_f_g_91 = e0_r1;
+                                m0_f_b_91 = e0_r2;
                             }
                             if (cnt8 > 32w92) {
-                                lut_norm_r.read(r285, (bit<32>)hdr.a0[92].f_r);
-                                lut_norm_g.read(r286, (bit<32>)hdr.a0[92].f_g);
-                                lut_norm_b.read(r287, (bit<32>)hdr.a0[92].f_b);
-                                m0_f_r_92 = r285;
-                                m0_f_g_92 = r286;
-                                m0_f_b_92 = r287;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[92].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[92].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[92].f_b);
+                                m0_f_r_92 = e0_r0;
+                                m0_f_g_92 = e0_r1;
+                                m0_f_b_92 = e0_r2;
                             }
                             if (cnt8 > 32w93) {
-                                lut_norm_r.read(r288, (bit<32>)hdr.a0[93].f_r);
-                                lut_norm_g.read(r289, (bit<32>)hdr.a0[93].f_g);
-                                lut_norm_b.read(r290, (bit<32>)hdr.a0[93].f_b);
-                                m0_f_r_93 = r288;
-                                m0_f_g_93 = r289;
-                                m0_f_b_93 = r290;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[93].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[93].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[93].f_b);
+                                m0_f_r_93 = e0_r0;
+                                m0_f_g_93 = e0_r1;
+                                m0_f_b_93 = e0_r2;
                             }
                             if (cnt8 > 32w94) {
-                                lut_norm_r.read(r291, (bit<32>)hdr.a0[94].f_r);
-                                lut_norm_g.read(r292, (bit<32>)hdr.a0[94].f_g);
-                                lut_norm_b.read(r293, (bit<32>)hdr.a0[94].f_b);
-                                m0_f_r_94 = r291;
-                                m0_f_g_94 = r292;
-                                m0_f_b_94 = r293;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[94].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[94].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[94].f_b);
+                                m0_f_r_94 = e0_r0;
+                                m0_f_g_94 = e0_r1;
+                                m0_f_b_94 = e0_r2;
                             }
                             if (cnt8 > 32w95) {
-                                lut_norm_r.read(r294, (bit<32>)hdr.a0[95].f_r);
-                                lut_norm_g.read(r295, (bit<32>)hdr.a0[95].f_g);
-                                lut_norm_b.read(r296, (bit<32>)hdr.a0[95].f_b);
-                                m0_f_r_95 = r294;
-                                m0_f_g_95 = r295;
-                                m0_f_b_95 = r296;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[95].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[95].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[95].f_b);
+                                m0_f_r_95 = e0_r0;
+                                m0_f_g_95 = e0_r1;
+                                m0_f_b_95 = e0_r2;
                             }
                             if (cnt8 > 32w96) {
-                                lut_norm_r.read(r297, (bit<32>)hdr.a0[96].f_r);
-                                lut_norm_g.read(r298, (bit<32>)hdr.a0[96].f_g);
-                                lut_norm_b.read(r299, (bit<32>)hdr.a0[96].f_b);
-                                m0_f_r_96 = r297;
-                                m0_f_g_96 = r298;
-                                m0_f_b_96 = r299;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[96].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[96].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[96].f_b);
+                                m0_f_r_96 = e0_r0;
+                                m0_f_g_96 = e0_r1;
+                                m0_f_b_96 = e0_r2;
                             }
                             if (cnt8 > 32w97) {
-                                lut_norm_r.read(r300, (bit<32>)hdr.a0[97].f_r);
-                                lut_norm_g.read(r301, (bit<32>)hdr.a0[97].f_g);
-                                lut_norm_b.read(r302, (bit<32>)hdr.a0[97].f_b);
-                                m0_f_r_97 = r300;
-                                m0_f_g_97 = r301;
-                                m0_f_b_97 = r302;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[97].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[97].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[97].f_b);
+                                m0_f_r_97 = e0_r0;
+                                m0_f_g_97 = e0_r1;
+                                m0_f_b_97 = e0_r2;
                             }
                             if (cnt8 > 32w98) {
-                                lut_norm_r.read(r303, (bit<32>)hdr.a0[98].f_r);
-                                lut_norm_g.read(r304, (bit<32>)hdr.a0[98].f_g);
-                                lut_norm_b.read(r305, (bit<32>)hdr.a0[98].f_b);
-                                m0_f_r_98 = r303;
-                                m0_f_g_98 = r304;
-                                m0_f_b_98 = r305;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[98].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[98].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[98].f_b);
+                                m0_f_r_98 = e0_r0;
+                                m0_f_g_98 = e0_r1;
+                                m0_f_b_98 = e0_r2;
                             }
                             if (cnt8 > 32w99) {
-                                lut_norm_r.read(r306, (bit<32>)hdr.a0[99].f_r);
-                                lut_norm_g.read(r307, (bit<32>)hdr.a0[99].f_g);
-                                lut_norm_b.read(r308, (bit<32>)hdr.a0[99].f_b);
-                                m0_f_r_99 = r306;
-                                m0_f_g_99 = r307;
-                                m0_f_b_99 = r308;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[99].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[99].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[99].f_b);
+                                m0_f_r_99 = e0_r0;
+                                m0_f_g_99 = e0_r1;
+                                m0_f_b_99 = e0_r2;
                             }
                             if (cnt8 > 32w100) {
-                                lut_norm_r.read(r309, (bit<32>)hdr.a0[100].f_r);
-                                lut_norm_g.read(r310, (bit<32>)hdr.a0[100].f_g);
-                                lut_norm_b.read(r311, (bit<32>)hdr.a0[100].f_b);
-                                m0_f_r_100 = r309;
-                                m0_f_g_100 = r310;
-                                m0_f_b_100 = r311;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[100].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[100].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[100].f_b);
+                                m0_f_r_100 = e0_r0;
+                                m0_f_g_100 = e0_r1;
+                                m0_f_b_100 = e0_r2;
                             }
                             if (cnt8 > 32w101) {
-                                lut_norm_r.read(r312, (bit<32>)hdr.a0[101].f_r);
-                                lut_norm_g.read(r313, (bit<32>)hdr.a0[101].f_g);
-                                lut_norm_b.read(r314, (bit<32>)hdr.a0[101].f_b);
-                                m0_f_r_101 = r312;
-                                m0_f_g_101 = r313;
-                                m0_f_b_101 = r314;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[101].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[101].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[101].f_b);
+                                m0_f_r_101 = e0_r0;
+                                m0_f_g_101 = e0_r1;
+                                m0_f_b_101 = e0_r2;
                             }
                             if (cnt8 > 32w102) {
-                                lut_norm_r.read(r315, (bit<32>)hdr.a0[102].f_r);
-                                lut_norm_g.read(r316, (bit<32>)hdr.a0[102].f_g);
-                                lut_norm_b.read(r317, (bit<32>)hdr.a0[102].f_b);
-                                m0_f_r_102 = r315;
-                                m0_f_g_102 = r316;
-                                m0_f_b_102 = r317;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[102].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[102].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[102].f_b);
+                                m0_f_r_102 = e0_r0;
+                                m0_f_g_102 = e0_r1;
+                                m0_f_b_102 = e0_r2;
                             }
                             if (cnt8 > 32w103) {
-                                lut_norm_r.read(r318, (bit<32>)hdr.a0[103].f_r);
-                                lut_norm_g.read(r319, (bit<32>)hdr.a0[103].f_g);
-                                lut_norm_b.read(r320, (bit<32>)hdr.a0[103].f_b);
-                                m0_f_r_103 = r318;
-                                m0_f_g_103 = r319;
-                                m0_f_b_103 = r320;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[103].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[103].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[103].f_b);
+                                m0_f_r_103 = e0_r0;
+                                m0_f_g_103 = e0_r1;
+                                m0_f_b_103 = e0_r2;
                             }
                             if (cnt8 > 32w104) {
-                                lut_norm_r.read(r321, (bit<32>)hdr.a0[104].f_r);
-                                lut_norm_g.read(r322, (bit<32>)hdr.a0[104].f_g);
-                                lut_norm_b.read(r323, (bit<32>)hdr.a0[104].f_b);
-                                m0_f_r_104 = r321;
-                                m0_f_g_104 = r322;
-                                m0_f_b_104 = r323;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[104].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[104].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[104].f_b);
+                                m0_f_r_104 = e0_r0;
+                                m0_f_g_104 = e0_r1;
+                                m0_f_b_104 = e0_r2;
                             }
                             if (cnt8 > 32w105) {
-                                lut_norm_r.read(r324, (bit<32>)hdr.a0[105].f_r);
-                                lut_norm_g.read(r325, (bit<32>)hdr.a0[105].f_g);
-                                lut_norm_b.read(r326, (bit<32>)hdr.a0[105].f_b);
-                                m0_f_r_105 = r324;
-                                m0_f_g_105 = r325;
-                                m0_f_b_105 = r326;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[105].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[105].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[105].f_b);
+                                m0_f_r_105 = e0_r0;
+                                m0_f_g_105 = e0_r1;
+                                m0_f_b_105 = e0_r2;
                             }
                             if (cnt8 > 32w106) {
-                                lut_norm_r.read(r327, (bit<32>)hdr.a0[106].f_r);
-                                lut_norm_g.read(r328, (bit<32>)hdr.a0[106].f_g);
-                                lut_norm_b.read(r329, (bit<32>)hdr.a0[106].f_b);
-                                m0_f_r_106 = r327;
-                                m0_f_g_106 = r328;
-                                m0_f_b_106 = r329;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[106].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[106].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[106].f_b);
+                                m0_f_r_106 = e0_r0;
+                                m0_f_g_106 = e0_r1;
+                                m0_f_b_106 = e0_r2;
                             }
                             if (cnt8 > 32w107) {
-                                lut_norm_r.read(r330, (bit<32>)hdr.a0[107].f_r);
-                                lut_norm_g.read(r331, (bit<32>)hdr.a0[107].f_g);
-                                lut_norm_b.read(r332, (bit<32>)hdr.a0[107].f_b);
-                                m0_f_r_107 = r330;
-                                m0_f_g_107 = r331;
-                                m0_f_b_107 = r332;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[107].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[107].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[107].f_b);
+                                m0_f_r_107 = e0_r0;
+                                m0_f_g_107 = e0_r1;
+                                m0_f_b_107 = e0_r2;
                             }
                             if (cnt8 > 32w108) {
-                                lut_norm_r.read(r333, (bit<32>)hdr.a0[108].f_r);
-                                lut_norm_g.read(r334, (bit<32>)hdr.a0[108].f_g);
-                                lut_norm_b.read(r335, (bit<32>)hdr.a0[108].f_b);
-                                m0_f_r_108 = r333;
-                                m0_f_g_108 = r334;
-                                m0_f_b_108 = r335;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[108].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[108].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[108].f_b);
+                                m0_f_r_108 = e0_r0;
+                                m0_f_g_108 = e0_r1;
+                                m0_f_b_108 = e0_r2;
                             }
                             if (cnt8 > 32w109) {
-                                lut_norm_r.read(r336, (bit<32>)hdr.a0[109].f_r);
-                                lut_norm_g.read(r337, (bit<32>)hdr.a0[109].f_g);
-                                lut_norm_b.read(r338, (bit<32>)hdr.a0[109].f_b);
-                                m0_f_r_109 = r336;
-                                m0_f_g_109 = r337;
-                                m0_f_b_109 = r338;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[109].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[109].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[109].f_b);
+                                m0_f_r_109 = e0_r0;
+                                m0_f_g_109 = e0_r1;
+                                m0_f_b_109 = e0_r2;
                             }
                             if (cnt8 > 32w110) {
-                                lut_norm_r.read(r339, (bit<32>)hdr.a0[110].f_r);
-                                lut_norm_g.read(r340, (bit<32>)hdr.a0[110].f_g);
-                                lut_norm_b.read(r341, (bit<32>)hdr.a0[110].f_b);
-                                m0_f_r_110 = r339;
-                                m0_f_g_110 = r340;
-                                m0_f_b_110 = r341;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[110].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[110].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[110].f_b);
+                                m0_f_r_110 = e0_r0;
+                                m0_f_g_110 = e0_r1;
+                                m0_f_b_110 = e0_r2;
                             }
                             if (cnt8 > 32w111) {
-                                lut_norm_r.read(r342, (bit<32>)hdr.a0[111].f_r);
-                                lut_norm_g.read(r343, (bit<32>)hdr.a0[111].f_g);
-                                lut_norm_b.read(r344, (bit<32>)hdr.a0[111].f_b);
-                                m0_f_r_111 = r342;
-                                m0_f_g_111 = r343;
-                                m0_f_b_111 = r344;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[111].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[111].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[111].f_b);
+                                m0_f_r_111 = e0_r0;
+                                m0_f_g_111 = e0_r1;
+                                m0_f_b_111 = e0_r2;
                             }
                             if (cnt8 > 32w112) {
-                                lut_norm_r.read(r345, (bit<32>)hdr.a0[112].f_r);
-                                lut_norm_g.read(r346, (bit<32>)hdr.a0[112].f_g);
-                                lut_norm_b.read(r347, (bit<32>)hdr.a0[112].f_b);
-                                m0_f_r_112 = r345;
-                                m0_f_g_112 = r346;
-                                m0_f_b_112 = r347;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[112].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[112].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[112].f_b);
+                                m0_f_r_112 = e0_r0;
+                                m0_f_g_112 = e0_r1;
+                                m0_f_b_112 = e0_r2;
                             }
                             if (cnt8 > 32w113) {
-                                lut_norm_r.read(r348, (bit<32>)hdr.a0[113].f_r);
-                                lut_norm_g.read(r349, (bit<32>)hdr.a0[113].f_g);
-                                lut_norm_b.read(r350, (bit<32>)hdr.a0[113].f_b);
-                                m0_f_r_113 = r348;
-                                m0_f_g_113 = r349;
-                                m0_f_b_113 = r350;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[113].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[113].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[113].f_b);
+                                m0_f_r_113 = e0_r0;
+                                m0_f_g_113 = e0_r1;
+                                m0_f_b_113 = e0_r2;
                             }
                             if (cnt8 > 32w114) {
-                                lut_norm_r.read(r351, (bit<32>)hdr.a0[114].f_r);
-                                lut_norm_g.read(r352, (bit<32>)hdr.a0[114].f_g);
-                                lut_norm_b.read(r353, (bit<32>)hdr.a0[114].f_b);
-                                m0_f_r_114 = r351;
-                                m0_f_g_114 = r352;
-                                m0_f_b_114 = r353;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[114].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[114].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[114].f_b);
+                                m0_f_r_114 = e0_r0;
+                                m0_f_g_114 = e0_r1;
+                                m0_f_b_114 = e0_r2;
                             }
                             if (cnt8 > 32w115) {
-                                lut_norm_r.read(r354, (bit<32>)hdr.a0[115].f_r);
-                                lut_norm_g.read(r355, (bit<32>)hdr.a0[115].f_g);
-                                lut_norm_b.read(r356, (bit<32>)hdr.a0[115].f_b);
-                                m0_f_r_115 = r354;
-                                m0_f_g_115 = r355;
-                                m0_f_b_115 = r356;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[115].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[115].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[115].f_b);
+                                m0_f_r_115 = e0_r0;
+                                m0_f_g_115 = e0_r1;
+                                m0_f_b_115 = e0_r2;
                             }
                             if (cnt8 > 32w116) {
-                                lut_norm_r.read(r357, (bit<32>)hdr.a0[116].f_r);
-                                lut_norm_g.read(r358, (bit<32>)hdr.a0[116].f_g);
-                                lut_norm_b.read(r359, (bit<32>)hdr.a0[116].f_b);
-                                m0_f_r_116 = r357;
-                                m0_f_g_116 = r358;
-                                m0_f_b_116 = r359;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[116].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[116].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[116].f_b);
+                                m0_f_r_116 = e0_r0;
+                                m0_f_g_116 = e0_r1;
+                                m0_f_b_116 = e0_r2;
                             }
                             if (cnt8 > 32w117) {
-                                lut_norm_r.read(r360, (bit<32>)hdr.a0[117].f_r);
-                                lut_norm_g.read(r361, (bit<32>)hdr.a0[117].f_g);
-                                lut_norm_b.read(r362, (bit<32>)hdr.a0[117].f_b);
-                                m0_f_r_117 = r360;
-                                m0_f_g_117 = r361;
-                                m0_f_b_117 = r362;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[117].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[117].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[117].f_b);
+                                m0_f_r_117 = e0_r0;
+                                m0_f_g_117 = e0_r1;
+                                m0_f_b_117 = e0_r2;
                             }
                             if (cnt8 > 32w118) {
-                                lut_norm_r.read(r363, (bit<32>)hdr.a0[118].f_r);
-                                lut_norm_g.read(r364, (bit<32>)hdr.a0[118].f_g);
-                                lut_norm_b.read(r365, (bit<32>)hdr.a0[118].f_b);
-                                m0_f_r_118 = r363;
-                                m0_f_g_118 = r364;
-                                m0_f_b_118 = r365;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[118].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[118].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[118].f_b);
+                                m0_f_r_118 = e0_r0;
+                                m0_f_g_118 = e0_r1;
+                                m0_f_b_118 = e0_r2;
                             }
                             if (cnt8 > 32w119) {
-                                lut_norm_r.read(r366, (bit<32>)hdr.a0[119].f_r);
-                                lut_norm_g.read(r367, (bit<32>)hdr.a0[119].f_g);
-                                lut_norm_b.read(r368, (bit<32>)hdr.a0[119].f_b);
-                                m0_f_r_119 = r366;
-                                m0_f_g_119 = r367;
-                                m0_f_b_119 = r368;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[119].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[119].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[119].f_b);
+                                m0_f_r_119 = e0_r0;
+                                m0_f_g_119 = e0_r1;
+                                m0_f_b_119 = e0_r2;
                             }
                             if (cnt8 > 32w120) {
-                                lut_norm_r.read(r369, (bit<32>)hdr.a0[120].f_r);
-                                lut_norm_g.read(r370, (bit<32>)hdr.a0[120].f_g);
-                                lut_norm_b.read(r371, (bit<32>)hdr.a0[120].f_b);
-                                m0_f_r_120 = r369;
-                                m0_f_g_120 = r370;
-                                m0_f_b_120 = r371;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[120].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[120].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[120].f_b);
+                                m0_f_r_120 = e0_r0;
+                                m0_f_g_120 = e0_r1;
+                                m0_f_b_120 = e0_r2;
                             }
                             if (cnt8 > 32w121) {
-                                lut_norm_r.read(r372, (bit<32>)hdr.a0[121].f_r);
-                                lut_norm_g.read(r373, (bit<32>)hdr.a0[121].f_g);
-                                lut_norm_b.read(r374, (bit<32>)hdr.a0[121].f_b);
-                                m0_f_r_121 = r372;
-                                m0_f_g_121 = r373;
-                                m0_f_b_121 = r374;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[121].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[121].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[121].f_b);
+                                m0_f_r_121 = e0_r0;
+                                m0_f_g_121 = e0_r1;
+                                m0_f_b_121 = e0_r2;
                             }
                             if (cnt8 > 32w122) {
-                                lut_norm_r.read(r375, (bit<32>)hdr.a0[122].f_r);
-                                lut_norm_g.read(r376, (bit<32>)hdr.a0[122].f_g);
-                                lut_norm_b.read(r377, (bit<32>)hdr.a0[122].f_b);
-                                m0_f_r_122 = r375;
-                                m0_f_g_122 = r376;
-                                m0_f_b_122 = r377;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[122].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[122].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[122].f_b);
+                                m0_f_r_122 = e0_r0;
+                                m0_f_g_122 = e0_r1;
+                                m0_f_b_122 = e0_r2;
                             }
                             if (cnt8 > 32w123) {
-                                lut_norm_r.read(r378, (bit<32>)hdr.a0[123].f_r);
-                                lut_norm_g.read(r379, (bit<32>)hdr.a0[123].f_g);
-                                lut_norm_b.read(r380, (bit<32>)hdr.a0[123].f_b);
-                                m0_f_r_123 = r378;
-                                m0_f_g_123 = r379;
-                                m0_f_b_123 = r380;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[123].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[123].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[123].f_b);
+                                m0_f_r_123 = e0_r0;
+                                m0_f_g_123 = e0_r1;
+                                m0_f_b_123 = e0_r2;
                             }
                             if (cnt8 > 32w124) {
-                                lut_norm_r.read(r381, (bit<32>)hdr.a0[124].f_r);
-                                lut_norm_g.read(r382, (bit<32>)hdr.a0[124].f_g);
-                                lut_norm_b.read(r383, (bit<32>)hdr.a0[124].f_b);
-                                m0_f_r_124 = r381;
-                                m0_f_g_124 = r382;
-                                m0_f_b_124 = r383;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[124].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[124].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[124].f_b);
+                                m0_f_r_124 = e0_r0;
+                                m0_f_g_124 = e0_r1;
+                                m0_f_b_124 = e0_r2;
                             }
                             if (cnt8 > 32w125) {
-                                lut_norm_r.read(r384, (bit<32>)hdr.a0[125].f_r);
-                                lut_norm_g.read(r385, (bit<32>)hdr.a0[125].f_g);
-                                lut_norm_b.read(r386, (bit<32>)hdr.a0[125].f_b);
-                                m0_f_r_125 = r384;
-                                m0_f_g_125 = r385;
-                                m0_f_b_125 = r386;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[125].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[125].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[125].f_b);
+                                m0_f_r_125 = e0_r0;
+                                m0_f_g_125 = e0_r1;
+                                m0_f_b_125 = e0_r2;
                             }
                             if (cnt8 > 32w126) {
-                                lut_norm_r.read(r387, (bit<32>)hdr.a0[126].f_r);
-                                lut_norm_g.read(r388, (bit<32>)hdr.a0[126].f_g);
-                                lut_norm_b.read(r389, (bit<32>)hdr.a0[126].f_b);
-                                m0_f_r_126 = r387;
-                                m0_f_g_126 = r388;
-                                m0_f_b_126 = r389;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[126].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[126].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[126].f_b);
+                                m0_f_r_126 = e0_r0;
+                                m0_f_g_126 = e0_r1;
+                                m0_f_b_126 = e0_r2;
                             }
                             if (cnt8 > 32w127) {
-                                lut_norm_r.read(r390, (bit<32>)hdr.a0[127].f_r);
-                                lut_norm_g.read(r391, (bit<32>)hdr.a0[127].f_g);
-                                lut_norm_b.read(r392, (bit<32>)hdr.a0[127].f_b);
-                                m0_f_r_127 = r390;
-                                m0_f_g_127 = r391;
-                                m0_f_b_127 = r392;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[127].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[127].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[127].f_b);
+                                m0_f_r_127 = e0_r0;
+                                m0_f_g_127 = e0_r1;
+                                m0_f_b_127 = e0_r2;
                             }
                             if (cnt8 > 32w128) {
-                                lut_norm_r.read(r393, (bit<32>)hdr.a0[128].f_r);
-                                lut_norm_g.read(r394, (bit<32>)hdr.a0[128].f_g);
-                                lut_norm_b.read(r395, (bit<32>)hdr.a0[128].f_b);
-                                m0_f_r_128 = r393;
-                                m0_f_g_128 = r394;
-                                m0_f_b_128 = r395;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[128].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[128].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[128].f_b);
+                                m0_f_r_128 = e0_r0;
+                                m0_f_g_128 = e0_r1;
+                                m0_f_b_128 = e0_r2;
                             }
                             if (cnt8 > 32w129) {
-                                lut_norm_r.read(r396, (bit<32>)hdr.a0[129].f_r);
-                                lut_norm_g.read(r397, (bit<32>)hdr.a0[129].f_g);
-                                lut_norm_b.read(r398, (bit<32>)hdr.a0[129].f_b);
-                                m0_f_r_129 = r396;
-                                m0_f_g_129 = r397;
-                                m0_f_b_129 = r398;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[129].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[129].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[129].f_b);
+                                m0_f_r_129 = e0_r0;
+                                m0_f_g_129 = e0_r1;
+                                m0_f_b_129 = e0_r2;
                             }
                             if (cnt8 > 32w130) {
-                                lut_norm_r.read(r399, (bit<32>)hdr.a0[130].f_r);
-                                lut_norm_g.read(r400, (bit<32>)hdr.a0[130].f_g);
-                                lut_norm_b.read(r401, (bit<32>)hdr.a0[130].f_b);
-                                m0_f_r_130 = r399;
-                                m0_f_g_130 = r400;
-                                m0_f_b_130 = r401;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[130].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[130].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[130].f_b);
+                                m0_f_r_130 = e0_r0;
+                                m0_f_g_130 = e0_r1;
+                                m0_f_b_130 = e0_r2;
                             }
                             if (cnt8 > 32w131) {
-                                lut_norm_r.read(r402, (bit<32>)hdr.a0[131].f_r);
-                                lut_norm_g.read(r403, (bit<32>)hdr.a0[131].f_g);
-                                lut_norm_b.read(r404, (bit<32>)hdr.a0[131].f_b);
-                                m0_f_r_131 = r402;
-                                m0_f_g_131 = r403;
-                                m0_f_b_131 = r404;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[131].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[131].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[131].f_b);
+                                m0_f_r_131 = e0_r0;
+                                m0_f_g_131 = e0_r1;
+                                m0_f_b_131 = e0_r2;
                             }
                             if (cnt8 > 32w132) {
-                                lut_norm_r.read(r405, (bit<32>)hdr.a0[132].f_r);
-                                lut_norm_g.read(r406, (bit<32>)hdr.a0[132].f_g);
-                                lut_norm_b.read(r407, (bit<32>)hdr.a0[132].f_b);
-                                m0_f_r_132 = r405;
-                                m0_f_g_132 = r406;
-                                m0_f_b_132 = r407;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[132].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[132].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[132].f_b);
+                                m0_f_r_132 = e0_r0;
+                                m0_f_g_132 = e0_r1;
+                                m0_f_b_132 = e0_r2;
                             }
                             if (cnt8 > 32w133) {
-                                lut_norm_r.read(r408, (bit<32>)hdr.a0[133].f_r);
-                                lut_norm_g.read(r409, (bit<32>)hdr.a0[133].f_g);
-                                lut_norm_b.read(r410, (bit<32>)hdr.a0[133].f_b);
-                                m0_f_r_133 = r408;
-                                m0_f_g_133 = r409;
-                                m0_f_b_133 = r410;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[133].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[133].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[133].f_b);
+                                m0_f_r_133 = e0_r0;
+                                m0_f_g_133 = e0_r1;
+                                m0_f_b_133 = e0_r2;
                             }
                             if (cnt8 > 32w134) {
-                                lut_norm_r.read(r411, (bit<32>)hdr.a0[134].f_r);
-                                lut_norm_g.read(r412, (bit<32>)hdr.a0[134].f_g);
-                                lut_norm_b.read(r413, (bit<32>)hdr.a0[134].f_b);
-                                m0_f_r_134 = r411;
-                                m0_f_g_134 = r412;
-                                m0_f_b_134 = r413;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[134].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[134].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[134].f_b);
+                                m0_f_r_134 = e0_r0;
+                                m0_f_g_134 = e0_r1;
+                                m0_f_b_134 = e0_r2;
                             }
                             if (cnt8 > 32w135) {
-                                lut_norm_r.read(r414, (bit<32>)hdr.a0[135].f_r);
-                                lut_norm_g.read(r415, (bit<32>)hdr.a0[135].f_g);
-                                lut_norm_b.read(r416, (bit<32>)hdr.a0[135].f_b);
-                                m0_f_r_135 = r414;
-                                m0_f_g_135 = r415;
-                                m0_f_b_135 = r416;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[135].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[135].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[135].f_b);
+                                m0_f_r_135 = e0_r0;
+                                m0_f_g_135 = e0_r1;
+                                m0_f_b_135 = e0_r2;
                             }
                             if (cnt8 > 32w136) {
-                                lut_norm_r.read(r417, (bit<32>)hdr.a0[136].f_r);
-                                lut_norm_g.read(r418, (bit<32>)hdr.a0[136].f_g);
-                                lut_norm_b.read(r419, (bit<32>)hdr.a0[136].f_b);
-                                m0_f_r_136 = r417;
-                                m0_f_g_136 = r418;
-                                m0_f_b_136 = r419;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[136].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[136].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[136].f_b);
+                                m0_f_r_136 = e0_r0;
+                                m0_f_g_136 = e0_r1;
+                                m0_f_b_136 = e0_r2;
                             }
                             if (cnt8 > 32w137) {
-                                lut_norm_r.read(r420, (bit<32>)hdr.a0[137].f_r);
-                                lut_norm_g.read(r421, (bit<32>)hdr.a0[137].f_g);
-                                lut_norm_b.read(r422, (bit<32>)hdr.a0[137].f_b);
-                                m0_f_r_137 = r420;
-                                m0_f_g_137 = r421;
-                                m0_f_b_137 = r422;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[137].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[137].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[137].f_b);
+                                m0_f_r_137 = e0_r0;
+                                m0_f_g_137 = e0_r1;
+                                m0_f_b_137 = e0_r2;
                             }
                             if (cnt8 > 32w138) {
-                                lut_norm_r.read(r423, (bit<32>)hdr.a0[138].f_r);
-                                lut_norm_g.read(r424, (bit<32>)hdr.a0[138].f_g);
-                                lut_norm_b.read(r425, (bit<32>)hdr.a0[138].f_b);
-                                m0_f_r_138 = r423;
-                                m0_f_g_138 = r424;
-                                m0_f_b_138 = r425;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[138].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[138].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[138].f_b);
+                                m0_f_r_138 = e0_r0;
+                                m0_f_g_138 = e0_r1;
+                                m0_f_b_138 = e0_r2;
                             }
                             if (cnt8 > 32w139) {
-                                lut_norm_r.read(r426, (bit<32>)hdr.a0[139].f_r);
-                                lut_norm_g.read(r427, (bit<32>)hdr.a0[139].f_g);
-                                lut_norm_b.read(r428, (bit<32>)hdr.a0[139].f_b);
-                                m0_f_r_139 = r426;
-                                m0_f_g_139 = r427;
-                                m0_f_b_139 = r428;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[139].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[139].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[139].f_b);
+                                m0_f_r_139 = e0_r0;
+                                m0_f_g_139 = e0_r1;
+                                m0_f_b_139 = e0_r2;
                             }
                             if (cnt8 > 32w140) {
-                                lut_norm_r.read(r429, (bit<32>)hdr.a0[140].f_r);
-                                lut_norm_g.read(r430, (bit<32>)hdr.a0[140].f_g);
-                                lut_norm_b.read(r431, (bit<32>)hdr.a0[140].f_b);
-                                m0_f_r_140 = r429;
-                                m0_f_g_140 = r430;
-                                m0_f_b_140 = r431;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[140].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[140].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[140].f_b);
+                                m0_f_r_140 = e0_r0;
+                                m0_f_g_140 = e0_r1;
+                                m0_f_b_140 = e0_r2;
                             }
                             if (cnt8 > 32w141) {
-                                lut_norm_r.read(r432, (bit<32>)hdr.a0[141].f_r);
-                                lut_norm_g.read(r433, (bit<32>)hdr.a0[141].f_g);
-                                lut_norm_b.read(r434, (bit<32>)hdr.a0[141].f_b);
-                                m0_f_r_141 = r432;
-                                m0_f_g_141 = r433;
-                                m0_f_b_141 = r434;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[141].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[141].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[141].f_b);
+                                m0_f_r_141 = e0_r0;
+                                m0_f_g_141 = e0_r1;
+                                m0_f_b_141 = e0_r2;
                             }
                             if (cnt8 > 32w142) {
-                                lut_norm_r.read(r435, (bit<32>)hdr.a0[142].f_r);
-                                lut_norm_g.read(r436, (bit<32>)hdr.a0[142].f_g);
-                                lut_norm_b.read(r437, (bit<32>)hdr.a0[142].f_b);
-                                m0_f_r_142 = r435;
-                                m0_f_g_142 = r436;
-                                m0_f_b_142 = r437;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[142].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[142].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[142].f_b);
+                                m0_f_r_142 = e0_r0;
+                                m0_f_g_142 = e0_r1;
+                                m0_f_b_142 = e0_r2;
                             }
                             if (cnt8 > 32w143) {
-                                lut_norm_r.read(r438, (bit<32>)hdr.a0[143].f_r);
-                                lut_norm_g.read(r439, (bit<32>)hdr.a0[143].f_g);
-                                lut_norm_b.read(r440, (bit<32>)hdr.a0[143].f_b);
-                                m0_f_r_143 = r438;
-                                m0_f_g_143 = r439;
-                                m0_f_b_143 = r440;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[143].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[143].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[143].f_b);
+                                m0_f_r_143 = e0_r0;
+                                m0_f_g_143 = e0_r1;
+                                m0_f_b_143 = e0_r2;
                             }
                             if (cnt8 > 32w144) {
-                                lut_norm_r.read(r441, (bit<32>)hdr.a0[144].f_r);
-                                lut_norm_g.read(r442, (bit<32>)hdr.a0[144].f_g);
-                                lut_norm_b.read(r443, (bit<32>)hdr.a0[144].f_b);
-                                m0_f_r_144 = r441;
-                                m0_f_g_144 = r442;
-                                m0_f_b_144 = r443;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[144].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[144].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[144].f_b);
+                                m0_f_r_144 = e0_r0;
+                                m0_f_g_144 = e0_r1;
+                                m0_f_b_144 = e0_r2;
                             }
                             if (cnt8 > 32w145) {
-                                lut_norm_r.read(r444, (bit<32>)hdr.a0[145].f_r);
-                                lut_norm_g.read(r445, (bit<32>)hdr.a0[145].f_g);
-                                lut_norm_b.read(r446, (bit<32>)hdr.a0[145].f_b);
-                                m0_f_r_145 = r444;
-                                m0_f_g_145 = r445;
-                                m0_f_b_145 = r446;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[145].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[145].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[145].f_b);
+                                m0_f_r_145 = e0_r0;
+                                m0_f_g_145 = e0_r1;
+                                m0_f_b_145 = e0_r2;
                             }
                             if (cnt8 > 32w146) {
-                                lut_norm_r.read(r447, (bit<32>)hdr.a0[146].f_r);
-                                lut_norm_g.read(r448, (bit<32>)hdr.a0[146].f_g);
-                                lut_norm_b.read(r449, (bit<32>)hdr.a0[146].f_b);
-                                m0_f_r_146 = r447;
-                                m0_f_g_146 = r448;
-                                m0_f_b_146 = r449;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[146].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[146].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[146].f_b);
+                                m0_f_r_146 = e0_r0;
+                                m0_f_g_146 = e0_r1;
+                                m0_f_b_146 = e0_r2;
                             }
                             if (cnt8 > 32w147) {
-                                lut_norm_r.read(r450, (bit<32>)hdr.a0[147].f_r);
-                                lut_norm_g.read(r451, (bit<32>)hdr.a0[147].f_g);
-                                lut_norm_b.read(r452, (bit<32>)hdr.a0[147].f_b);
-                                m0_f_r_147 = r450;
-                                m0_f_g_147 = r451;
-                                m0_f_b_147 = r452;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[147].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[147].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[147].f_b);
+                                m0_f_r_147 = e0_r0;
+                                m0_f_g_147 = e0_r1;
+                                m0_f_b_147 = e0_r2;
                             }
                             if (cnt8 > 32w148) {
-                                lut_norm_r.read(r453, (bit<32>)hdr.a0[148].f_r);
-                                lut_norm_g.read(r454, (bit<32>)hdr.a0[148].f_g);
-                                lut_norm_b.read(r455, (bit<32>)hdr.a0[148].f_b);
-                                m0_f_r_148 = r453;
-                                m0_f_g_148 = r454;
-                                m0_f_b_148 = r455;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[148].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[148].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[148].f_b);
+                                m0_f_r_148 = e0_r0;
+                                m0_f_g_148 = e0_r1;
+                                m0_f_b_148 = e0_r2;
                             }
                             if (cnt8 > 32w149) {
-                                lut_norm_r.read(r456, (bit<32>)hdr.a0[149].f_r);
-                                lut_norm_g.read(r457, (bit<32>)hdr.a0[149].f_g);
-                                lut_norm_b.read(r458, (bit<32>)hdr.a0[149].f_b);
-                                m0_f_r_149 = r456;
-                                m0_f_g_149 = r457;
-                                m0_f_b_149 = r458;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[149].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[149].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[149].f_b);
+                                m0_f_r_149 = e0_r0;
+                                m0_f_g_149 = e0_r1;
+                                m0_f_b_149 = e0_r2;
                             }
                             if (cnt8 > 32w150) {
-                                lut_norm_r.read(r459, (bit<32>)hdr.a0[150].f_r);
-                                lut_norm_g.read(r460, (bit<32>)hdr.a0[150].f_g);
-                                lut_norm_b.read(r461, (bit<32>)hdr.a0[150].f_b);
-                                m0_f_r_150 = r459;
-                                m0_f_g_150 = r460;
-                                m0_f_b_150 = r461;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[150].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[150].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[150].f_b);
+                                m0_f_r_150 = e0_r0;
+                                m0_f_g_150 = e0_r1;
+                                m0_f_b_150 = e0_r2;
                             }
                             if (cnt8 > 32w151) {
-                                lut_norm_r.read(r462, (bit<32>)hdr.a0[151].f_r);
-                                lut_norm_g.read(r463, (bit<32>)hdr.a0[151].f_g);
-                                lut_norm_b.read(r464, (bit<32>)hdr.a0[151].f_b);
-                                m0_f_r_151 = r462;
-                                m0_f_g_151 = r463;
-                                m0_f_b_151 = r464;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[151].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[151].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[151].f_b);
+                                m0_f_r_151 = e0_r0;
+                                m0_f_g_151 = e0_r1;
+                                m0_f_b_151 = e0_r2;
                             }
                             if (cnt8 > 32w152) {
-                                lut_norm_r.read(r465, (bit<32>)hdr.a0[152].f_r);
-                                lut_norm_g.read(r466, (bit<32>)hdr.a0[152].f_g);
-                                lut_norm_b.read(r467, (bit<32>)hdr.a0[152].f_b);
-                                m0_f_r_152 = r465;
-                                m0_f_g_152 = r466;
-                                m0_f_b_152 = r467;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[152].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[152].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[152].f_b);
+                                m0_f_r_152 = e0_r0;
+                                m0_f_g_152 = e0_r1;
+                                m0_f_b_152 = e0_r2;
                             }
                             if (cnt8 > 32w153) {
-                                lut_norm_r.read(r468, (bit<32>)hdr.a0[153].f_r);
-                                lut_norm_g.read(r469, (bit<32>)hdr.a0[153].f_g);
-                                lut_norm_b.read(r470, (bit<32>)hdr.a0[153].f_b);
-                                m0_f_r_153 = r468;
-                                m0_f_g_153 = r469;
-                                m0_f_b_153 = r470;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[153].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[153].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[153].f_b);
+                                m0_f_r_153 = e0_r0;
+                                m0_f_g_153 = e0_r1;
+                                m0_f_b_153 = e0_r2;
                             }
                             if (cnt8 > 32w154) {
-                                lut_norm_r.read(r471, (bit<32>)hdr.a0[154].f_r);
-                                lut_norm_g.read(r472, (bit<32>)hdr.a0[154].f_g);
-                                lut_norm_b.read(r473, (bit<32>)hdr.a0[154].f_b);
-                                m0_f_r_154 = r471;
-                                m0_f_g_154 = r472;
-                                m0_f_b_154 = r473;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[154].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[154].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[154].f_b);
+                                m0_f_r_154 = e0_r0;
+                                m0_f_g_154 = e0_r1;
+                                m0_f_b_154 = e0_r2;
                             }
                             if (cnt8 > 32w155) {
-                                lut_norm_r.read(r474, (bit<32>)hdr.a0[155].f_r);
-                                lut_norm_g.read(r475, (bit<32>)hdr.a0[155].f_g);
-                                lut_norm_b.read(r476, (bit<32>)hdr.a0[155].f_b);
-                                m0_f_r_155 = r474;
-                                m0_f_g_155 = r475;
-                                m0_f_b_155 = r476;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[155].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[155].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[155].f_b);
+                                m0_f_r_155 = e0_r0;
+                                m0_f_g_155 = e0_r1;
+                                m0_f_b_155 = e0_r2;
                             }
                             if (cnt8 > 32w156) {
-                                lut_norm_r.read(r477, (bit<32>)hdr.a0[156].f_r);
-                                lut_norm_g.read(r478, (bit<32>)hdr.a0[156].f_g);
-                                lut_norm_b.read(r479, (bit<32>)hdr.a0[156].f_b);
-                                m0_f_r_156 = r477;
-                                m0_f_g_156 = r478;
-                                m0_f_b_156 = r479;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[156].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[156].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[156].f_b);
+                                m0_f_r_156 = e0_r0;
+                                m0_f_g_156 = e0_r1;
+                                m0_f_b_156 = e0_r2;
                             }
                             if (cnt8 > 32w157) {
-                                lut_norm_r.read(r480, (bit<32>)hdr.a0[157].f_r);
-                                lut_norm_g.read(r481, (bit<32>)hdr.a0[157].f_g);
-                                lut_norm_b.read(r482, (bit<32>)hdr.a0[157].f_b);
-                                m0_f_r_157 = r480;
-                                m0_f_g_157 = r481;
-                                m0_f_b_157 = r482;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[157].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[157].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[157].f_b);
+                                m0_f_r_157 = e0_r0;
+                                m0_f_g_157 = e0_r1;
+                                m0_f_b_157 = e0_r2;
                             }
                             if (cnt8 > 32w158) {
-                                lut_norm_r.read(r483, (bit<32>)hdr.a0[158].f_r);
-                                lut_norm_g.read(r484, (bit<32>)hdr.a0[158].f_g);
-                                lut_norm_b.read(r485, (bit<32>)hdr.a0[158].f_b);
-                                m0_f_r_158 = r483;
-                                m0_f_g_158 = r484;
-                                m0_f_b_158 = r485;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[158].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[158].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[158].f_b);
+                                m0_f_r_158 = e0_r0;
+                                m0_f_g_158 = e0_r1;
+                                m0_f_b_158 = e0_r2;
                             }
                             if (cnt8 > 32w159) {
-                                lut_norm_r.read(r486, (bit<32>)hdr.a0[159].f_r);
-                                lut_norm_g.read(r487, (bit<32>)hdr.a0[159].f_g);
-                                lut_norm_b.read(r488, (bit<32>)hdr.a0[159].f_b);
-                                m0_f_r_159 = r486;
-                                m0_f_g_159 = r487;
-                                m0_f_b_159 = r488;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[159].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[159].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[159].f_b);
+                                m0_f_r_159 = e0_r0;
+                                m0_f_g_159 = e0_r1;
+                                m0_f_b_159 = e0_r2;
                             }
                             if (cnt8 > 32w160) {
-                                lut_norm_r.read(r489, (bit<32>)hdr.a0[160].f_r);
-                                lut_norm_g.read(r490, (bit<32>)hdr.a0[160].f_g);
-                                lut_norm_b.read(r491, (bit<32>)hdr.a0[160].f_b);
-                                m0_f_r_160 = r489;
-                                m0_f_g_160 = r490;
-                                m0_f_b_160 = r491;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[160].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[160].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[160].f_b);
+                                m0_f_r_160 = e0_r0;
+                                m0_f_g_160 = e0_r1;
+                                m0_f_b_160 = e0_r2;
                             }
                             if (cnt8 > 32w161) {
-                                lut_norm_r.read(r492, (bit<32>)hdr.a0[161].f_r);
-                                lut_norm_g.read(r493, (bit<32>)hdr.a0[161].f_g);
-                                lut_norm_b.read(r494, (bit<32>)hdr.a0[161].f_b);
-                                m0_f_r_161 = r492;
-                                m0_f_g_161 = r493;
-                                m0_f_b_161 = r494;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[161].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[161].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[161].f_b);
+                                m0_f_r_161 = e0_r0;
+                                m0_f_g_161 = e0_r1;
+                                m0_f_b_161 = e0_r2;
                             }
                             if (cnt8 > 32w162) {
-                                lut_norm_r.read(r495, (bit<32>)hdr.a0[162].f_r);
-                                lut_norm_g.read(r496, (bit<32>)hdr.a0[162].f_g);
-                                lut_norm_b.read(r497, (bit<32>)hdr.a0[162].f_b);
-                                m0_f_r_162 = r495;
-                                m0_f_g_162 = r496;
-                                m0_f_b_162 = r497;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[162].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[162].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[162].f_b);
+                                m0_f_r_162 = e0_r0;
+                                m0_f_g_162 = e0_r1;
+                                m0_f_b_162 = e0_r2;
                             }
                             if (cnt8 > 32w163) {
-                                lut_norm_r.read(r498, (bit<32>)hdr.a0[163].f_r);
-                                lut_norm_g.read(r499, (bit<32>)hdr.a0[163].f_g);
-                                lut_norm_b.read(r500, (bit<32>)hdr.a0[163].f_b);
-                                m0_f_r_163 = r498;
-                                m0_f_g_163 = r499;
-                                m0_f_b_163 = r500;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[163].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[163].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[163].f_b);
+                                m0_f_r_163 = e0_r0;
+                                m0_f_g_163 = e0_r1;
+                                m0_f_b_163 = e0_r2;
                             }
                             if (cnt8 > 32w164) {
-                                lut_norm_r.read(r501, (bit<32>)hdr.a0[164].f_r);
-                                lut_norm_g.read(r502, (bit<32>)hdr.a0[164].f_g);
-                                lut_norm_b.read(r503, (bit<32>)hdr.a0[164].f_b);
-                                m0_f_r_164 = r501;
-                                m0_f_g_164 = r502;
-                                m0_f_b_164 = r503;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[164].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[164].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[164].f_b);
+                                m0_f_r_164 = e0_r0;
+                                m0_f_g_164 = e0_r1;
+                                m0_f_b_164 = e0_r2;
                             }
                             if (cnt8 > 32w165) {
-                                lut_norm_r.read(r504, (bit<32>)hdr.a0[165].f_r);
-                                lut_norm_g.read(r505, (bit<32>)hdr.a0[165].f_g);
-                                lut_norm_b.read(r506, (bit<32>)hdr.a0[165].f_b);
-                                m0_f_r_165 = r504;
-                                m0_f_g_165 = r505;
-                                m0_f_b_165 = r506;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[165].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[165].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[165].f_b);
+                                m0_f_r_165 = e0_r0;
+                                m0_f_g_165 = e0_r1;
+                                m0_f_b_165 = e0_r2;
                             }
                             if (cnt8 > 32w166) {
-                                lut_norm_r.read(r507, (bit<32>)hdr.a0[166].f_r);
-                                lut_norm_g.read(r508, (bit<32>)hdr.a0[166].f_g);
-                                lut_norm_b.read(r509, (bit<32>)hdr.a0[166].f_b);
-                                m0_f_r_166 = r507;
-                                m0_f_g_166 = r508;
-                                m0_f_b_166 = r509;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[166].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[166].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[166].f_b);
+                                m0_f_r_166 = e0_r0;
+                                m0_f_g_166 = e0_r1;
+                                m0_f_b_166 = e0_r2;
                             }
                             if (cnt8 > 32w167) {
-                                lut_norm_r.read(r510, (bit<32>)hdr.a0[167].f_r);
-                                lut_norm_g.read(r511, (bit<32>)hdr.a0[167].f_g);
-                                lut_norm_b.read(r512, (bit<32>)hdr.a0[167].f_b);
-                                m0_f_r_167 = r510;
-                                m0_f_g_167 = r511;
-                                m0_f_b_167 = r512;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[167].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[167].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[167].f_b);
+                                m0_f_r_167 = e0_r0;
+                                m0_f_g_167 = e0_r1;
+                                m0_f_b_167 = e0_r2;
                             }
                             if (cnt8 > 32w168) {
-                                lut_norm_r.read(r513, (bit<32>)hdr.a0[168].f_r);
-                                lut_norm_g.read(r514, (bit<32>)hdr.a0[168].f_g);
-                                lut_norm_b.read(r515, (bit<32>)hdr.a0[168].f_b);
-                                m0_f_r_168 = r513;
-                                m0_f_g_168 = r514;
-                                m0_f_b_168 = r515;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[168].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[168].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[168].f_b);
+                                m0_f_r_168 = e0_r0;
+                                m0_f_g_168 = e0_r1;
+                                m0_f_b_168 = e0_r2;
                             }
                             if (cnt8 > 32w169) {
-                                lut_norm_r.read(r516, (bit<32>)hdr.a0[169].f_r);
-                                lut_norm_g.read(r517, (bit<32>)hdr.a0[169].f_g);
-                                lut_norm_b.read(r518, (bit<32>)hdr.a0[169].f_b);
-                                m0_f_r_169 = r516;
-                                m0_f_g_169 = r517;
-                                m0_f_b_169 = r518;
+                                lut_norm_r.read(e0_r0, (bit<32>)hdr.a0[169].f_r);
+                                lut_norm_g.read(e0_r1, (bit<32>)hdr.a0[169].f_g);
+                                lut_norm_b.read(e0_r2, (bit<32>)hdr.a0[169].f_b);
+                                m0_f_r_169 = e0_r0;
+                                m0_f_g_169 = e0_r1;
+                                m0_f_b_169 = e0_r2;
                             }
-                            v519 = hdr.c0.v;
-                            v520 = hdr.c1.v;
-                            v521 = hdr.c2.v;
+                            v9 = hdr.c0.v;
+                            v10 = hdr.c1.v;
+                            v11 = hdr.c2.v;
                             meta.emitted = 1w1;
                             meta.code = 8w1;
                         }
@@ -2703,15 +2196,18 @@ control NiccIngress(inout headers_t hdr, inout meta_t meta, inout standard_metad
             } else if (meta.code == 8w5) {
                 sm.egress_spec = MALFORMED_PORT;
                 nicc_verdicts.count(32w1);
+            } else if (meta.code == 8w6) {
+                sm.egress_spec = HOST_PART_PORT;
+                nicc_verdicts.count(32w3);
             } else {
                 sm.egress_spec = HOST_PORT;
                 nicc_verdicts.count(32w0);
             }
-            if (meta.emitted == 1w1 && meta.code != 8w5 && meta.code != 8w3) {
+            if (meta.emitted == 1w1 && meta.code != 8w5 && meta.code != 8w3 && meta.code != 8w6) {
                 hdr.o0.setValid();
-                hdr.o0.f0 = v519;
-                hdr.o0.f1 = v520;
-                hdr.o0.f2 = v521;
+                hdr.o0.f0 = v9;
+                hdr.o0.f1 = v10;
+                hdr.o0.f2 = v11;
                 hdr.o0.f3 = v1;
                 if (cnt8 > 32w0) {
                     hdr.o1[0].setValid();
