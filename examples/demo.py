@@ -24,7 +24,8 @@ EXAMPLES = {"normalize": "E1 per-channel LUT normalization (uint8 RGB -> float16
             "criteo": "E2 recommendation features (bucketize + crc32)",
             "dedup": "E3 duplicate suppression (per-flow state)",
             "resize": "E4 bilinear resize streamed by row and tile, bit-exact with cv2 (per-image state)",
-            "tokenize": "E5 WordPiece over overlapping chunks, exact with HF tokenizers (bounded scan, host part)"}
+            "tokenize": "E5 WordPiece over overlapping chunks, exact with HF tokenizers (bounded scan, host part)",
+            "criteo_log": "E2 with float features split between NIC and host (log1p on the host)"}
 COUNT = int(os.environ.get("NICC_DEMO_COUNT", "1000"))
 
 
