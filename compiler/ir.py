@@ -32,6 +32,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import SourceLoc, InternalError
+from .groups import Addr, Group, Member  # noqa: F401  (multicast groups: see groups.py)
 from .types import Array, Type, Scalar
 
 
@@ -247,14 +248,6 @@ class Host:
         for part in attr.split("."):
             fn = getattr(fn, part)
         return fn
-
-
-@dataclass
-class Group:
-    """A multicast group: ``ports`` receive one copy each."""
-    name: str
-    ports: tuple[int, ...]
-    loc: SourceLoc
 
 
 @dataclass
