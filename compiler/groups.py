@@ -237,12 +237,22 @@ class Group:
         return [h.tobytes() + tail for h in self.copy_headers(hdr)[0]]
 
 
-def bind_groups(pipeline, bindings: dict) -> object:
-    """A copy of ``pipeline`` whose sized groups have the members in ``bindings``:
-    ``{name: (members, src)}``; what a node loads into the compiled pipeline."""
+def bind_groups(pipeline, bindings: dict, state: dict | None = None) -> object:
+    """A copy of ``pipeline`` whose sized groups have the members in ``bindings``
+    (``{name: (members, src)}``) and whose state arrays start at the values in ``state``
+    (``{name: value}``): what a node's control plane loads into the compiled pipeline."""
     from copy import copy
     p = copy(pipeline)
     p.groups = dict(pipeline.groups)
+    p.states = dict(pipeline.states)
+    for name, value in (state or {}).items():
+        if name not in p.states:
+            raise NiccError(f"pipeline '{pipeline.name}' has no state '{name}' (states: "
+                            f"{', '.join(p.states) or 'none'})", pipeline.loc)
+        st = p.states[name]
+        if not isinstance(value, int) or not st.elem.fits(value):
+            raise NiccError(f"state '{name}' holds {st.elem}, cannot start at {value!r}", st.loc)
+        p.states[name] = replace(st, init=value)
     for name, (members, src) in bindings.items():
         if name not in p.groups:
             raise NiccError(f"pipeline '{pipeline.name}' has no multicast group '{name}' "

@@ -33,6 +33,8 @@ multicast members (``market.topology().copies(node)``) and control state at run 
 Heartbeats (``FLAG_HEARTBEAT``, carrying the latest ``msg_id``) let idle nodes detect a
 gap at the end of a burst; they are suppressed by their send time, not their id.
 """
+import struct
+
 import nicc.dsl as nd
 
 SLOTS = 16384        # duplicate-suppression slots (a power of two)
@@ -53,6 +55,36 @@ class MarketMsg(nd.Record):
     price = nd.u64         # fixed point, 1e-8
     qty = nd.u32
     body = nd.array(nd.u8, rest=True, max=MAX_BODY)   # any further bytes, carried unchanged
+
+
+def feed(rng, count):
+    """Test traffic for every role (``nicc test``): what a node sees. Fresh messages (``send_ns`` 0, as the
+    application hands them to the sender, or stamped), their H+1 hedged copies and late duplicates, ids
+    that collide in the duplicate-suppression slots, heartbeats (repeated, or older), repairs, and bodies
+    of 0 to MAX_BODY + 1 bytes."""
+    out, next_id, now = [], 1, 10**15
+    for _ in range(count):
+        now += int(rng.integers(1, 50_000))
+        k = rng.random()
+        if k < 0.12:                                     # a heartbeat, sometimes a repeat of an older one
+            msg_id, send, flags = next_id - 1, now if rng.random() < 0.7 else now - 10**6, FLAG_HEARTBEAT
+        else:
+            if k < 0.55:
+                msg_id, next_id = next_id, next_id + 1
+            elif k < 0.75:
+                msg_id = max(1, next_id - int(rng.integers(1, 4)))          # a hedged copy or a late one
+            elif k < 0.85:
+                msg_id = next_id + SLOTS * int(rng.integers(-1, 2))         # same slot, other id
+            else:
+                msg_id = int(rng.integers(0, 2**63)) * 2 + int(rng.integers(2))
+            send = 0 if rng.random() < 0.3 else now - int(rng.integers(0, 10**5))
+            flags = FLAG_REPAIR if rng.random() < 0.05 else 0
+        msg_id = max(0, min(msg_id, 2**64 - 1))
+        body = rng.integers(0, 256, int(rng.integers(0, MAX_BODY + 2)), dtype="u1").tobytes()
+        out.append(struct.pack("!QQQBIQI", msg_id, send, send + 500_000 if send else 0, flags,
+                               int(rng.integers(0, 2**32)), int(rng.integers(0, 2**63)), int(rng.integers(0, 2**32)))
+                   + body)
+    return out
 
 
 market = nd.tree(
@@ -101,7 +133,7 @@ def deadline(now):
 
 
 @market.sender
-@nd.pipeline(port=market.port)
+@nd.pipeline(port=market.port, traffic=feed)
 def send(msg: MarketMsg):
     out = copies()
     nd.pass_if(msg.send_ns != 0)                 # a copy this sender stamped, on its way out
@@ -114,7 +146,7 @@ def send(msg: MarketMsg):
 
 
 @market.proxy
-@nd.pipeline(port=market.port)
+@nd.pipeline(port=market.port, traffic=feed)
 def relay(msg: MarketMsg):
     out = copies()
     nd.multicast_if(heartbeat(msg), out)          # a new heartbeat goes on as it is
@@ -125,7 +157,7 @@ def relay(msg: MarketMsg):
 
 
 @market.receiver
-@nd.pipeline(port=market.port)
+@nd.pipeline(port=market.port, traffic=feed)
 def receive(msg: MarketMsg):
     nd.pass_if(heartbeat(msg))
     nd.drop_if(~fresh(msg))

@@ -30,6 +30,8 @@ import os
 import sys
 
 from ...backends.p4 import HOST_PART_PORT, cli_commands, p4info_text, render_program, runtime_state
+from ...backends.p4.copies import group_state
+from ...backends.p4.limits import check_switch_limits
 from ...compiler.interp import Reference, Result
 from ...compiler.ir import Pipeline
 from ..target import Artifact, Target, TargetUnavailable
@@ -99,7 +101,7 @@ class Bmv2Target(Target):
                 f.write(text)
             files[role] = path
 
-        state = runtime_state(prog)
+        state = runtime_state(prog, ir)
         put("p4", f"{ir.name}.p4", prog.text)
         put("p4info", f"{ir.name}.p4info.txtpb", p4info_text(prog))
         put("runtime", f"{ir.name}.runtime.json", json.dumps(state, indent=1) + "\n")
@@ -141,23 +143,32 @@ class Bmv2Target(Target):
             raise TargetUnavailable("target bmv2: this artifact was not compiled by p4c (no NAME.json)")
         return artifact
 
+    def load_state(self, ir: Pipeline, artifact: Artifact) -> dict:
+        """The artifact's run-time state with ``ir``'s multicast groups as bound now (a node's members)."""
+        with open(artifact.files["runtime"]) as f:
+            state = json.load(f)
+        check_switch_limits(ir)
+        node = group_state(ir)
+        regs = node.pop("state_registers")
+        state.update(node)
+        state["registers"] = [r for r in state["registers"] if not r["name"].startswith("NiccIngress.state_")] + regs
+        return state
+
     def run(self, ir: Pipeline, frames: list[bytes], artifact: Artifact | None = None,
             timestamps: list[int] | None = None) -> list[Result]:
         self.check_available()
         artifact = self.ensure_artifact(ir, artifact)
-        with open(artifact.files["runtime"]) as f:
-            state = json.load(f)
+        state = self.load_state(ir, artifact)
         control = self.control_path()
         self._tell(control)
-        outs, report = run_switch(self.toolchain(), artifact.files, state, frames, control)
+        outs, report = run_switch(self.toolchain(), artifact.files, state, frames, control, timestamps=timestamps)
         self.last = report
         return collect_results(ir, frames, outs, mcast_ports(state)[1])
 
     def raw_outputs(self, ir: Pipeline, frames: list[bytes], artifact: Artifact) -> list[list[tuple[int, bytes]]]:
         """Per frame, what the switch let out, as (run port, bytes): before the host part completes anything."""
         self.check_available()
-        with open(artifact.files["runtime"]) as f:
-            state = json.load(f)
+        state = self.load_state(ir, artifact)
         outs, self.last = run_switch(self.toolchain(), artifact.files, state, frames, self.control_path())
         return outs
 
