@@ -7,18 +7,23 @@
  *   gcc -O2 $(pkg-config --cflags libdpdk) -DPIPE=NAME [-DPIPE_HAND] -I GENDIR -I baselines \
  *       dpdk_loop.c GENDIR/NAME_process.c [baselines/NAME.c] $(pkg-config --libs libdpdk)
  *
- * Every variant runs in the loop of the generated data plane's --bench mode: frames preloaded
- * into mbufs, each mbuf refilled from its original frame right before the call, lengths set
- * from *out_len after it. The floor is the same loop around a function that does nothing.
- * Rounds alternate the variants (the order rotates each round), so load from other processes
- * falls on all of them alike; each round's time per packet is reported, not only the best.
+ * Every variant runs in the same loop: frames preloaded into mbufs, each mbuf refilled from its
+ * original frame right before the call, lengths set from *out_len after it. The floor is the same
+ * loop around a function that does nothing. Rounds alternate the variants (the order rotates each
+ * round), so load from other processes falls on all of them alike; each round's time per packet is
+ * reported, not only the best.
+ *
+ * With more than one lcore (EAL --lcores), the rounds are then run again on every lcore at once,
+ * each lcore on its own mbufs over all the frames, state shared (the generated code updates it
+ * atomically): a round's packets/s is the sum over lcores of the frames each ran by its own time.
  *
  * Options after the EAL's "--":
  *   --frames FILE   the frames (u32 little-endian length, then the bytes; repeated)
  *   --rounds R      timed rounds per variant (default 200)
  *   --verify PREFIX before timing, run each variant once over the frames from a fresh state and
  *                   write PREFIX.VARIANT: per frame a verdict byte, u32 length, the frame after
- * Prints one JSON line: {"bench": ..., "variants": {"floor": {"ns": [...], ...}, ...}}.
+ * Prints one JSON line: {"bench": ..., "variants": {"floor": {"ns": [...], ...}, ...},
+ * "lcores": N, "multicore": {"nicc": {"ns": [...]}, ...}} (ns: 1e9 / packets per second).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -124,7 +129,7 @@ load_frames(const char *path)
     return fr;
 }
 
-/* One pass over the frames: the loop of the generated data plane's --bench mode. */
+/* One pass over the frames. */
 static uint64_t
 run_round(struct variant *v, struct rte_mbuf **mbufs, const struct frames *fr, FILE *out)
 {
@@ -155,6 +160,28 @@ run_round(struct variant *v, struct rte_mbuf **mbufs, const struct frames *fr, F
     return rte_rdtsc_precise() - t0;
 }
 
+/* The multi-lcore phase: every lcore runs PASSES passes of one variant over its own mbufs. */
+#define MC_PASSES 4
+
+struct mc_worker {
+    struct variant v;               /* a copy: its own verdict counters, the shared fn and state */
+    struct rte_mbuf **mbufs;
+    const struct frames *fr;
+    uint64_t cycles;
+};
+
+static int
+mc_run(void *arg)
+{
+    struct mc_worker *w = arg;
+    uint64_t t = 0;
+
+    for (int p = 0; p < MC_PASSES; p++)
+        t += run_round(&w->v, w->mbufs, w->fr, NULL);
+    w->cycles = t;
+    return 0;
+}
+
 static void
 print_json(struct variant *vs, int nv, const struct frames *fr, unsigned rounds)
 {
@@ -169,8 +196,7 @@ print_json(struct variant *vs, int nv, const struct frames *fr, unsigned rounds)
             printf("%s%.3f", r ? ", " : "", vs[k].ns[r]);
         printf("]}");
     }
-    printf("}}\n");
-    fflush(stdout);
+    printf("}");
 }
 
 int
@@ -193,9 +219,10 @@ main(int argc, char **argv)
     int nv = 0, opt, ret;
     const char *frames_path = NULL, *verify = NULL;
     unsigned rounds = 200;
-    struct rte_mempool *pool;
+    struct rte_mempool *pool, *mc_pool = NULL;
     struct rte_mbuf **mbufs;
     struct frames fr;
+    unsigned nl;
     double hz;
 
     ret = rte_eal_init(argc, argv);
@@ -263,6 +290,52 @@ main(int argc, char **argv)
             v->ns[r] = (double)run_round(v, mbufs, &fr, NULL) / hz * 1e9 / fr.n;
         }
     print_json(vs, nv, &fr, rounds);
+
+    /* the same variants on every lcore at once (not the floor: its packets/s is the memcpy's) */
+    nl = rte_lcore_count();
+    printf(", \"lcores\": %u, \"multicore\": {", nl);
+    if (nl > 1) {
+        struct mc_worker *ws = calloc(nl, sizeof(*ws));
+        unsigned lc, k = 0;
+
+        mc_pool = rte_pktmbuf_pool_create("bench_mc_pool", fr.n * (nl - 1) + 64, 0, 0,
+                                          NICC_MAX_FRAME + RTE_PKTMBUF_HEADROOM, rte_socket_id());
+        if (ws == NULL || mc_pool == NULL)
+            rte_exit(EXIT_FAILURE, "cannot allocate the multi-lcore mbufs\n");
+        for (k = 0; k < nl; k++) {
+            ws[k].fr = &fr;
+            ws[k].mbufs = k == 0 ? mbufs : malloc(fr.n * sizeof(struct rte_mbuf *));
+            if (ws[k].mbufs == NULL || (k > 0 && rte_pktmbuf_alloc_bulk(mc_pool, ws[k].mbufs, fr.n) != 0))
+                rte_exit(EXIT_FAILURE, "cannot allocate the multi-lcore mbufs\n");
+        }
+        for (int j = 1; j < nv; j++)
+            vs[j].ns = calloc(rounds, sizeof(double));
+        for (unsigned r = 0; r < rounds; r++)
+            for (int j = 1; j < nv; j++) {
+                struct variant *v = &vs[1 + (r + (unsigned)j) % (unsigned)(nv - 1)];
+                double pps = 0;
+
+                k = 0;
+                RTE_LCORE_FOREACH_WORKER(lc) {
+                    ws[++k].v = *v;
+                    rte_eal_remote_launch(mc_run, &ws[k], lc);
+                }
+                ws[0].v = *v;
+                mc_run(&ws[0]);
+                rte_eal_mp_wait_lcore();
+                for (k = 0; k < nl; k++)
+                    pps += (double)MC_PASSES * fr.n / ((double)ws[k].cycles / hz);
+                v->ns[r] = 1e9 / pps;
+            }
+        for (int j = 1; j < nv; j++) {
+            printf("%s\"%s\": {\"ns\": [", j > 1 ? ", " : "", vs[j].name);
+            for (unsigned r = 0; r < rounds; r++)
+                printf("%s%.3f", r ? ", " : "", vs[j].ns[r]);
+            printf("]}");
+        }
+    }
+    printf("}}\n");
+    fflush(stdout);
 
     rte_pktmbuf_free_bulk(mbufs, fr.n);
     rte_mempool_free(pool);

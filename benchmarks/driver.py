@@ -54,6 +54,7 @@ class Settings:
     host_reps: int = 10           # per pass: host library calls on all frames
     interp_reps: int = 1          # per pass: interpreter runs on >= 4096 frames
     seed: int = 1
+    lcores: int = 2               # DPDK: also on this many lcores at once (1: one core only)
 
     @classmethod
     def quick(cls) -> "Settings":
@@ -73,12 +74,12 @@ def _stats(ns: list[float]) -> dict:
             "min_ns": float(a.min()), "samples": len(a), "pps": 1e9 / med if med > 0 else None}
 
 
-def _make(target: str, ir: Pipeline, frames, exp, workdir: str):
+def _make(target: str, ir: Pipeline, frames, exp, workdir: str, settings: Settings):
     b = baseline_for(ir)
     if target == "xdp":
         return measure_xdp.XdpBench(ir, b, frames, exp, workdir)
     if target == "dpdk":
-        return measure_dpdk.DpdkBench(ir, b, frames, exp, workdir)
+        return measure_dpdk.DpdkBench(ir, b, frames, exp, workdir, settings.lcores)
     raise KeyError(target)
 
 
@@ -98,7 +99,7 @@ def bench_pipeline(ir: Pipeline, targets, settings: Settings, workdir: str, log=
             try:
                 log(f"{ir.name}: building and checking {target} ({kind}) ...")
                 benches.append((target, kind, _make(target, ir, frames, exp,
-                                                    os.path.join(workdir, ir.name, target, kind))))
+                                                    os.path.join(workdir, ir.name, target, kind), settings)))
             except TargetUnavailable as e:
                 notes.append(f"{ir.name} on {target}: skipped ({e})")
         if base is not None and base.host is not None and kind == "full":

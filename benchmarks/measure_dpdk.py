@@ -2,7 +2,8 @@
 floor, in one loop binary (``dpdk_loop.c``) built against DPDK.
 
     b = DpdkBench(ir, frames, exp, workdir)     # builds; the first measure() also checks outputs
-    samples = b.measure(rounds=60)              # {"floor": [ns/packet per round], "nicc": [...], ...}
+    samples = b.measure(rounds=60)              # {"floor": [ns/packet per round], "nicc": [...], ...,
+                                                #  "nicc@2": [1e9 / packets per second on 2 lcores], ...}
     b.exact                                     # {"nicc": (True, 0), "hand": (True, 0)}
 
 The per-pipeline sources come from the current nicc (``nicc.backends.dpdk.generate``), so the
@@ -16,7 +17,7 @@ import subprocess
 
 from ..backends.dpdk import CODES, RUNTIME, generate
 from ..compiler.ir import Pipeline
-from ..runtime.dpdk import DpdkTarget, eal_args, frames_blob, parse_json_line, remove_runtime_dir
+from ..runtime.dpdk import DpdkTarget, eal_args, frames_blob, parse_json_line, remove_runtime_dir, usable_cpus
 from ..runtime.target import TargetUnavailable
 from .registry import BASELINES, HERE, Baseline
 from .workloads import Outcome
@@ -77,8 +78,9 @@ class DpdkBench:
     """The loop binary on one frame set; ``measure`` runs it once per call (rounds alternate inside)."""
 
     def __init__(self, ir: Pipeline, baseline: Baseline | None, frames: list[bytes], exp: list[Outcome],
-                 workdir: str):
+                 workdir: str, lcores: int = 2):
         self.ir, self.exp, self.workdir = ir, exp, workdir
+        self.lcores = max(1, min(lcores, len(usable_cpus())))
         self.exe = build_loop(ir, baseline, workdir)
         self.frames_path = os.path.join(workdir, f"frames-{os.getpid()}-{id(self)}")
         with open(self.frames_path, "wb") as f:
@@ -89,7 +91,7 @@ class DpdkBench:
 
     def measure(self, rounds: int) -> dict[str, list[float]]:
         verify = None if self.checked else os.path.join(self.workdir, "verify")
-        args = [self.exe, *eal_args(f"bench_{self.ir.name}"), "--", "--frames", self.frames_path,
+        args = [self.exe, *eal_args(f"bench_{self.ir.name}", self.lcores), "--", "--frames", self.frames_path,
                 "--rounds", str(rounds)] + (["--verify", verify] if verify else [])
         try:
             r = subprocess.run(args, capture_output=True, text=True, timeout=1800)
@@ -108,13 +110,16 @@ class DpdkBench:
                     os.unlink(f"{verify}.{name}")
         for name, v in got["variants"].items():
             self.verdicts[name] = {CODE_NAMES[c]: n for c, n in enumerate(v["verdicts"]) if c in CODE_NAMES and n}
-        return {name: v["ns"] for name, v in got["variants"].items()}
+        out = {name: v["ns"] for name, v in got["variants"].items()}
+        for name, v in got.get("multicore", {}).items():
+            out[f"{name}@{got['lcores']}"] = v["ns"]
+        return out
 
     def close(self) -> None:
         if os.path.exists(self.frames_path):
             os.unlink(self.frames_path)
 
 
-METHOD = ("one core; each mbuf refilled from its original frame before every call (the loop of the data "
-          "plane's --bench mode); ns/packet per round of all frames; floor: the same loop around a function "
-          "that does nothing")
+METHOD = ("one core; each mbuf refilled from its original frame before every call; ns/packet per round of all "
+          "frames; floor: the same loop around a function that does nothing; '@2': the same rounds on 2 lcores at "
+          "once (own mbufs, shared state), 1e9 / the packets per second of both")

@@ -19,7 +19,8 @@ import numpy as np
 from ..backends.xdp.renderer import ACTIONS, CODES, XDP_ACTION_VALUES, floor_source
 from ..compiler.ir import Pipeline
 from ..runtime.target import TargetUnavailable
-from ..runtime.xdp import Loaded, TestRunner, XdpTarget, clang_cmd
+from ..runtime.libbpf import Loaded, TestRunner
+from ..runtime.xdp import XdpTarget, clang_cmd
 from .registry import Baseline
 from .workloads import Outcome
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 import networkx as nx
 import numpy as np
@@ -172,6 +172,16 @@ class Node:
                 return v
         return default
 
+    def set_attr(self, name: str, value: Any) -> None:
+        """Set attribute ``name`` (replaced where it is, else appended); ``None`` removes it."""
+        kept = [(k, v) for k, v in self.attrs if k != name]
+        if value is None:
+            self.attrs = tuple(kept)
+        elif len(kept) < len(self.attrs):
+            self.attrs = tuple((k, value if k == name else v) for k, v in self.attrs)
+        else:
+            self.attrs = (*self.attrs, (name, value))
+
     def replace(self, **kw) -> "Node":
         d = dict(op=self.op, args=self.args, attrs=self.attrs, type=self.type, loc=self.loc, body=self.body)
         d.update(kw)
@@ -250,9 +260,17 @@ class Host:
         return fn
 
 
+class Note(NamedTuple):
+    """Why something was decided about ``node``: ``choice`` (``checked``, ``impl=slice4``...) and a
+    human ``reason``, one line each (printed after the node as ``# choice: reason``)."""
+    node: Node
+    choice: str
+    reason: str
+
+
 @dataclass
 class Pipeline:
-    """A whole program: where it listens, its globals and its block."""
+    """A whole program: where it listens, its globals, its block, and the notes on its nodes."""
     name: str
     port: int
     body: Block
@@ -263,10 +281,22 @@ class Pipeline:
     streams: dict[str, Stream] = field(default_factory=dict)
     hosts: dict[str, Host] = field(default_factory=dict)
     traffic: Any = None          # optional traffic model for generated captures (not part of the text form)
+    notes: list[Note] = field(default_factory=list)
 
     def __str__(self) -> str:
         from .printer import print_pipeline
         return print_pipeline(self)
+
+    def note(self, node: Node, choice: str, reason: str = "") -> None:
+        """Record why ``choice`` was made for ``node`` (replacing an earlier note of the same choice)."""
+        if "\n" in choice + reason or ": " in choice:
+            raise InternalError(f"a note is one line and its choice has no ': ': {choice!r}: {reason!r}")
+        key = choice.split("=", 1)[0]
+        self.notes = [m for m in self.notes if not (m.node is node and m.choice.split("=", 1)[0] == key)]
+        self.notes.append(Note(node, choice, reason))
+
+    def notes_of(self, node: Node) -> list[Note]:
+        return [m for m in self.notes if m.node is node]
 
     @property
     def stateful(self) -> bool:

@@ -155,9 +155,14 @@ def cmd_run(a) -> int:
         output_file(a.pcap_out, "--pcap-out")
     ir = _load(a.pipeline)
     t = _target(a.target)
+    if a.lcores != 1 and (a.target != "dpdk" or a.lcores < 1 or not a.iface):
+        raise UsageError("--lcores N (N >= 1) is for live traffic (--iface) on --target dpdk: a capture runs "
+                         "on one lcore, in order")
     if a.iface:
         t.check_available()
         kw = {"host": a.host} if a.host else {}
+        if a.lcores != 1:
+            kw["lcores"] = a.lcores
         return t.run_live(ir, a.iface, mode=a.mode, **kw)
     if not (a.pcap_in and a.pcap_out):
         raise UsageError("run needs --pcap-in and --pcap-out (or --iface for live traffic)")
@@ -358,6 +363,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--mode", choices=["native", "generic"], default="generic", help="XDP attach mode for --iface")
     s.add_argument("--host", metavar="WHERE",
                    help="dpdk, bmv2 --iface: where passed packets go (tap:NAME or pcap:FILE)")
+    s.add_argument("--lcores", type=int, default=1, metavar="N", help="DPDK --iface: run the data plane on N lcores")
     s.add_argument("--json", action="store_true", help="also print the counters as one JSON line")
     s.set_defaults(fn=cmd_run)
 

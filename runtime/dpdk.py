@@ -15,9 +15,11 @@ Frames up to ``NICC_MAX_FRAME`` (9216) bytes are processed; a longer frame, or o
 new length does not fit its mbuf, passes unchanged as ``unhandled`` (:data:`LIMITS`).
 
 ``run`` feeds the capture through ``net_pcap`` (``--no-huge``, a private file
-prefix, so runs can happen at the same time), stops after the known packet count
-and rebuilds one Result per input frame from the binary's outcome log (one byte
-per packet, in order) and the two output captures (each in order).
+prefix, so runs can happen at the same time) on one lcore, so that frames are
+processed in order, stops after the known packet count and rebuilds one Result per
+input frame from the binary's outcome log (one byte per packet, in order) and the
+two output captures (each in order). ``run_live`` can use several lcores (one queue
+pair each; state is updated atomically by the generated code).
 
     t = DpdkTarget()
     art = t.compile(ir, "out/normalize")          # sources, Makefile, binary, manifest.json
@@ -34,10 +36,8 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 
 from ..compiler.contract import CODES, OUTCOMES, Limits, Result, counters, format_counters, result
-from ..compiler.interp import Reference
 from ..compiler.ir import Op, Pipeline
 from .pcap import read_pcap, write_pcap
 from .target import Artifact, Target, TargetUnavailable
@@ -62,13 +62,24 @@ def _cmd(*args: str) -> str | None:
     return r.stdout.strip() if r.returncode == 0 else None
 
 
-def eal_args(tag: str) -> list[str]:
+def usable_cpus() -> list[int]:
+    return sorted(os.sched_getaffinity(0))
+
+
+def eal_args(tag: str, lcores: int = 1) -> list[str]:
     """EAL options for one process: no hugepages, no PCI, no shared config files (--in-memory is
-    refused with --no-huge) and a private file prefix, so that runs can happen at the same time."""
-    cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+    refused with --no-huge) and a private file prefix, so that runs can happen at the same time.
+    One lcore floats over the CPUs this process may use; several are pinned one to a CPU."""
+    cpus = usable_cpus()
+    if lcores > len(cpus):
+        raise ValueError(f"{lcores} lcores asked for, {len(cpus)} CPUs usable here")
+    if lcores == 1:
+        mapping = f"0@({','.join(map(str, cpus))})"
+    else:
+        mapping = ",".join(f"{k}@{cpus[k]}" for k in range(lcores))
     prefix = f"nicc_{tag}_{os.getpid()}_{os.urandom(4).hex()}"
-    return ["--no-huge", "-m", str(EAL_MEMORY_MB), "--no-pci", "--no-shconf", "--no-telemetry",
-            "--file-prefix", prefix, f"--lcores=0@({cpus})", "--log-level=*:error"]
+    return ["--no-huge", "-m", str(EAL_MEMORY_MB * lcores), "--no-pci", "--no-shconf", "--no-telemetry",
+            "--file-prefix", prefix, f"--lcores={mapping}", "--log-level=*:error"]
 
 
 def remove_runtime_dir(args: list[str]) -> None:
@@ -138,7 +149,8 @@ class DpdkTarget(Target):
 
     # -- compile -------------------------------------------------------------------
     def compile(self, ir: Pipeline, outdir: str) -> Artifact:
-        from ..backends.dpdk import RUNTIME, generate
+        from ..backends.dpdk import RUNTIME, generate, lower
+        from ..backends.lowering import explain
         files = generate(ir)                     # NiccError for what the target refuses
         self.check_available()
         os.makedirs(outdir, exist_ok=True)
@@ -160,6 +172,7 @@ class DpdkTarget(Target):
             "limits": {"max_frame_in": MAX_FRAME, "max_frame_out": MAX_FRAME},
             "states": {s.name: {"elem": str(s.elem), "size": s.size} for s in ir.states.values()},
             "tables": {t.name: len(t.values) for t in ir.tables.values()},
+            "explain": explain(lower(ir)),
             "notes": [f"binary {ir.name}: run with --vdev (net_pcap, net_af_packet, net_ring...); "
                       "port 0 = wire (rx, transmit), port 1 = host (pass)"],
         }
@@ -291,13 +304,15 @@ class DpdkTarget(Target):
     # -- run live ---------------------------------------------------------------------------
     def run_live(self, ir: Pipeline, iface: str, mode: str = "generic", host: str | None = None,
                  count: int = 0, idle_ms: int = 0, ready=None, artifact: Artifact | None = None,
-                 netns: str | None = None, log: str | None = None) -> int:
+                 netns: str | None = None, log: str | None = None, lcores: int = 1) -> int:
         """Run on ``iface`` (net_af_packet) until Ctrl-C (or ``count`` packets / ``idle_ms`` idle).
 
         ``host``: where passed packets go: ``tap:NAME`` (default ``tap:<pipeline>-host``, a TAP
         interface into the kernel), ``pcap:FILE`` or ``null`` (freed). ``mode`` (an XDP attach mode) is ignored.
         ``ready`` is called once the ports are up; ``netns`` runs the binary in that network namespace;
-        ``log`` receives the verdict log (one byte per packet)."""
+        ``log`` receives the verdict log (one byte per packet, one lcore only). ``lcores`` > 1 runs the
+        data plane on that many lcores, one queue pair each (the kernel spreads flows over the
+        af_packet queues); packets of one flow keep their order, state is shared atomically."""
         artifact = self.ensure_artifact(ir, artifact)
         host = host or f"tap:{ir.name[:10]}-host"
         kind, _, where = host.partition(":")
@@ -309,7 +324,12 @@ class DpdkTarget(Target):
             host_vdev = "--vdev=net_null1"
         else:
             raise ValueError(f"host must be tap:NAME, pcap:FILE or null, got {host!r}")
-        args = [artifact.files["binary"], *eal_args(ir.name), f"--vdev=net_af_packet0,iface={iface},{AF_PACKET_RING}",
+        if lcores > 1 and log:
+            raise ValueError("the outcome log follows the packets' order: it needs one lcore")
+        if lcores > 1 and kind == "pcap":
+            host_vdev = ",".join([host_vdev] + [f"tx_pcap={where}.{q}" for q in range(1, lcores)])
+        args = [artifact.files["binary"], *eal_args(ir.name, lcores),
+                f"--vdev=net_af_packet0,iface={iface},{AF_PACKET_RING}" + (f",qpairs={lcores}" if lcores > 1 else ""),
                 host_vdev, "--", "--count", str(count), "--idle-ms", str(idle_ms)] + (["--log", log] if log else [])
         print(f"{ir.name} on dpdk: {iface} (wire, port 0) -> {host} (host, port 1); Ctrl-C stops", file=sys.stderr)
         proc = subprocess.Popen((["ip", "netns", "exec", netns] if netns else []) + args, stdout=subprocess.PIPE,
@@ -341,62 +361,6 @@ class DpdkTarget(Target):
             if line.startswith(f"{name}: ready") and ready is not None:
                 ready()
         proc.wait()
-
-    # -- bench --------------------------------------------------------------------------------
-    def bench_numbers(self, ir: Pipeline, packets: int = 2000, rounds: int = 200, seed: int = 0,
-                      artifact: Artifact | None = None, well_formed: bool = False) -> dict:
-        """Measure on ``packets`` generated frames (``well_formed``: only those the pipeline selects
-        and does not reject, drawn until there are ``packets`` of them)."""
-        from .packets import generate
-        self.check_available()
-        artifact = self.ensure_artifact(ir, artifact)
-        frames = generate(ir, packets, seed)
-        if well_formed:
-            pool, k = [], 0
-            while len(pool) < packets and k < 20:
-                fs = generate(ir, 2 * packets, seed + 1000 + k)
-                pool += [f for f, r in zip(fs, Reference(ir).run(fs)) if r.reason == "selected"]
-                k += 1
-            frames = pool[:packets]
-        with tempfile.TemporaryDirectory(prefix="nicc-dpdk-bench-") as d:
-            path = os.path.join(d, "frames")
-            with open(path, "wb") as f:
-                f.write(frames_blob(frames))
-            args = [artifact.files["binary"], *eal_args(ir.name), "--", "--bench", path, "--rounds", str(rounds)]
-            try:
-                r = subprocess.run(args, capture_output=True, text=True, timeout=600)
-            finally:
-                remove_runtime_dir(args)
-        got = parse_json_line(r.stdout, "bench")
-        if r.returncode != 0 or got is None:
-            raise RuntimeError(f"dpdk bench failed with status {r.returncode}:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
-        # the reference interpreter on the same packets (best of a few runs)
-        best = float("inf")
-        for _ in range(3):
-            t0 = time.perf_counter()
-            Reference(ir).run(frames)
-            best = min(best, time.perf_counter() - t0)
-        got["interp_pps"] = len(frames) / best
-        got["interp_ns_per_packet"] = best * 1e9 / len(frames)
-        got["mix"] = {k: v for k, v in counters(Reference(ir).run(frames)).items()}
-        return got
-
-    def bench(self, ir: Pipeline, packets: int = 2000) -> int:
-        self.check_available()
-        art = self.ensure_artifact(ir, None)
-        print(f"{ir.name} on dpdk: one core, {packets} in-memory mbufs refilled from the original frames "
-              f"before every packet, best of 200 rounds; floor = the same loop around a no-op function")
-        print(f"  {'':36}{'packets/s':>14}{'ns/packet':>12}")
-        for label, wf in (("generated mix", False), ("well-formed only", True)):
-            b = self.bench_numbers(ir, packets, artifact=art, well_formed=wf)
-            m = b["mix"]
-            print(f"  {label}: {b['packets']} packets: pass {m['pass']} (malformed {m['malformed']}, "
-                  f"unselected {m['unselected']}), drop {m['drop']}, transmit {m['transmit']}")
-            print(f"    {'pipeline':34}{b['pps']:>14,.0f}{b['ns_per_packet']:>12.1f}")
-            print(f"    {'no-op loop (floor)':34}{b['floor_pps']:>14,.0f}{b['floor_ns_per_packet']:>12.1f}")
-            print(f"    {'pipeline - floor':34}{'':>14}{b['ns_per_packet'] - b['floor_ns_per_packet']:>12.1f}")
-            print(f"    {'reference interpreter':34}{b['interp_pps']:>14,.0f}{b['interp_ns_per_packet']:>12.1f}")
-        return 0
 
     # -- sanitizer harness ---------------------------------------------------------------------
     def build_harness(self, ir: Pipeline, artifact: Artifact) -> str:

@@ -35,7 +35,7 @@ JUMBO_RATE = 0.02           # the share of valid frames grown to jumbo size (pad
 
 
 @dataclass
-class Layout:
+class RecordShape:
     """Where a pipeline reads its payload, derived from its FIELD and ARRAY nodes."""
     port: int
     fields: dict[int, Scalar] = field(default_factory=dict)          # offset -> type
@@ -43,7 +43,7 @@ class Layout:
     fixed_len: int = 0
 
     @classmethod
-    def of(cls, p: Pipeline) -> "Layout":
+    def of(cls, p: Pipeline) -> "RecordShape":
         lay = cls(p.port)
         for n in p.body.walk():
             if n.op is Op.FIELD:
@@ -72,7 +72,7 @@ class Layout:
 class Gen:
     """One seeded stream of frames for one layout."""
 
-    def __init__(self, lay: Layout, seed: int):
+    def __init__(self, lay: RecordShape, seed: int):
         self.lay = lay
         self.rng = np.random.default_rng(seed)
         self.limit = max(MAX_JUMBO, 42 + lay.max_payload + 64)      # big records get the frames they need
@@ -256,7 +256,7 @@ def modeled(p: Pipeline, count: int, seed: int = 0) -> list[bytes]:
 
 
 def _generic(p: Pipeline, count: int, seed: int, run: int) -> list[bytes]:
-    g = Gen(Layout.of(p), seed)
+    g = Gen(RecordShape.of(p), seed)
     out = []
     for i in range(count):
         if i % run == 0:

@@ -78,10 +78,6 @@ class Target:
         """Process live traffic on ``iface`` until interrupted; returns an exit status."""
         raise TargetUnavailable(f"target {self.name} has no live mode")
 
-    def bench(self, ir: Pipeline, packets: int = 2000) -> int:
-        """Measure the pipeline on this target and print the numbers; returns an exit status."""
-        raise TargetUnavailable(f"target {self.name} has no benchmark")
-
     def ensure_artifact(self, ir: Pipeline, artifact: Artifact | None) -> Artifact:
         """``artifact``, or one compiled into a temporary directory that lives as long as it does."""
         if artifact is None:

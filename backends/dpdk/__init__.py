@@ -11,11 +11,13 @@ Building and running are in :mod:`nicc.runtime.dpdk`.
 """
 from __future__ import annotations
 
+import copy
 import os
 
 import jinja2
 
 from ...compiler.ir import Pipeline
+from ..lowering import choose_lowerings
 from .renderer import CODES, DpdkRenderer, render  # noqa: F401
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
@@ -34,7 +36,7 @@ def env() -> jinja2.Environment:
 # The static C runtime (the data plane's main loop, ports, counters, bench; the sanitizer harness):
 # built once and linked with each pipeline's generated per-packet function.
 RUNTIME = os.path.join(os.path.dirname(__file__), "runtime")
-RUNTIME_SOURCES = ("nicc_dp.h", "nicc_dp.c", "nicc_harness.c")
+RUNTIME_SOURCES = ("nicc_dp.h", "nicc_bytes.h", "nicc_dp.c", "nicc_harness.c")
 
 # output file (with {name}) -> template
 FILES = {
@@ -44,7 +46,12 @@ FILES = {
 }
 
 
+def lower(ir: Pipeline) -> Pipeline:
+    """A copy of ``ir`` with the DPDK target's lowering choices (:mod:`nicc.backends.lowering`)."""
+    return choose_lowerings(copy.deepcopy(ir), "dpdk")
+
+
 def generate(ir: Pipeline) -> dict[str, str]:
     """The generated sources of ``ir``, by file name. Raises NiccError for what the target refuses."""
-    ctx = dict(render(ir), runtime_dir=RUNTIME)
+    ctx = dict(render(lower(ir)), runtime_dir=RUNTIME)
     return {fname.format(name=ir.name): env().get_template(tpl).render(**ctx) for fname, tpl in FILES.items()}

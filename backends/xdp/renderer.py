@@ -1,25 +1,26 @@
-"""The eBPF (XDP) dialect of the C renderer.
+"""The eBPF (XDP) dialect of the C core.
 
-:class:`XdpRenderer` fills in the hooks of :class:`~nicc.backends.c.cstyle.CRenderer`
-for an XDP program in libbpf style. The generated program
+:class:`XdpRenderer` fills in the hooks of :class:`~nicc.backends.c.core.CCore` for an XDP program
+in libbpf style. The generated program
 
-* selects frames with direct packet access, a bounds check before every access,
-  and passes what the pipeline does not select (:mod:`nicc.compiler.framing`)
-  at once, unchanged;
-* copies the payload bytes the pipeline reads (never more than the UDP payload,
-  never more than the largest offset it reads) into a per-CPU scratch map value
-  with one ``bpf_xdp_load_bytes``; every field and array read then indexes that
-  copy, after checking the payload length exactly as the interpreter does;
-* runs ``map`` bodies and array emits as ``bpf_loop`` callbacks (verified once,
-  whatever the element count), with map outputs and the new payload built in the
-  scratch value;
-* commits an emitted payload only when the packet leaves with it (a later
-  ``reject_if`` leaves the frame unchanged): ``bpf_xdp_adjust_tail`` to the new
-  size (growing or shrinking, which also drops Ethernet padding), one
-  ``bpf_xdp_store_bytes``, then the framing rewrite of lengths and checksums;
-* keeps per-flow state in BPF array maps; ``state_update_if`` is an atomic
-  compare-and-exchange loop (``-mcpu=v3``), so it stays correct when several CPUs
-  receive packets;
+* selects frames with direct packet access, a bounds check before every access, and passes what
+  the pipeline does not select (:mod:`nicc.compiler.framing`) at once, unchanged;
+* reads the payload where it is: ``io`` points at the UDP payload in the packet when the frame is
+  one linear buffer (every frame but jumbo ones), and every access is preceded by a bound the
+  verifier can see (``io + K > io_end``: never taken once the pipeline's own length checks
+  passed). A frame with fragments (``xdp.frags``) gets the payload bytes the pipeline reads
+  copied once into a per-CPU scratch buffer (``bpf_xdp_load_bytes``) and the same code runs on
+  the copy;
+* runs loops by the lowering's schedule: fully unrolled (``#pragma unroll``) for fixed counts
+  within the verifier's budget, bounded loops the verifier walks, or ``bpf_loop`` callbacks
+  (verified once, whatever the count; those programs always work on the scratch copy);
+* writes an emitted payload in place over the old one when that is safe
+  (:mod:`nicc.backends.c.emitplan`: front to back as it shrinks; a payload that grows first gets
+  its room with ``bpf_xdp_adjust_tail``, then is written back to front), else builds it in the
+  scratch buffer and stores it only when the packet leaves with it (``bpf_xdp_store_bytes``);
+  lengths and the IPv4 checksum are rewritten last;
+* keeps per-flow state in BPF array maps; ``state_update_if`` is an atomic compare-and-exchange
+  loop (``-mcpu=v3``), so it stays correct when several CPUs receive packets;
 * counts every packet by outcome in a per-CPU counters map.
 
 Outcomes (:mod:`nicc.compiler.contract`) map to XDP actions (one table, :data:`ACTIONS`)::
@@ -32,28 +33,28 @@ Outcomes (:mod:`nicc.compiler.contract`) map to XDP actions (one table, :data:`A
                    BPF_MAP_TYPE_DEVMAP holding the group's ports, with
                    bpf_redirect_map(..., BPF_F_BROADCAST) (one copy per port).
 
-The program is frags-aware (``SEC("xdp.frags")``): frames larger than one page
-(jumbo frames, records of several KB) arrive as a linear part plus fragments;
-the headers are read from the linear part, the payload with ``bpf_xdp_load_bytes``.
-
-Every C line the renderer emits for a node ends in a ``/* @K op file:line */``
-marker; BTF line info carries it into the verifier log, which is how a verifier
-rejection is traced back to the pipeline stage and the user's line.
+The C reads like hand-written C: one comment per user source line. The first C line of each run
+of lines from one IR node ends in a ``/* @K */`` marker; BTF line info carries it into the
+verifier log, which is how a verifier rejection is traced back to the node (``stages[K]``) and the
+user's line.
 """
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import jinja2
 
 from ...compiler.contract import CODES
 from ...compiler.errors import NiccError, SourceLoc
 from ...compiler.ir import ARITH, Node, Op, Pipeline
-from ...compiler.types import Array, BOOL, Scalar, Struct
+from ...compiler.types import Array, BOOL, Scalar
 from ..pending import refuse_pending
-from ..c.cstyle import CRenderer, c_const
+from ..c.core import CCore
+from ..c.cstyle import c_const
+from .state import CAS_TRIES, BpfMapState, slot_type  # noqa: F401  (CAS_TRIES: re-exported)
+from ..lowering import choose_lowerings, explain, trip_count, variable_loops
 
 # Outcome codes (the contract's) are the index of each counter in the per-CPU counters map.
 NCOUNTERS = 8
@@ -63,11 +64,11 @@ ACTIONS = {"pass": "XDP_PASS", "transmit": "XDP_TX", "drop": "XDP_DROP", "multic
 XDP_ACTION_VALUES = {"XDP_ABORTED": 0, "XDP_DROP": 1, "XDP_PASS": 2, "XDP_TX": 3, "XDP_REDIRECT": 4}
 MULTICAST_PLAN = ("multicast is not supported by the xdp target yet; it will map to XDP_REDIRECT through a "
                   "BPF_MAP_TYPE_DEVMAP of the group's ports with bpf_redirect_map(..., BPF_F_BROADCAST)")
-CAS_TRIES = 16          # compare-and-exchange attempts of state_update_if before the packet is unhandled
 MAX_SCRATCH = 1 << 20   # working memory per CPU: one value of an array map with a slot per possible CPU
+LOOP_MAX_ELEMS = 1024   # a bounded loop the verifier walks: each iteration adds pending branches
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
-MARK_RE = re.compile(r"/\* @(\d+) ")
+MARK_RE = re.compile(r"/\* @(\d+) \*/")
 
 
 def _env() -> jinja2.Environment:
@@ -77,29 +78,6 @@ def _env() -> jinja2.Environment:
 
 def _round8(n: int) -> int:
     return max(8, (n + 7) // 8 * 8)
-
-
-def _is_var(expr: str) -> bool:
-    return re.fullmatch(r"[A-Za-z_]\w*", expr) is not None
-
-
-@dataclass
-class ArrX:
-    """An array value: read from the payload copy (``offset``) or held in scratch (``locals``)."""
-    count: str                        # C expression: elements present (0..max)
-    struct: Struct
-    max: int
-    offset: int | None = None
-    bounded: bool = False             # elements may lie past the payload end: read byte by byte, 0 beyond
-    locals: dict[str, str] = field(default_factory=dict)   # field -> scratch member name
-
-    def field_offset(self, fname: str) -> int:
-        off = 0
-        for name, ft in self.struct.fields:
-            if name == fname:
-                return off
-            off += ft.nbytes
-        raise KeyError(fname)
 
 
 @dataclass
@@ -115,40 +93,53 @@ class Stage:
 
 @dataclass
 class Callback:
+    """A bpf_loop callback: its context fields (C type, name) and its lines."""
     name: str
-    ctx_fields: list[tuple[str, str]]   # (C type, name)
+    ctx_fields: list[tuple[str, str]]
     lines: list[str]
 
 
-class XdpRenderer(CRenderer):
+class XdpRenderer(BpfMapState, CCore):
     """Renders a pipeline as one XDP program (see the module docstring)."""
 
+    target = "xdp"
     u = "__u"
     t_suffix = ""
     prefix = "nicc"
+    h = "nicc"
     target_name = "the xdp target"
-    cas_tries = CAS_TRIES
+    needs_elem_ptr = True
+    const_u8p = "const __u8 *"
+    u8p = "__u8 *"
+    inline_attr = "NICC_INLINE"
     # tables live in .rodata, which libbpf turns into a frozen global-data map; a table whose bytes
     # look like a C string would otherwise go to .rodata.str1.1, which libbpf cannot load
     table_attrs = ' __attribute__((section(".rodata")))'
+    multicast_refusal = MULTICAST_PLAN
 
     def __init__(self, pipeline: Pipeline, spill: bool = False):
         super().__init__(pipeline)
         self.spill = spill            # values live in the scratch map value instead of the (512-byte) stack
         self.stages: list[Stage] = [Stage("pipeline", pipeline.loc or SourceLoc(pipeline.name, 0))]
-        self.node: Node | None = None
-        self.rendered: set[Op] = set()  # op kinds lowered so far
-        self.in_size = 0              # payload bytes the pipeline reads
-        self.out_size = 0             # largest payload the emit can produce
-        self.emitted = False
-        self.uses_timestamp = False
-        self.uses_bounded = False
-        self.scratch: list[tuple[str, str, int]] = []   # (C type, member, length) map outputs
+        self.marked: Node | None = None
+        self.scratch: list[tuple[str, str, int]] = []    # (C type, member, length) arrays and spilled values
         self.callbacks: list[Callback] = []
-        self.cb: Callback | None = None                 # the callback being rendered
-        self._index = "i"
+        self.cb: Callback | None = None
+        self.guarded = 0              # io[0, guarded) is bounded for the verifier here
+        self.uses_out = False         # the payload is built in s->out
+        self.uses_scratch_top = spill
+        self.variable_loops = variable_loops(pipeline)
+        # programs with bpf_loop callbacks or payload reads past the end work on the copy only
+        self.copy_always = any(n.attr("schedule") == "bpf_loop" for n in pipeline.body.walk()) or any(
+            n.op is Op.ARRAY and (n.args[0].type.signed or n.args[0].type.bits == 64) for n in pipeline.body.walk())
+        e = pipeline.emit()
+        for a in (e.args if e is not None else ()):
+            copied = a.op is Op.ARRAY and a.args[0].op is not Op.CONST or \
+                a.op is Op.MAP and a.attr("fuse") != "emit" and trip_count(a) is None
+            if copied and (a.type.max > LOOP_MAX_ELEMS or self.variable_loops > 1):
+                self.copy_always = True        # the copy into the emit runs as a bpf_loop callback
 
-    # -- plumbing -----------------------------------------------------------------
+    # -- plumbing -----------------------------------------------------------------------------------
     def mark(self, n: Node) -> int:
         st = Stage(n.op.value, n.loc)
         for k, s in enumerate(self.stages):
@@ -158,19 +149,12 @@ class XdpRenderer(CRenderer):
         return len(self.stages) - 1
 
     def emit_line(self, line: str) -> None:
-        if self.node is not None:
-            k = self.mark(self.node)
-            line = f"{line} /* @{k} {self.node.op.value} {os.path.basename(self.node.loc.file)}:{self.node.loc.line} */"
+        """Lines of one node: the first carries the node's ``/* @K */`` marker (verifier log -> node)."""
+        n = self.node
+        if n is not None and line and line[0] not in "#}" and n is not self.marked:
+            self.marked = n
+            line = f"{line} /* @{self.mark(n)} */"
         super().emit_line(line)
-
-    def run_node(self, n: Node):
-        saved, self.node = self.node, n
-        try:
-            v = super().run_node(n)
-            self.rendered.add(n.op)
-            return v
-        finally:
-            self.node = saved
 
     def var(self, ctype: str, expr: str | None = None, base: str = "v") -> str:
         """A new variable: a local, or a scratch member when spilling (the BPF stack holds 512 bytes)."""
@@ -184,32 +168,169 @@ class XdpRenderer(CRenderer):
         return name
 
     def define(self, n: Node, expr: str) -> str:
-        return self.var(self.ty(n.type), expr)
+        if id(n) in self.inline or not self.spill:
+            return super().define(n, expr)
+        return self.var(self.ty(n.type), expr, self.value_name_base(n))
 
-    def code(self, name: str) -> str:
-        return f"NICC_{name.upper()}"
+    def value_name_base(self, n: Node) -> str:
+        name = n.attr("name") if n.op is Op.FIELD else (n.attr("field") if n.op is Op.ELEM else None)
+        return name if name and name.isidentifier() and name != "_" else "v"
 
-    def done(self, outcome: str) -> str:
-        return f"return nicc_done(cnt, {self.code(outcome)});"
+    def ret_code(self, outcome: str) -> str:
+        if self.cb is not None:
+            return "return 1;"                # (inside a bpf_loop callback: stop the loop)
+        return f"return nicc_done(cnt, NICC_{outcome.upper()});"
 
-    def ret(self, verdict: str) -> str:
-        if verdict in ("pass", "transmit") and self.emitted:
-            return f"return nicc_commit(ctx, s, cnt, olen, {self.code(verdict)});"
-        return self.done(verdict)
+    def commit(self, code: str) -> str:
+        if self.in_place:
+            return f"return nicc_finish(ctx, cnt, io_copy, {self.out_len}, {code});"
+        return f"return nicc_commit(ctx, cnt, s->out, {self.out_len}, {code});"
 
-    def load_expr(self, t: Scalar, ptr: str, endian: str = "be") -> str:
-        if t.nbytes == 1:
-            return f"({self.ty(t)})({ptr})[0]"
-        return f"({self.ty(t)})nicc_ld{t.nbytes * 8}{endian}({ptr})"
+    # -- verifier bounds ----------------------------------------------------------------------------
+    def guard(self, ptr: str, size) -> None:
+        if self.cb is not None:
+            return                            # callbacks index the copy by a bounded i: no guard needed
+        self.emit_line(f"if ({ptr} + {size} > io_end)")
+        self.emit_line(f"    {self.ret_code('unhandled')}")
 
-    def store_stmt(self, t: Scalar, ptr: str, val: str, endian: str) -> str:
-        if t.nbytes == 1:
-            return f"({ptr})[0] = (__u8){val};"
-        return f"nicc_st{t.nbytes * 8}{endian}({ptr}, (__u{t.nbytes * 8}){val});"
+    def guard_extent(self, end: int) -> None:
+        """A bound for io[0, end); at the top level of the program it covers every later access up to
+        the payload length proven so far, so one bound serves all fixed-offset reads and writes."""
+        top = self.cb is None and self.indent == 1
+        if top and end <= self.guarded:
+            return
+        if top:
+            end = max(end, min(self.proven, self.io_bound()))
+        self.guard("io", end)
+        if top:
+            self.guarded = max(self.guarded, end)
 
-    multicast_refusal = MULTICAST_PLAN
+    def io_bound(self) -> int:
+        """The bytes of io every path has: the reads, and the payload written in place."""
+        return self.pipeline_reads
 
-    # -- scalar ops eBPF cannot do as plain C ------------------------------------------
+    # -- storage --------------------------------------------------------------------------------------
+    def local_array(self, ctype: str, name: str, n: int) -> str:
+        """Map results live in the scratch value: the 512-byte stack is the unrolled loops' (spills)."""
+        self.scratch.append((ctype, name, n))
+        self.uses_scratch_top = True
+        return f"s->{name}"
+
+    def out_buffer(self) -> str:
+        self.uses_out = True
+        self.uses_scratch_top = True
+        return "s->out"
+
+    def out_dest(self, buf: str, off: str, size: int) -> str:
+        """A variable offset into s->out gets a bound the verifier sees (never taken: the emit size bounds it)."""
+        if off.isdigit():
+            return f"{buf} + {off}" if off != "0" else buf
+        o = self.fresh("at")
+        self.emit_line(f"__u32 {o} = {off};")
+        self.emit_line("")
+        self.emit_line(f"if ({o} > {_round8(self.max_out) - size}U)")
+        self.emit_line(f"    {self.ret_code('unhandled')}")
+        return f"{buf} + {o}"
+
+    def unroll_pragma(self, trip: int) -> str:
+        return "#pragma unroll"
+
+    def reserve(self) -> None:
+        """Room for the new payload before it is written in place: a linear frame that grows gets it
+        now (pointers into the packet are stale afterwards); the copy has room already."""
+        if self.copy_always:
+            return
+        if self.fits_in_place():
+            return                            # never grows: the proven payload length holds it
+        self.emit_line("if (!io_copy) {")
+        self.emit_line(f"    long grow = (long)(NICC_ETH_IP_UDP + {self.out_len}) - (long)bpf_xdp_get_buff_len(ctx);")
+        self.emit_line("")
+        self.emit_line("    if (grow > 0) {")
+        self.emit_line("        if (bpf_xdp_adjust_tail(ctx, (int)grow))")
+        self.emit_line(f"            {self.ret_code('unhandled')}")
+        self.emit_line("        io = (__u8 *)(long)ctx->data + NICC_ETH_IP_UDP;")
+        self.emit_line("        io_end = (__u8 *)(long)ctx->data_end;")
+        self.emit_line("    }")
+        self.emit_line("}")
+        self.guarded = 0
+
+    # -- loops --------------------------------------------------------------------------------------
+    def loop(self, count: str, schedule: str, trip, body, backward: bool = False, captures=(), cvars=()) -> None:
+        if schedule == "bpf_loop":
+            return self.bpf_loop(count, body, backward, captures, cvars)
+        if not backward or (schedule == "unroll" and trip is not None):
+            return super().loop(count, schedule, trip, body, backward)
+        # back to front, in a form the verifier bounds: a counter going up, the index derived and capped
+        k, i = self.fresh("k"), self.fresh("i")
+        self.emit_line(f"for (__u32 {k} = 0; {k} < {count}; {k}++) {{")
+        self.indent += 1
+        self.emit_line(f"__u32 {i} = {count} - 1 - {k};")
+        self.emit_line("")
+        self.emit_line(f"barrier_var({i});                     /* keep the bound below for the verifier */")
+        self.emit_line(f"if ({i} >= {self.loop_max}U)")
+        self.emit_line(f"    {self.ret_code('unhandled')}")
+        body(i)
+        self.indent -= 1
+        self.emit_line("}")
+
+    def loop_schedule(self, arr) -> str:
+        """Copies of arrays into the emit: as the lowering schedules maps (one walked variable loop at most)."""
+        if arr.trip is None and (arr.max > LOOP_MAX_ELEMS or self.variable_loops > 1):
+            return "bpf_loop"
+        return super().loop_schedule(arr)
+
+    def bpf_loop(self, count: str, body, backward: bool, captures, cvars) -> None:
+        """A bpf_loop callback: the body runs with the scratch copy as ``io``; the values it uses
+        from outside travel in its context."""
+        if self.cb is not None:
+            raise self.refuse(self.node, "nested loops (a map or array emit inside a map body)")
+        cb = Callback(self.fresh(f"{self.prefix}_loop"), [], [])
+        saved_lines, saved_indent, saved_loc, saved_env = self.lines, self.indent, self.last_loc, dict(self.env)
+        self.cb, self.lines, self.indent, self.last_loc, self.marked = cb, cb.lines, 1, None, None
+        inits = []
+        try:
+            self.emit_line(f"struct {cb.name}_ctx *c = arg;")
+            self.emit_line("struct nicc_scratch *s = c->s;")
+            self.emit_line("__u8 *io = s->io;")
+            self.emit_line("__u8 *io_end = s->io + sizeof(s->io);")
+            self.emit_line("__u16 plen = c->plen;")
+            self.emit_line("__u32 n = c->n;")
+            self.emit_line("")
+            self.emit_line("(void)io_end;")
+            self.emit_line("(void)plen;")
+            self.emit_line(f"if (i >= n || i >= {self.loop_max}U)          /* (a bound the verifier sees) */")
+            self.emit_line("    return 1;")
+            if backward:
+                self.emit_line("i = n - 1 - i;")
+            seen = set()
+            for a in captures:
+                if id(a) in seen or a not in saved_env:
+                    continue
+                seen.add(id(a))
+                val = str(saved_env[a])
+                if not re.fullmatch(r"[A-Za-z_]\w*", val):
+                    continue
+                f = f"cap{len(cb.ctx_fields)}"
+                cb.ctx_fields.append((self.ty(a.type), f))
+                inits.append((f, val))
+                self.env[a] = f"c->{f}"
+            for v in cvars:                   # plain C variables the body names (a running offset)
+                f = f"cap{len(cb.ctx_fields)}"
+                cb.ctx_fields.append(("__u32", f))
+                inits.append((f, v))
+                self.emit_line(f"__u32 {v} = c->{f};")
+            body("i")
+            self.emit_line("return 0;")
+        finally:
+            self.lines, self.indent, self.last_loc, self.cb = saved_lines, saved_indent, saved_loc, None
+            self.env, self.marked = saved_env, None
+        self.callbacks.append(cb)
+        c = f"{cb.name}_c"
+        self.emit_line(f"struct {cb.name}_ctx {c} = {{ .s = s, .plen = plen, .n = {count}"
+                       f"{''.join(f', .{f} = {v}' for f, v in inits)} }};")
+        self.emit_line(f"bpf_loop({count}, {cb.name}, &{c}, 0);")
+
+    # -- scalar ops eBPF cannot do as plain C ---------------------------------------------------------
     def r_arith(self, n, a, b):
         t: Scalar = n.type
         if t != BOOL and t.signed and n.op in (Op.DIV, Op.MOD):
@@ -246,8 +367,7 @@ class XdpRenderer(CRenderer):
                         "        return 0xffffffffffffffffULL;\n"
                         "    return a * b;\n")
                 ct = "__u64"
-            self.helpers[name] = (f"static __attribute__((always_inline)) inline {ct} {name}({ct} a, {ct} b)\n{{\n"
-                                  f"{body}}}\n")
+            self.helpers[name] = f"NICC_INLINE {ct} {name}({ct} a, {ct} b)\n{{\n{body}}}\n"
         return name
 
     def r_lut(self, n, x):
@@ -255,272 +375,48 @@ class XdpRenderer(CRenderer):
         size = len(tab.values)
         idx = f"(__u32){x}" if tab.index.lo == 0 else f"(__u32)({x} - ({c_const(tab.index.lo, tab.index)}))"
         if size & (size - 1) == 0 and size == 1 << tab.index.bits:
+            if tab.index.lo == 0 and not tab.index.signed:
+                return self.define(n, f"{self.table_name(tab.name)}[{x}]")
             # the mask changes nothing (the index type has exactly this many values); it shows the verifier the bound
             return self.define(n, f"{self.table_name(tab.name)}[{idx} & {size - 1}U]")
         return self.define(n, f"({idx} < {size}U ? {self.table_name(tab.name)}[{idx}] : 0)")
 
-    # -- packet access ---------------------------------------------------------------
-    def r_payload_len(self, n):
-        return "plen"
+    def bitlen(self, x: str, t: Scalar) -> str:
+        """eBPF has no clz: the bit length by a branch-free binary search on the bits."""
+        wide = t.bits > 32
+        name = f"nicc_bitlen{64 if wide else 32}"
+        if name not in self.helpers:
+            # (c - v) >> 63 is 1 exactly when v > c, for v < 2^63: arithmetic, no branch to mispredict;
+            # barrier_var hides from clang that v is small, which would let it turn the steps into compares
+            top = ("    s = (((v >> 32) + 0xffffffffULL) >> 32) << 5;   /* v >= 2^32 */\n    v >>= s;\n    r = s;\n"
+                   if wide else "    r = 0;\n")
+            self.helpers[name] = (
+                f"/* the bit length of v (0 for 0). eBPF has no clz instruction: a binary search on the bits,\n"
+                f" * halving the range each step, without branches ((c - v) >> 63 is v > c for v < 2^63) */\n"
+                f"NICC_INLINE __u32 {name}(__u64 v)\n{{\n    __u64 r, s;\n\n    barrier_var(v);\n{top}"
+                "    s = ((0xffffULL - v) >> 63) << 4;\n    v >>= s;\n    r |= s;\n"
+                "    s = ((0xffULL - v) >> 63) << 3;\n    v >>= s;\n    r |= s;\n"
+                "    s = ((0xfULL - v) >> 63) << 2;\n    v >>= s;\n    r |= s;\n"
+                "    s = ((0x3ULL - v) >> 63) << 1;\n    v >>= s;\n    r |= s;\n"
+                "    return (__u32)(r + (v >> 1) + ((v | (v >> 1)) & 1));\n}\n")
+        return f"{name}({x})"
 
+    # -- packet access ---------------------------------------------------------------------------------
     def r_timestamp(self, n):
         self.uses_timestamp = True
         return self.define(n, "nicc_now()")
 
-    def r_field(self, n):
-        t, off = n.type, n.attr("offset")
-        end = off + t.nbytes
-        self.in_size = max(self.in_size, end)
-        self.emit_line(f"if (plen < {end}U) {self.done('malformed')}")
-        return self.define(n, self.load_expr(t, f"s->in + {off}", n.attr("endian")))
-
-    def r_array(self, n, count):
-        t: Array = n.type
-        ct: Scalar = n.args[0].type
-        st, esz, off = t.struct, t.struct.nbytes, n.attr("offset")
-        self.in_size = max(self.in_size, off + t.max * esz)
-        if not (ct.signed or ct.bits == 64):
-            k = self.var("__u32", f"(__u32){count} < {t.max}U ? (__u32){count} : {t.max}U", "k")
-            self.emit_line(f"if ((__u64)plen < {off}ULL + (__u64){k} * {esz}ULL) {self.done('malformed')}")
-            return ArrX(k, st, t.max, offset=off)
-        # interp: cnt = int64(count); need = off + min(cnt, max) * esz (int64, wrapping); a negative
-        # count keeps max + count elements (numpy's a[:k]), which may lie past the payload end (read as 0)
-        self.uses_bounded = True
-        ks = self.var("__s64", f"(__s64){count} < {t.max} ? (__s64){count} : {t.max}", "ks")
-        self.emit_line(f"if ((__s64)plen < (__s64)({off}ULL + (__u64){ks} * {esz}ULL)) {self.done('malformed')}")
-        k = self.var("__u32", f"{ks} >= 0 ? (__u32){ks} : ({t.max} + {ks} > 0 ? (__u32)({t.max} + {ks}) : 0)", "k")
-        return ArrX(k, st, t.max, offset=off, bounded=True)
-
-    def elem_load(self, arr: ArrX, fname: str, idx: str) -> str:
-        if arr.locals:
-            return f"s->{arr.locals[fname]}[{idx}]"
-        ft = arr.struct.field(fname)
-        if arr.bounded:
-            pos = f"{arr.offset + arr.field_offset(fname)} + {idx} * {arr.struct.nbytes}"
-            return f"({self.ty(ft)})nicc_ldb(s->in, plen, {pos}, {ft.nbytes})"
-        return self.load_expr(ft, f"s->in + {arr.offset + arr.field_offset(fname)} + {idx} * {arr.struct.nbytes}")
-
-    # -- loops: bpf_loop callbacks ------------------------------------------------------
-    def open_callback(self, base: str) -> Callback:
-        if self.cb is not None:
-            raise self.refuse(self.node, "nested loops (a map or array emit inside a map body)")
-        cb = Callback(self.fresh(f"{self.prefix}_{base}"), [], [])
-        self.cb = cb
-        self._saved_lines, self._saved_indent = self.lines, self.indent
-        self.lines, self.indent = cb.lines, 1
-        return cb
-
-    def close_callback(self):
-        cb = self.cb
-        self.lines, self.indent = self._saved_lines, self._saved_indent
-        self.cb = None
-        self.callbacks.append(cb)
-        return cb
-
-    def call_loop(self, cb: Callback, count: str, inits: list[tuple[str, str]]):
-        c = f"{cb.name}_c"
-        self.emit_line(f"struct {cb.name}_ctx {c} = {{ .s = s, .plen = plen"
-                       f"{''.join(f', .{f} = {v}' for f, v in inits)} }};")
-        self.emit_line(f"bpf_loop({count}, {cb.name}, &{c}, 0);")
-
-    def r_map(self, n, *arrays: ArrX):
-        t: Array = n.type
-        first = arrays[0]
-        y = n.body.nodes[-1]
-        # Nodes that do not depend on an element run once, before the loop, as the interpreter
-        # evaluates them once per packet (a field read still checks bounds for an empty array).
-        per_elem: set[int] = set()
-        for b in n.body.nodes:
-            if b.op is Op.ELEM or any(id(a) in per_elem for a in b.args):
-                per_elem.add(id(b))
-        saved = dict(self.env)
-        try:
-            for b in n.body.nodes:
-                if id(b) not in per_elem and b.op is not Op.YIELD:
-                    self.env[b] = self.run_node(b)
-            outs = {}
-            for name, a in zip(y.attr("names"), y.args):
-                member = self.fresh("m") + f"_{name if name.isidentifier() else 'v'}"
-                self.scratch.append((self.ty(a.type), member, t.max))
-                outs[name] = member
-            # values from outside the body travel in the callback's context
-            inits, caps = [], {}
-            for b in n.body.walk():
-                if id(b) in per_elem:
-                    for a in b.args:
-                        if id(a) not in per_elem and id(a) not in caps and _is_var(str(self.env[a])):
-                            caps[id(a)] = (a, self.env[a])
-            cb = self.open_callback("map")
-            self.emit_line(f"struct {cb.name}_ctx *c = arg;")
-            self.emit_line("struct nicc_scratch *s = c->s;")
-            self.emit_line("__u16 plen = c->plen;")
-            self.emit_line("")
-            self.emit_line(f"if (i >= {t.max}U)")
-            self.emit_line("    return 1;")
-            for j, (a, val) in enumerate(caps.values()):
-                f = f"cap{j}"
-                cb.ctx_fields.append((self.ty(a.type), f))
-                inits.append((f, val))
-                self.env[a] = f"c->{f}"
-            self._index = "i"
-            self.map_inputs.append((n, list(arrays)))
-            for b in n.body.nodes:
-                if id(b) in per_elem and b.op is not Op.YIELD:
-                    self.env[b] = self.run_node(b)
-            for name, a in zip(y.attr("names"), y.args):
-                self.emit_line(f"s->{outs[name]}[i] = {self.env[a]};")
-            self.rendered.add(Op.YIELD)
-            self.emit_line("return 0;")
-            self.map_inputs.pop()
-            self.close_callback()
-        finally:
-            self.env = saved
-        self.call_loop(cb, first.count, inits)
-        return ArrX(first.count, t.struct, t.max, locals=outs)
-
-    def r_elem(self, n):
-        _, arrays = self.map_inputs[-1]
-        return self.define(n, self.elem_load(arrays[n.attr("input")], n.attr("field"), self._index))
-
-    def r_yield(self, n, *vals):
-        return None
-
-    # -- state ----------------------------------------------------------------------
-    def state_map(self, n) -> tuple[str, int, str]:
-        s = self.pipeline.states[n.attr("state")]
-        return f"nicc_state_{s.name}", s.size, slot_type(s.elem)
-
-    def r_state_read(self, n, idx):
-        m, size, slot = self.state_map(n)
-        v = self.var(self.ty(n.type), "0")
-        key, p = self.fresh("key"), self.fresh("p")
-        self.emit_line(f"if ((__u64){idx} < {size}U) {{")
-        self.emit_line(f"    __u32 {key} = (__u32){idx};")
-        self.emit_line(f"    {slot} *{p} = bpf_map_lookup_elem(&{m}, &{key});")
-        self.emit_line(f"    if ({p})")
-        self.emit_line(f"        {v} = ({self.ty(n.type)})*{p};")
-        self.emit_line("}")
-        return v
-
-    def r_state_write(self, n, idx, val, cond):
-        m, size, slot = self.state_map(n)
-        key, p = self.fresh("key"), self.fresh("p")
-        self.emit_line(f"if ({cond} && (__u64){idx} < {size}U) {{")
-        self.emit_line(f"    __u32 {key} = (__u32){idx};")
-        self.emit_line(f"    {slot} *{p} = bpf_map_lookup_elem(&{m}, &{key});")
-        self.emit_line(f"    if ({p})")
-        self.emit_line(f"        *{p} = ({slot}){val};")
-        self.emit_line("}")
-        return None
-
-    def r_state_update_if(self, n, idx, val):
-        m, size, slot = self.state_map(n)
-        et = self.ty(self.pipeline.states[n.attr("state")].elem)
-        cmp = n.attr("cmp")
-        hit = self.var("__u8", "0")
-        key, p = self.fresh("key"), self.fresh("p")
-        self.emit_line(f"if ((__u64){idx} < {size}U) {{")
-        self.emit_line(f"    __u32 {key} = (__u32){idx};")
-        self.emit_line(f"    {slot} *{p} = bpf_map_lookup_elem(&{m}, &{key});")
-        self.emit_line(f"    if ({p}) {{")
-        if cmp == "always":
-            self.emit_line(f"        *{p} = ({slot}){val};")
-            self.emit_line(f"        {hit} = 1;")
-        else:
-            sym = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[cmp]
-            raw, t, busy = self.fresh("raw"), self.fresh("t"), self.fresh("busy")
-            # compare and store as one atomic step: retry while another CPU changed the slot meanwhile;
-            # a packet that loses every time passes unchanged, unhandled (never dropped as stale)
-            self.emit_line(f"        int {busy} = 1;")
-            self.emit_line(f"        for (int {t} = 0; {t} < {self.cas_tries}; {t}++) {{")
-            self.emit_line(f"            {slot} {raw} = *(volatile {slot} *){p};")
-            self.emit_line(f"            if (!({val} {sym} ({et}){raw})) {{")
-            self.emit_line(f"                {busy} = 0;")
-            self.emit_line("                break;")
-            self.emit_line("            }")
-            self.emit_line(f"            if (__sync_val_compare_and_swap({p}, {raw}, ({slot}){val}) == {raw}) {{")
-            self.emit_line(f"                {hit} = 1;")
-            self.emit_line(f"                {busy} = 0;")
-            self.emit_line("                break;")
-            self.emit_line("            }")
-            self.emit_line("        }")
-            self.emit_line(f"        if ({busy})")
-            self.emit_line(f"            {self.done('unhandled')}")
-        self.emit_line("    }")
-        self.emit_line("}")
-        return hit
-
-    # -- effects and verdicts ---------------------------------------------------------
-    def r_reject_if(self, n, c):
-        self.emit_line(f"if ({c}) {self.done('malformed')}")
-
+    # -- the emit -------------------------------------------------------------------------------------
     def r_emit(self, n, *vals):
-        if self.emitted:
-            raise self.refuse(n, "a second emit")
-        size = self.emit_size(n)
-        out = _round8(size)
-        if out + _round8(self.in_size) > MAX_SCRATCH:
-            raise self.refuse(n, f"the emitted payload can reach {size} bytes, more than the per-CPU working "
-                                 f"memory of the xdp target holds ({MAX_SCRATCH} bytes)")
-        self.out_size = size
-        static = 0           # offset known at compile time until the first array
-        dynamic = False
-        for v, a, e in zip(vals, n.args, n.attr("endian")):
-            t = a.type
-            if isinstance(t, Array):
-                base = "olen" if dynamic else f"{static}U"
-                cb = self.open_callback("emit")
-                esz = t.struct.nbytes
-                cb.ctx_fields.append(("__u32", "base"))
-                self.emit_line(f"struct {cb.name}_ctx *c = arg;")
-                self.emit_line("struct nicc_scratch *s = c->s;")
-                self.emit_line("__u16 plen = c->plen;")
-                self.emit_line("__u64 o;")
-                self.emit_line("")
-                self.emit_line(f"if (i >= {t.max}U)")
-                self.emit_line("    return 1;")
-                self.emit_line(f"o = (__u64)c->base + (__u64)i * {esz}U;")
-                self.emit_line(f"if (o > {out - esz}U)")
-                self.emit_line("    return 1;")
-                foff = 0
-                for fname, ft in t.struct.fields:
-                    self.emit_line(self.store_stmt(ft, f"s->out + o + {foff}", self.elem_load(v, fname, "i"), e))
-                    foff += ft.nbytes
-                self.emit_line("return 0;")
-                self.close_callback()
-                self.call_loop(cb, v.count, [("base", base)])
-                self.emit_line(f"olen = {base} + {v.count} * {esz}U;")
-                dynamic = True
-            elif dynamic:
-                self.emit_line(f"if (olen > {out - t.nbytes}U) {self.done('unhandled')}")
-                self.emit_line(self.store_stmt(t, "s->out + olen", v, e))
-                self.emit_line(f"olen += {t.nbytes};")
-            else:
-                self.emit_line(self.store_stmt(t, f"s->out + {static}", v, e))
-                static += t.nbytes
-        if not dynamic:
-            self.emit_line(f"olen = {static};")
-        self.emitted = True
-
-    # -- the whole program -------------------------------------------------------------
-    def render_body(self) -> list[str]:
-        self.run()
-        return self.lines
-
-
-def scratch_size(r: XdpRenderer) -> int:
-    """Bytes of the nicc_scratch value: the payload copy, the new payload and the map outputs."""
-    return _round8(r.in_size) + _round8(r.out_size) + sum(_csize(t) * max(n, 1) for t, _, n in r.scratch)
+        super().r_emit(n, *vals)
+        if self.max_out + 42 > 0xFFFF or _round8(self.max_out) > MAX_SCRATCH:
+            raise self.refuse(n, f"the emitted payload can reach {self.max_out} bytes, more than the per-CPU "
+                                 f"working memory of the xdp target holds ({MAX_SCRATCH} bytes)")
 
 
 def _csize(ctype: str) -> int:
     m = re.search(r"(\d+)$", ctype)
     return int(m.group(1)) // 8 if m else 1
-
-
-def slot_type(t: Scalar) -> str:
-    """State slots are 32 or 64 bits wide: eBPF atomics work on those widths only."""
-    return "__u64" if t.bits == 64 else "__u32"
 
 
 def render(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer, spill: bool = False) -> dict:
@@ -529,10 +425,14 @@ def render(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer, sp
     r = renderer_cls(pipeline, spill=spill)
     body = r.render_body()
     p = pipeline
-    scratch = scratch_size(r)
-    if scratch > MAX_SCRATCH:
-        raise NiccError(f"the xdp target cannot compile pipeline {p.name}: it needs {scratch} bytes of working "
-                        f"memory per CPU (payload copy, new payload, map outputs), more than the "
+    # the copy of the payload (frames with fragments) doubles as the in-place buffer: room for both
+    io_size = _round8(max(r.reads, r.max_out if r.in_place else 0))
+    out_size = _round8(r.max_out) if r.uses_out else 0
+    scratch = [("__u8", "io", io_size)] + ([("__u8", "out", out_size)] if out_size else []) + r.scratch
+    scratch_bytes = sum(_csize(t) * max(n, 1) for t, _, n in scratch)
+    if scratch_bytes > MAX_SCRATCH:
+        raise NiccError(f"the xdp target cannot compile pipeline {p.name}: it needs {scratch_bytes} bytes of "
+                        f"working memory per CPU (payload copy, new payload, map outputs), more than the "
                         f"{MAX_SCRATCH} bytes it has", p.loc)
     states = [dict(name=s.name, slot=slot_type(s.elem), size=s.size, init=int(s.init), elem=str(s.elem))
               for s in p.states.values()]
@@ -542,10 +442,18 @@ def render(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer, sp
         name=p.name, port=p.port, source=f"{os.path.basename(src.file)}:{src.line}",
         codes=CODES, ncounters=NCOUNTERS, actions=ACTIONS, body=body,
         helpers=list(r.helpers.values()), luts=r.lut_definitions(), states=states,
-        in_size=_round8(r.in_size), reads=r.in_size, out_size=_round8(r.out_size), emits=r.emitted,
-        scratch=r.scratch, callbacks=callbacks, uses_timestamp=r.uses_timestamp, uses_bounded=r.uses_bounded, cas_tries=CAS_TRIES,
-        stages=r.stages, rendered=r.rendered, scratch_bytes=scratch,
+        reads=r.reads, io_size=io_size, max_out=r.max_out, emits=r.emitted, in_place=r.in_place,
+        copy_always=r.copy_always, scratch_top=r.uses_scratch_top or r.copy_always,
+        scratch=scratch, callbacks=callbacks, uses_timestamp=r.uses_timestamp, uses_bounded=r.uses_bounded,
+        stages=r.stages, rendered=r.rendered, scratch_bytes=scratch_bytes,
+        rodata_bytes=r.rodata_bytes(), explain=explain(p),
     )
+
+
+def lower(pipeline: Pipeline) -> Pipeline:
+    """A copy of ``pipeline`` with the XDP target's lowering choices (:mod:`nicc.backends.lowering`)."""
+    import copy
+    return choose_lowerings(copy.deepcopy(pipeline), "xdp")
 
 
 def generate(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer,
@@ -554,7 +462,7 @@ def generate(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer,
 
     ``spill`` keeps every value in the per-CPU scratch map value instead of locals: the
     runtime renders again with it when clang reports the 512-byte BPF stack exceeded."""
-    ctx = render(pipeline, renderer_cls, spill)
+    ctx = render(lower(pipeline), renderer_cls, spill)
     return _env().get_template("prog.bpf.c.j2").render(**ctx), ctx
 
 

@@ -29,7 +29,8 @@ class XdpNic:
 
     def attach(self) -> None:
         from ..target import TargetUnavailable
-        from ..xdp import XDP_FLAGS, XDP_FLAGS_UPDATE_IF_NOEXIST, XdpTarget, _err
+        from ..libbpf import strerror as _err
+        from ..xdp import XDP_FLAGS, XDP_FLAGS_UPDATE_IF_NOEXIST, XdpTarget
         t = XdpTarget()
         t.check_available()
         art = t.compile(self.ir, self.outdir or tempfile.mkdtemp(prefix="nicc-serve-xdp-"))

@@ -104,7 +104,9 @@ def test_c_baseline_exact(name, tmp_path):
     finally:
         b.close()
     assert b.exact == {"nicc": (True, 0), "hand": (True, 0)}
-    assert set(samples) == {"floor", "nicc", "hand"} and all(len(v) == 2 for v in samples.values())
+    cores = {f"nicc@{b.lcores}", f"hand@{b.lcores}"} if b.lcores > 1 else set()    # the same rounds on 2 lcores
+    assert set(samples) == {"floor", "nicc", "hand"} | cores and all(len(v) == 2 for v in samples.values())
+    assert all(0 < x < 1e6 for v in samples.values() for x in v)
     assert b.verdicts["hand"] == b.verdicts["nicc"]
 
 
@@ -186,7 +188,8 @@ def test_bench_quick_run(tmp_path):
     for t in targets:
         for s in ("full", "mix"):
             vs = rows[(t, s)]["variants"]
-            assert set(vs) == {"floor", "nicc", "hand"}
+            two = {"nicc@2", "hand@2"} if t == "dpdk" and len(os.sched_getaffinity(0)) > 1 else set()
+            assert set(vs) == {"floor", "nicc", "hand"} | two      # dpdk: also on 2 lcores at once
             assert vs["nicc"]["exact"] and vs["hand"]["exact"]
             for v in vs.values():
                 assert v["p25_ns"] <= v["median_ns"] <= v["p75_ns"] and v["pps"] == pytest.approx(1e9 / v["median_ns"])
@@ -196,6 +199,8 @@ def test_bench_quick_run(tmp_path):
     assert rows[("host", "full")]["outcomes"] == {"pass": 128}
     text = report.table(res)
     assert "E2 criteo" in text and "E2 on dpdk, nicc / hand-written" in text
+    if len(os.sched_getaffinity(0)) > 1:
+        assert "nicc, 2 cores" in text and "E2 on dpdk, 2 cores / 1 core, packets/s" in text
     paths = report.write(res, str(tmp_path))
     assert json.load(open(paths["json"]))["rows"] == res["rows"]
     assert open(paths["png"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"

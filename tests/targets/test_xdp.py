@@ -104,8 +104,20 @@ def test_every_op_kind_rendered_or_refused():
     from nicc.backends.pending import PENDING
     assert used | mc | PENDING == set(Op), f"ops pipeline misses {set(Op) - used - mc - PENDING}"
     assert ctx["rendered"] == used
-    for op in used - {Op.CONST, Op.PAYLOAD_LEN, Op.YIELD}:      # (those are expressions, not lines)
-        assert f" {op.value} ops.nir:" in src, f"no C line carries the marker of op {op.value}"
+    # every stage the renderer named has its marker on a C line (the verifier log maps back through it)
+    stages = ctx["stages"]
+    assert {s.op for s in stages[1:]} <= {op.value for op in used}
+    for k in range(1, len(stages)):
+        assert f"/* @{k} */" in src, f"no C line carries the marker of stage {k} ({stages[k].op})"
+    # effects and loads always have lines of their own (pure scalar ops may be written into their use)
+    for op in used & {Op.FIELD, Op.ARRAY, Op.MAP, Op.EMIT, Op.REJECT_IF, Op.VERDICT_IF, Op.VERDICT,
+                      Op.STATE_READ, Op.STATE_WRITE, Op.STATE_UPDATE_IF, Op.CRC32, Op.LUT, Op.BUCKETIZE}:
+        assert op.value in {s.op for s in stages}, f"no C line is marked as op {op.value}"
+    # a comment per user source line (again in each bpf_loop callback), not per C line
+    import re
+    commented = re.findall(r"/\* ops.nir:(\d+) \*/", src)
+    assert {int(x) for x in commented} == {s.loc.line for s in stages[1:]}
+    assert len(commented) <= len(set(commented)) + 2 * len(ctx["callbacks"])
     # multicast verdicts are refused at the user's line
     for text, file, line in ((MULTICAST_TEXT, "mc.nir", 6), (MULTICAST_FINAL_TEXT, "mc2.nir", 3)):
         with pytest.raises(NiccError) as e:
@@ -147,15 +159,12 @@ def test_clang_builds(name, tmp_path):
     need_clang()
     from nicc.runtime.xdp import clang_cmd
     ir = ops_ir() if name == "ops" else example(name)
-    for spill in (False, True):
+    for spill in (False, True):          # (values spill to scratch when clang reports the stack limit)
         src, _ = generate(ir, spill=spill)
         c = tmp_path / f"{name}{spill}.bpf.c"
         c.write_text(src)
         p = subprocess.run(clang_cmd(str(c), str(tmp_path / f"{name}{spill}.o")), capture_output=True, text=True)
-        if name == "ops" and not spill:
-            assert p.returncode != 0 and "stack limit" in p.stderr     # why values spill to scratch
-        else:
-            assert p.returncode == 0, p.stderr
+        assert p.returncode == 0, p.stderr
 
 
 # -- through the kernel ---------------------------------------------------------------------------
@@ -263,7 +272,7 @@ def test_verifier_rejection_is_a_user_error(tmp_path):
     assert "verifier rejected" in err.message and "stage 'field'" in err.message
     assert os.path.basename(err.loc.file) == "criteo.py" and err.loc.line == 22    # rec.label
     log = "\n".join(err.notes)
-    assert "invalid access to packet" in log and "criteo.py:22" in log
+    assert "invalid access to packet" in log and "/* @" in log     # the marked C line of the read
     text = err.format()
     assert "nd.drop_if(rec.label > 1)" in text
 
@@ -288,16 +297,6 @@ def test_cli_compile_run_and_exit_codes(tmp_path):
     got = [q.data for q in pcap.read_pcap(str(tmp_path / "b.pcap"))]
     assert got == [f for r in ref for f in r.frames]
     assert json.loads(p.stdout.strip().splitlines()[-1]) == counters(ref)
-
-
-@pytest.mark.toolchain
-@pytest.mark.privileged
-def test_bench_prints_ratio():
-    t = target()
-    out = io.StringIO()
-    assert t.bench(example("dedup"), packets=300, out=out) == 0
-    text = out.getvalue()
-    assert "ns/packet" in text and "floor" in text and "ratio" in text
 
 
 @pytest.mark.toolchain

@@ -162,3 +162,11 @@ def test_print_ir_after_checks_pass_names(capsys):
     assert "check_types" in err and "eliminate_dead_code" in err and "all" in err
     assert main(["--print-ir-after", "eliminate_dead_code", "ir", EX("dedup")]) == 0
     assert "// IR after eliminate_dead_code" in capsys.readouterr().err
+
+
+def test_lcores_is_for_live_dpdk_runs(tmp_path):
+    from nicc import cli
+    ex = os.path.join(ROOT, "examples", "criteo.py")
+    assert cli.main(["run", ex, "--target", "dpdk", "--pcap-in", "a", "--pcap-out", str(tmp_path / "b"),
+                     "--lcores", "2"]) == 2
+    assert cli.main(["run", ex, "--target", "xdp", "--iface", "lo", "--lcores", "2"]) == 2

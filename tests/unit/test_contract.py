@@ -12,7 +12,7 @@ from nicc.compiler.contract import CODES, OUTCOMES, UNLIMITED, Limits, counters,
 from nicc.compiler.interp import Reference
 from nicc.compiler.passes import run_passes
 from nicc.runtime.difftest import VacuousTest, differential_test
-from nicc.runtime.packets import MAX_JUMBO, Layout, generate, udp_frame
+from nicc.runtime.packets import MAX_JUMBO, RecordShape, generate, udp_frame
 from nicc.runtime.target import InterpTarget
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -92,7 +92,7 @@ def test_generator_makes_jumbo_frames_and_frames_as_big_as_the_record():
     sizes = [len(f) for f in frames]
     assert max(sizes) <= MAX_JUMBO and sum(s > 1518 for s in sizes) > 30 and min(sizes) < 14
     ir = run_passes(nd.load(BIG, "big").trace())
-    assert Layout.of(ir).max_payload == 4004
+    assert RecordShape.of(ir).max_payload == 4004
     res = Reference(ir).run(generate(ir, 500, seed=1))
     assert sum(r.outcome == "pass" for r in res) > 100          # records of 4004 bytes arrive whole
 

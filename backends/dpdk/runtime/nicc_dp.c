@@ -1,7 +1,12 @@
 /* nicc's DPDK data plane: one static runtime, built once, linked with a pipeline's NAME_process.o.
  *
- * One lcore polls the wire port in bursts, runs the pipeline on each packet in order (state
- * persists across packets) and sends it where its outcome says (nicc.compiler.contract):
+ * Every lcore polls its own receive queue of the wire port in bursts, runs the pipeline on each
+ * packet and sends it where its outcome says (nicc.compiler.contract), on its own transmit queues
+ * (DPDK l3fwd's layout). With one lcore, packets are processed in order; with several, the NIC
+ * spreads flows over the queues (RSS, or the kernel's fanout for net_af_packet) and each queue keeps
+ * its order. State persists across packets and is shared by the lcores: the generated code updates
+ * it with atomic operations (compare-and-exchange for update_if), as the XDP target does. Counters
+ * are kept per lcore and summed at exit.
  *
  *   outcome                               port
  *   ------------------------------------  -----------------------------------------
@@ -16,8 +21,7 @@
  *   --count N      stop after N packets        --idle-ms MS  stop after MS ms without packets
  *   --log FILE     one outcome byte per packet --ts FILE     timestamps (u64 ns, little-endian) per packet
  *   --wire P       wire port id                --host P      host port id
- *   --bench FILE   measure the per-packet function on the frames in FILE (u32 length + bytes each)
- *   --rounds R     benchmark rounds
+ * (--log and --ts need one lcore: they follow the packets' order.)
  * At exit one JSON line with the counters is printed to stdout.
  */
 #include <dirent.h>
@@ -39,10 +43,12 @@
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_ether.h>
+#include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_spinlock.h>
 
 #include "nicc_dp.h"
 
@@ -53,22 +59,35 @@
 #define NICC_RX_DESC 1024
 #define NICC_TX_DESC 1024
 #define NICC_TX_RETRIES 64
+#define NICC_MAX_QUEUES 16
 
 static const char *const nicc_outcome_names[NICC_NB_OUTCOMES] = {
     "pass", "transmit", "drop", "multicast", "malformed", "unselected", "unhandled", "host",
 };
 
-struct nicc_port_stats {
+/* What one lcore counts (summed over lcores when printed); a cache line each. */
+struct nicc_lcore_stats {
     uint64_t rx;
-    uint64_t tx;
-    uint64_t tx_dropped;
+    uint64_t outcomes[NICC_NB_OUTCOMES];
+    uint64_t tx[RTE_MAX_ETHPORTS];
+    uint64_t tx_dropped[RTE_MAX_ETHPORTS];
+} __rte_cache_aligned;
+
+/* One lcore's queues: it receives on rxq of the wire port and sends on txq of each port. */
+struct nicc_lcore {
+    unsigned lcore;
+    uint16_t rxq;
+    uint16_t txq;
+    struct nicc_lcore_stats stats;
 };
 
 static volatile bool nicc_force_quit;
 static void *nicc_st;                        /* the pipeline's state (begins with uint64_t now_ns) */
-static struct nicc_port_stats nicc_ports[RTE_MAX_ETHPORTS];
-static uint64_t nicc_outcomes[NICC_NB_OUTCOMES];
-static uint64_t nicc_rx_total;
+static struct nicc_lcore nicc_lcores[RTE_MAX_LCORE];
+static unsigned nicc_nb_lcores;
+static uint16_t nicc_nb_txq[RTE_MAX_ETHPORTS];
+static rte_spinlock_t nicc_txq_lock[RTE_MAX_ETHPORTS][NICC_MAX_QUEUES];   /* when lcores share a queue */
+static uint64_t nicc_rx_total;               /* packets taken, all lcores (atomic) */
 
 static uint64_t nicc_count;                  /* stop after this many packets (0: no limit) */
 static uint64_t nicc_idle_ms;                /* stop after this long without packets (0: never) */
@@ -77,8 +96,6 @@ static uint64_t *nicc_ts;                    /* timestamps per packet */
 static uint64_t nicc_nb_ts;
 static uint16_t nicc_wire_port;
 static uint16_t nicc_host_port = 1;
-static const char *nicc_bench_file;
-static unsigned nicc_rounds = 200;
 
 static void
 nicc_signal_handler(int signum)
@@ -106,7 +123,7 @@ static void
 nicc_usage(const char *prog)
 {
     printf("%s [EAL options] -- [--count N] [--idle-ms MS] [--log FILE] [--ts FILE]\n"
-           "    [--wire PORT] [--host PORT] [--bench FILE [--rounds R]]\n", prog);
+           "    [--wire PORT] [--host PORT]\n", prog);
 }
 
 static void *
@@ -136,8 +153,6 @@ nicc_parse_args(int argc, char **argv)
         {"ts", required_argument, NULL, 't'},
         {"wire", required_argument, NULL, 'w'},
         {"host", required_argument, NULL, 'h'},
-        {"bench", required_argument, NULL, 'b'},
-        {"rounds", required_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -166,12 +181,6 @@ nicc_parse_args(int argc, char **argv)
         case 'h':
             nicc_host_port = (uint16_t)atoi(optarg);
             break;
-        case 'b':
-            nicc_bench_file = optarg;
-            break;
-        case 'r':
-            nicc_rounds = (unsigned)atoi(optarg);
-            break;
         default:
             nicc_usage(argv[0]);
             rte_exit(EXIT_FAILURE, "invalid arguments\n");
@@ -179,14 +188,17 @@ nicc_parse_args(int argc, char **argv)
     }
 }
 
-/* One queue pair per port, as in DPDK's skeleton example; jumbo frames up to NICC_MAX_FRAME. */
+/* As many queue pairs as lcores (as the device allows: lcores beyond its receive queues stay idle,
+ * lcores beyond its transmit queues share them under a lock); RSS over IP and UDP where the device
+ * has it; jumbo frames up to NICC_MAX_FRAME. */
 static int
-nicc_port_init(uint16_t port, struct rte_mempool *pool)
+nicc_port_init(uint16_t port, struct rte_mempool *pool, uint16_t nb_lcores)
 {
     struct rte_eth_conf port_conf;
     struct rte_eth_dev_info dev_info;
     uint16_t nb_rxd = NICC_RX_DESC;
     uint16_t nb_txd = NICC_TX_DESC;
+    uint16_t nb_rxq, nb_txq;
     int ret;
 
     if (!rte_eth_dev_is_valid_port(port))
@@ -195,27 +207,39 @@ nicc_port_init(uint16_t port, struct rte_mempool *pool)
     ret = rte_eth_dev_info_get(port, &dev_info);
     if (ret != 0)
         return ret;
+    nb_rxq = RTE_MIN(nb_lcores, RTE_MIN(dev_info.max_rx_queues, NICC_MAX_QUEUES));
+    nb_txq = RTE_MIN(nb_lcores, RTE_MIN(dev_info.max_tx_queues, NICC_MAX_QUEUES));
+    if (nb_rxq > 1 && (dev_info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP))) {
+        port_conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        port_conf.rx_adv_conf.rss_conf.rss_hf = dev_info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP);
+    }
     if (dev_info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)
         port_conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;     /* longer frames arrive as chains */
     if (dev_info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
         port_conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
-    ret = rte_eth_dev_configure(port, 1, 1, &port_conf);
+    ret = rte_eth_dev_configure(port, nb_rxq, nb_txq, &port_conf);
     if (ret != 0)
         return ret;
     ret = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rxd, &nb_txd);
     if (ret != 0)
         return ret;
-    ret = rte_eth_rx_queue_setup(port, 0, nb_rxd, rte_eth_dev_socket_id(port), NULL, pool);
-    if (ret < 0)
-        return ret;
-    ret = rte_eth_tx_queue_setup(port, 0, nb_txd, rte_eth_dev_socket_id(port), NULL);
-    if (ret < 0)
-        return ret;
+    for (uint16_t q = 0; q < nb_rxq; q++) {
+        ret = rte_eth_rx_queue_setup(port, q, nb_rxd, rte_eth_dev_socket_id(port), NULL, pool);
+        if (ret < 0)
+            return ret;
+    }
+    for (uint16_t q = 0; q < nb_txq; q++) {
+        ret = rte_eth_tx_queue_setup(port, q, nb_txd, rte_eth_dev_socket_id(port), NULL);
+        if (ret < 0)
+            return ret;
+        rte_spinlock_init(&nicc_txq_lock[port][q]);
+    }
+    nicc_nb_txq[port] = nb_txq;
     ret = rte_eth_dev_start(port);
     if (ret < 0)
         return ret;
     rte_eth_promiscuous_enable(port);   /* not every PMD has it: ignore the result */
-    return 0;
+    return nb_rxq;
 }
 
 /* Run the pipeline on one packet; the mbuf is trimmed or grown to the frame's new length. */
@@ -245,23 +269,30 @@ nicc_handle(struct rte_mbuf **mp)
 }
 
 static void
-nicc_send(uint16_t port, struct rte_mbuf **pkts, uint16_t n)
+nicc_send(struct nicc_lcore *lc, uint16_t port, struct rte_mbuf **pkts, uint16_t n)
 {
-    uint16_t sent = 0;
+    uint16_t q = lc->txq % nicc_nb_txq[port], sent = 0;
+    bool shared = nicc_nb_txq[port] < nicc_nb_lcores;
     unsigned tries = 0;
 
+    if (shared)
+        rte_spinlock_lock(&nicc_txq_lock[port][q]);
     while (sent < n && tries++ < NICC_TX_RETRIES)
-        sent += rte_eth_tx_burst(port, 0, pkts + sent, n - sent);
-    nicc_ports[port].tx += sent;
+        sent += rte_eth_tx_burst(port, q, pkts + sent, n - sent);
+    if (shared)
+        rte_spinlock_unlock(&nicc_txq_lock[port][q]);
+    lc->stats.tx[port] += sent;
     if (unlikely(sent < n)) {
-        nicc_ports[port].tx_dropped += n - sent;
+        lc->stats.tx_dropped[port] += n - sent;
         rte_pktmbuf_free_bulk(pkts + sent, n - sent);
     }
 }
 
-static void
-nicc_main_loop(void)
+/* One lcore's loop: burst in, run the pipeline on each packet, burst out by outcome. */
+static int
+nicc_lcore_loop(void *arg)
 {
+    struct nicc_lcore *lc = arg;
     struct rte_mbuf *rx[NICC_BURST], *to_wire[NICC_BURST], *to_host[NICC_BURST];
     uint8_t log[NICC_BURST];
     const uint16_t wire = nicc_wire_port, host = nicc_host_port;
@@ -270,32 +301,35 @@ nicc_main_loop(void)
 
     while (!nicc_force_quit) {
         uint16_t want = NICC_BURST, nb_rx, nw = 0, nh = 0;
+        uint64_t seq;
 
         if (nicc_count) {
-            if (nicc_rx_total >= nicc_count)
+            uint64_t done = __atomic_load_n(&nicc_rx_total, __ATOMIC_RELAXED);
+
+            if (done >= nicc_count)
                 break;
-            if (nicc_count - nicc_rx_total < want)
-                want = (uint16_t)(nicc_count - nicc_rx_total);
+            if (nicc_nb_lcores == 1 && nicc_count - done < want)
+                want = (uint16_t)(nicc_count - done);
         }
-        nb_rx = rte_eth_rx_burst(wire, 0, rx, want);
+        nb_rx = rte_eth_rx_burst(wire, lc->rxq, rx, want);
         if (nb_rx == 0) {
             if (idle && rte_rdtsc() - last > idle)
                 break;
             continue;
         }
         last = rte_rdtsc();
-        nicc_ports[wire].rx += nb_rx;
+        seq = __atomic_fetch_add(&nicc_rx_total, nb_rx, __ATOMIC_RELAXED);
+        lc->stats.rx += nb_rx;
         if (nicc_ts == NULL)
             nicc_set_now(nicc_now_ns());
         for (uint16_t i = 0; i < nb_rx; i++) {
-            uint64_t seq = nicc_rx_total + i;
             int code;
 
             if (nicc_ts != NULL)
-                nicc_set_now(seq < nicc_nb_ts ? nicc_ts[seq] : 0);
+                nicc_set_now(seq + i < nicc_nb_ts ? nicc_ts[seq + i] : 0);
             code = nicc_handle(&rx[i]);
             log[i] = (uint8_t)code;
-            nicc_outcomes[code]++;
+            lc->stats.outcomes[code]++;
             switch (code) {
             case NICC_TRANSMIT:
                 to_wire[nw++] = rx[i];
@@ -309,13 +343,13 @@ nicc_main_loop(void)
             }
         }
         if (nw)
-            nicc_send(wire, to_wire, nw);
+            nicc_send(lc, wire, to_wire, nw);
         if (nh)
-            nicc_send(host, to_host, nh);
+            nicc_send(lc, host, to_host, nh);
         if (nicc_log != NULL && fwrite(log, 1, nb_rx, nicc_log) != nb_rx)
             rte_exit(EXIT_FAILURE, "cannot write the outcome log\n");
-        nicc_rx_total += nb_rx;
     }
+    return 0;
 }
 
 /* Frames the kernel dropped before the data plane could read them: an af_packet port's ring was full.
@@ -350,14 +384,25 @@ nicc_kernel_dropped(void)
 static void
 nicc_print_counters(void)
 {
-    const uint64_t *v = nicc_outcomes;
+    uint64_t v[NICC_NB_OUTCOMES] = {0}, rx = 0, tx[RTE_MAX_ETHPORTS] = {0}, dropped[RTE_MAX_ETHPORTS] = {0};
     uint64_t tx_frames = 0;
     uint16_t port;
     bool first = true;
 
+    for (unsigned k = 0; k < nicc_nb_lcores; k++) {
+        const struct nicc_lcore_stats *s = &nicc_lcores[k].stats;
+
+        rx += s->rx;
+        for (int o = 0; o < NICC_NB_OUTCOMES; o++)
+            v[o] += s->outcomes[o];
+        for (int p = 0; p < RTE_MAX_ETHPORTS; p++) {
+            tx[p] += s->tx[p];
+            dropped[p] += s->tx_dropped[p];
+        }
+    }
     RTE_ETH_FOREACH_DEV(port)
-        tx_frames += nicc_ports[port].tx;
-    printf("{\"pipeline\": \"%s\", \"rx\": %" PRIu64, nicc_pipeline.name, nicc_rx_total);
+        tx_frames += tx[port];
+    printf("{\"pipeline\": \"%s\", \"lcores\": %u, \"rx\": %" PRIu64, nicc_pipeline.name, nicc_nb_lcores, rx);
     for (int k = 0; k < NICC_NB_OUTCOMES; k++)
         printf(", \"%s\": %" PRIu64, nicc_outcome_names[k],
                k == NICC_PASS ? v[NICC_PASS] + v[NICC_MALFORMED] + v[NICC_UNSELECTED] + v[NICC_UNHANDLED] + v[NICC_HOST]
@@ -366,117 +411,19 @@ nicc_print_counters(void)
            nicc_kernel_dropped());
     RTE_ETH_FOREACH_DEV(port) {
         char dev[RTE_ETH_NAME_MAX_LEN] = "";
+        struct rte_eth_stats es;
+        uint64_t port_rx = rte_eth_stats_get(port, &es) == 0 ? es.ipackets : 0;
 
         rte_eth_dev_get_name_by_port(port, dev);
         printf("%s{\"port\": %u, \"name\": \"%s\", \"role\": \"%s\", \"rx\": %" PRIu64 ", \"tx\": %" PRIu64
                ", \"tx_dropped\": %" PRIu64 "}", first ? "" : ", ", port, dev,
                port == nicc_wire_port ? (port == nicc_host_port ? "wire+host" : "wire")
                : (port == nicc_host_port ? "host" : "unused"),
-               nicc_ports[port].rx, nicc_ports[port].tx, nicc_ports[port].tx_dropped);
+               port == nicc_wire_port ? rx : port_rx, tx[port], dropped[port]);
         first = false;
     }
     printf("]}\n");
     fflush(stdout);
-}
-
-/* The benchmark: frames preloaded into mbufs, refilled from the originals before every
- * packet, run through the pipeline (and through a no-op function, the floor). */
-__attribute__((noinline)) static int
-nicc_noop(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len, void *st)
-{
-    (void)room;
-    (void)st;
-    *out_len = len;
-    __asm__ volatile("" : : "r"(pkt) : "memory");
-    return NICC_PASS;
-}
-
-static uint64_t
-nicc_bench_round(nicc_process_fn fn, struct rte_mbuf **mbufs, uint8_t **frames, uint32_t *lens, uint32_t n,
-                 uint64_t *outcomes)
-{
-    uint64_t t0 = rte_rdtsc_precise();
-
-    for (uint32_t i = 0; i < n; i++) {
-        struct rte_mbuf *m = mbufs[i];
-        uint32_t out_len;
-        int code;
-
-        m->data_off = RTE_PKTMBUF_HEADROOM;
-        rte_memcpy(rte_pktmbuf_mtod(m, uint8_t *), frames[i], lens[i]);
-        m->data_len = (uint16_t)lens[i];
-        m->pkt_len = lens[i];
-        code = fn(rte_pktmbuf_mtod(m, uint8_t *), lens[i], (uint32_t)(m->buf_len - m->data_off), &out_len,
-                  nicc_st);
-        m->data_len = (uint16_t)out_len;
-        m->pkt_len = out_len;
-        outcomes[code]++;
-    }
-    return rte_rdtsc_precise() - t0;
-}
-
-static void
-nicc_bench(void)
-{
-    size_t size, off = 0;
-    uint8_t *buf = nicc_read_file(nicc_bench_file, &size);
-    uint32_t n = 0, cap = 1024;
-    uint8_t **frames = malloc(cap * sizeof(*frames));
-    uint32_t *lens = malloc(cap * sizeof(*lens));
-    struct rte_mbuf **mbufs;
-    struct rte_mempool *pool;
-    uint64_t best = UINT64_MAX, best_floor = UINT64_MAX, outcomes[NICC_NB_OUTCOMES] = {0};
-    uint64_t floor_outcomes[NICC_NB_OUTCOMES] = {0};
-    double hz = (double)rte_get_tsc_hz();
-
-    while (off + 4 <= size) {
-        uint32_t len;
-
-        memcpy(&len, buf + off, 4);
-        if (off + 4 + len > size)
-            rte_exit(EXIT_FAILURE, "truncated frame in %s\n", nicc_bench_file);
-        if (n == cap) {
-            cap *= 2;
-            frames = realloc(frames, cap * sizeof(*frames));
-            lens = realloc(lens, cap * sizeof(*lens));
-        }
-        frames[n] = buf + off + 4;
-        lens[n++] = len;
-        off += 4 + len;
-    }
-    if (n == 0)
-        rte_exit(EXIT_FAILURE, "no frames in %s\n", nicc_bench_file);
-    pool = rte_pktmbuf_pool_create("nicc_bench_pool", n + 64, 0, 0, NICC_MBUF_SIZE, rte_socket_id());
-    mbufs = malloc(n * sizeof(*mbufs));
-    if (pool == NULL || mbufs == NULL || rte_pktmbuf_alloc_bulk(pool, mbufs, n) != 0)
-        rte_exit(EXIT_FAILURE, "cannot allocate %u mbufs\n", n);
-    for (uint32_t i = 0; i < n; i++)
-        if (lens[i] > (uint32_t)(mbufs[i]->buf_len - RTE_PKTMBUF_HEADROOM))
-            rte_exit(EXIT_FAILURE, "frame %u does not fit an mbuf\n", i);
-    /* warm up, then alternate pipeline and floor rounds; keep the best of each */
-    nicc_bench_round(nicc_pipeline.process, mbufs, frames, lens, n, outcomes);
-    nicc_bench_round(nicc_noop, mbufs, frames, lens, n, floor_outcomes);
-    for (unsigned r = 0; r < nicc_rounds && !nicc_force_quit; r++) {
-        uint64_t t = nicc_bench_round(nicc_pipeline.process, mbufs, frames, lens, n, outcomes);
-        uint64_t f = nicc_bench_round(nicc_noop, mbufs, frames, lens, n, floor_outcomes);
-
-        best = RTE_MIN(best, t);
-        best_floor = RTE_MIN(best_floor, f);
-    }
-    printf("{\"pipeline\": \"%s\", \"bench\": true, \"packets\": %u, \"rounds\": %u, \"lcore\": %u"
-           ", \"ns_per_packet\": %.2f, \"pps\": %.0f, \"floor_ns_per_packet\": %.2f, \"floor_pps\": %.0f",
-           nicc_pipeline.name, n, nicc_rounds, rte_lcore_id(), best / hz * 1e9 / n, n / (best / hz),
-           best_floor / hz * 1e9 / n, n / (best_floor / hz));
-    for (int v = 0; v < NICC_NB_OUTCOMES; v++)
-        printf(", \"%s\": %" PRIu64, nicc_outcome_names[v], outcomes[v]);
-    printf("}\n");
-    fflush(stdout);
-    rte_pktmbuf_free_bulk(mbufs, n);
-    rte_mempool_free(pool);
-    free(mbufs);
-    free(frames);
-    free(lens);
-    free(buf);
 }
 
 int
@@ -484,7 +431,8 @@ main(int argc, char **argv)
 {
     struct rte_mempool *pool;
     uint16_t port;
-    int ret;
+    unsigned lcore;
+    int ret, nb_rxq = 1;
 
     ret = rte_eal_init(argc, argv);
     if (ret < 0)
@@ -501,35 +449,51 @@ main(int argc, char **argv)
         rte_exit(EXIT_FAILURE, "Cannot allocate %zu bytes of pipeline state\n", nicc_pipeline.state_size);
     nicc_pipeline.state_init(nicc_st);
 
-    if (nicc_bench_file != NULL) {
-        nicc_bench();
-        rte_eal_cleanup();
-        return 0;
-    }
-
     if (rte_eth_dev_count_avail() == 0)
         rte_exit(EXIT_FAILURE, "No Ethernet ports (give one with --vdev)\n");
     if (!rte_eth_dev_is_valid_port(nicc_wire_port))
         rte_exit(EXIT_FAILURE, "Invalid wire port %u\n", nicc_wire_port);
     if (!rte_eth_dev_is_valid_port(nicc_host_port))
         nicc_host_port = nicc_wire_port;
-    if (rte_lcore_count() > 1)
-        printf("%s: WARNING, too many lcores enabled: only 1 used\n", nicc_pipeline.name);
+    nicc_nb_lcores = rte_lcore_count();
+    if (nicc_nb_lcores > 1 && (nicc_log != NULL || nicc_ts != NULL))
+        rte_exit(EXIT_FAILURE, "--log and --ts follow the packets' order: they need one lcore\n");
 
-    pool = rte_pktmbuf_pool_create("nicc_mbuf_pool", NICC_NB_MBUFS * rte_eth_dev_count_avail(),
+    pool = rte_pktmbuf_pool_create("nicc_mbuf_pool", NICC_NB_MBUFS * rte_eth_dev_count_avail() * nicc_nb_lcores,
                                    NICC_MBUF_CACHE, 0, NICC_MBUF_SIZE, rte_socket_id());
     if (pool == NULL)
         rte_exit(EXIT_FAILURE, "Cannot create mbuf pool\n");
     RTE_ETH_FOREACH_DEV(port) {
         if (port != nicc_wire_port && port != nicc_host_port)
             continue;
-        if (nicc_port_init(port, pool) != 0)
+        ret = nicc_port_init(port, pool, (uint16_t)nicc_nb_lcores);
+        if (ret < 0)
             rte_exit(EXIT_FAILURE, "Cannot init port %" PRIu16 "\n", port);
+        if (port == nicc_wire_port)
+            nb_rxq = ret;
     }
-    printf("%s: ready, wire port %u, host port %u\n", nicc_pipeline.name, nicc_wire_port, nicc_host_port);
+    printf("%s: ready, wire port %u, host port %u, %u lcores (%d receive queues)\n", nicc_pipeline.name,
+           nicc_wire_port, nicc_host_port, nicc_nb_lcores, nb_rxq);
     fflush(stdout);
 
-    nicc_main_loop();
+    /* lcore k takes receive queue k; lcores beyond the device's queues have nothing to do */
+    {
+        unsigned k = 0;
+
+        RTE_LCORE_FOREACH(lcore) {
+            nicc_lcores[k].lcore = lcore;
+            nicc_lcores[k].rxq = (uint16_t)k;
+            nicc_lcores[k].txq = (uint16_t)k;
+            k++;
+        }
+        for (k = 1; k < nicc_nb_lcores; k++)
+            if ((int)k < nb_rxq)
+                rte_eal_remote_launch(nicc_lcore_loop, &nicc_lcores[k], nicc_lcores[k].lcore);
+        nicc_lcore_loop(&nicc_lcores[0]);
+        if (nicc_count == 0 || nicc_nb_lcores > 1)
+            nicc_force_quit = true;
+        rte_eal_mp_wait_lcore();
+    }
 
     if (nicc_log != NULL)
         fclose(nicc_log);

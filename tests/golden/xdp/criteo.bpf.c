@@ -39,14 +39,14 @@ struct {
     __type(value, struct nicc_counters);
 } nicc_counters SEC(".maps");
 
-/* Working memory: the payload bytes read, the new payload, map outputs. One slot per possible CPU
- * (the loader sets max_entries), indexed by the CPU the program runs on: a per-CPU array value
- * would be limited to 32 KiB. */
+/* Working memory: the payload of a frame with fragments (copied, and rewritten there), the new
+ * payload when it is not written in place, map outputs. One slot per possible CPU (the loader sets
+ * max_entries), indexed by the CPU the program runs on: a per-CPU array value would be limited to
+ * 32 KiB. */
 struct nicc_scratch {
-    __u8 in[160];
-    __u8 out[120];
-    __u8 m5__[13];
-    __u32 m10__[26];
+    __u8 io[160];
+    __u8 dense_out[13];
+    __u32 cats_out[26];
 };
 
 struct {
@@ -56,31 +56,19 @@ struct {
     __type(value, struct nicc_scratch);
 } nicc_scratch SEC(".maps");
 
-/* Unaligned loads and stores of big- and little-endian integers. */
-NICC_INLINE __u16 nicc_ld16be(const __u8 *p) { return (__u16)(p[0] << 8 | p[1]); }
-NICC_INLINE __u16 nicc_ld16le(const __u8 *p) { return (__u16)(p[1] << 8 | p[0]); }
-NICC_INLINE __u32 nicc_ld32be(const __u8 *p)
-{
-    return (__u32)p[0] << 24 | (__u32)p[1] << 16 | (__u32)p[2] << 8 | p[3];
-}
-NICC_INLINE __u32 nicc_ld32le(const __u8 *p)
-{
-    return (__u32)p[3] << 24 | (__u32)p[2] << 16 | (__u32)p[1] << 8 | p[0];
-}
-NICC_INLINE __u64 nicc_ld64be(const __u8 *p)
-{
-    return (__u64)nicc_ld32be(p) << 32 | nicc_ld32be(p + 4);
-}
-NICC_INLINE __u64 nicc_ld64le(const __u8 *p)
-{
-    return (__u64)nicc_ld32le(p + 4) << 32 | nicc_ld32le(p);
-}
-NICC_INLINE void nicc_st16be(__u8 *p, __u16 v) { p[0] = v >> 8; p[1] = (__u8)v; }
-NICC_INLINE void nicc_st16le(__u8 *p, __u16 v) { p[1] = v >> 8; p[0] = (__u8)v; }
-NICC_INLINE void nicc_st32be(__u8 *p, __u32 v) { nicc_st16be(p, v >> 16); nicc_st16be(p + 2, (__u16)v); }
-NICC_INLINE void nicc_st32le(__u8 *p, __u32 v) { nicc_st16le(p, (__u16)v); nicc_st16le(p + 2, v >> 16); }
-NICC_INLINE void nicc_st64be(__u8 *p, __u64 v) { nicc_st32be(p, v >> 32); nicc_st32be(p + 4, (__u32)v); }
-NICC_INLINE void nicc_st64le(__u8 *p, __u64 v) { nicc_st32le(p, (__u32)v); nicc_st32le(p + 4, v >> 32); }
+/* Unaligned loads and stores of big- and little-endian integers (x86 takes unaligned accesses). */
+NICC_INLINE __u16 nicc_ld16be(const __u8 *p) { return __builtin_bswap16(*(const __u16 *)p); }
+NICC_INLINE __u16 nicc_ld16le(const __u8 *p) { return *(const __u16 *)p; }
+NICC_INLINE __u32 nicc_ld32be(const __u8 *p) { return __builtin_bswap32(*(const __u32 *)p); }
+NICC_INLINE __u32 nicc_ld32le(const __u8 *p) { return *(const __u32 *)p; }
+NICC_INLINE __u64 nicc_ld64be(const __u8 *p) { return __builtin_bswap64(*(const __u64 *)p); }
+NICC_INLINE __u64 nicc_ld64le(const __u8 *p) { return *(const __u64 *)p; }
+NICC_INLINE void nicc_st16be(__u8 *p, __u16 v) { *(__u16 *)p = __builtin_bswap16(v); }
+NICC_INLINE void nicc_st16le(__u8 *p, __u16 v) { *(__u16 *)p = v; }
+NICC_INLINE void nicc_st32be(__u8 *p, __u32 v) { *(__u32 *)p = __builtin_bswap32(v); }
+NICC_INLINE void nicc_st32le(__u8 *p, __u32 v) { *(__u32 *)p = v; }
+NICC_INLINE void nicc_st64be(__u8 *p, __u64 v) { *(__u64 *)p = __builtin_bswap64(v); }
+NICC_INLINE void nicc_st64le(__u8 *p, __u64 v) { *(__u64 *)p = v; }
 
 /* Count the packet and give its XDP action. */
 NICC_INLINE int nicc_done(struct nicc_counters *cnt, int code)
@@ -89,169 +77,218 @@ NICC_INLINE int nicc_done(struct nicc_counters *cnt, int code)
     return code == NICC_TRANSMIT ? XDP_TX : code == NICC_DROP ? XDP_DROP : XDP_PASS;
 }
 
-/* framing.rewrite: the new payload after the 42 header bytes, resized with bpf_xdp_adjust_tail (no
- * Ethernet padding is left); IPv4 total length, UDP length, IPv4 header checksum recomputed, UDP checksum 0.
- * A packet that cannot grow (no tailroom) passes unchanged, counted as NICC_UNHANDLED. */
-NICC_INLINE int nicc_commit(struct xdp_md *ctx, struct nicc_scratch *s,
-                             struct nicc_counters *cnt, __u32 olen, int code)
+/* framing.rewrite, last step: IPv4 total length and UDP length set, the IPv4 header checksum
+ * recomputed over the 20-byte header (the one's-complement sum does not depend on byte order:
+ * summed as native 32-bit words, stored as summed), UDP checksum 0. */
+NICC_INLINE int nicc_headers(struct xdp_md *ctx, struct nicc_counters *cnt, __u32 olen, int code)
 {
-    void *data = (void *)(long)ctx->data;
-    void *data_end = (void *)(long)ctx->data_end;
-    long delta = (long)(NICC_ETH_IP_UDP + olen) - (long)bpf_xdp_get_buff_len(ctx);
-    __u8 *pkt;
-    __u32 sum = 0;
+    __u8 *pkt = (void *)(long)ctx->data;
+    __u64 sum = 0;
 
-    if (olen > 120U)
-        return nicc_done(cnt, NICC_UNHANDLED);
-    if (delta != 0 && bpf_xdp_adjust_tail(ctx, (int)delta))
-        return nicc_done(cnt, NICC_UNHANDLED);
-    if (olen > 0 && bpf_xdp_store_bytes(ctx, NICC_ETH_IP_UDP, s->out, olen))
-        return nicc_done(cnt, NICC_UNHANDLED);
-    data = (void *)(long)ctx->data;
-    data_end = (void *)(long)ctx->data_end;
-    pkt = data;
-    if ((void *)(pkt + NICC_ETH_IP_UDP) > data_end)
+    if ((void *)(pkt + NICC_ETH_IP_UDP) > (void *)(long)ctx->data_end)
         return nicc_done(cnt, NICC_UNHANDLED);
     nicc_st16be(pkt + 16, (__u16)(28U + olen));
-    pkt[24] = 0;
-    pkt[25] = 0;
-    for (int i = 14; i < 34; i += 2)
-        sum += nicc_ld16be(pkt + i);
+    *(__u16 *)(pkt + 24) = 0;
+    sum = (__u64)*(__u32 *)(pkt + 14) + *(__u32 *)(pkt + 18) + *(__u32 *)(pkt + 22) + *(__u32 *)(pkt + 26) +
+          *(__u32 *)(pkt + 30);
+    sum = (sum & 0xffffffff) + (sum >> 32);
     sum = (sum & 0xffff) + (sum >> 16);
     sum = (sum & 0xffff) + (sum >> 16);
-    nicc_st16be(pkt + 24, (__u16)~sum);
+    sum = (sum & 0xffff) + (sum >> 16);
+    *(__u16 *)(pkt + 24) = (__u16)~sum;
     nicc_st16be(pkt + 38, (__u16)(8U + olen));
-    pkt[40] = 0;
-    pkt[41] = 0;
+    *(__u16 *)(pkt + 40) = 0;
     return nicc_done(cnt, code);
 }
 
-static const __u32 nicc_crc32_table[256] = {
-    0x00000000, 0x77073096, 0xee0e612c, 0x990951ba, 0x076dc419, 0x706af48f, 0xe963a535, 0x9e6495a3,
-    0x0edb8832, 0x79dcb8a4, 0xe0d5e91e, 0x97d2d988, 0x09b64c2b, 0x7eb17cbd, 0xe7b82d07, 0x90bf1d91,
-    0x1db71064, 0x6ab020f2, 0xf3b97148, 0x84be41de, 0x1adad47d, 0x6ddde4eb, 0xf4d4b551, 0x83d385c7,
-    0x136c9856, 0x646ba8c0, 0xfd62f97a, 0x8a65c9ec, 0x14015c4f, 0x63066cd9, 0xfa0f3d63, 0x8d080df5,
-    0x3b6e20c8, 0x4c69105e, 0xd56041e4, 0xa2677172, 0x3c03e4d1, 0x4b04d447, 0xd20d85fd, 0xa50ab56b,
-    0x35b5a8fa, 0x42b2986c, 0xdbbbc9d6, 0xacbcf940, 0x32d86ce3, 0x45df5c75, 0xdcd60dcf, 0xabd13d59,
-    0x26d930ac, 0x51de003a, 0xc8d75180, 0xbfd06116, 0x21b4f4b5, 0x56b3c423, 0xcfba9599, 0xb8bda50f,
-    0x2802b89e, 0x5f058808, 0xc60cd9b2, 0xb10be924, 0x2f6f7c87, 0x58684c11, 0xc1611dab, 0xb6662d3d,
-    0x76dc4190, 0x01db7106, 0x98d220bc, 0xefd5102a, 0x71b18589, 0x06b6b51f, 0x9fbfe4a5, 0xe8b8d433,
-    0x7807c9a2, 0x0f00f934, 0x9609a88e, 0xe10e9818, 0x7f6a0dbb, 0x086d3d2d, 0x91646c97, 0xe6635c01,
-    0x6b6b51f4, 0x1c6c6162, 0x856530d8, 0xf262004e, 0x6c0695ed, 0x1b01a57b, 0x8208f4c1, 0xf50fc457,
-    0x65b0d9c6, 0x12b7e950, 0x8bbeb8ea, 0xfcb9887c, 0x62dd1ddf, 0x15da2d49, 0x8cd37cf3, 0xfbd44c65,
-    0x4db26158, 0x3ab551ce, 0xa3bc0074, 0xd4bb30e2, 0x4adfa541, 0x3dd895d7, 0xa4d1c46d, 0xd3d6f4fb,
-    0x4369e96a, 0x346ed9fc, 0xad678846, 0xda60b8d0, 0x44042d73, 0x33031de5, 0xaa0a4c5f, 0xdd0d7cc9,
-    0x5005713c, 0x270241aa, 0xbe0b1010, 0xc90c2086, 0x5768b525, 0x206f85b3, 0xb966d409, 0xce61e49f,
-    0x5edef90e, 0x29d9c998, 0xb0d09822, 0xc7d7a8b4, 0x59b33d17, 0x2eb40d81, 0xb7bd5c3b, 0xc0ba6cad,
-    0xedb88320, 0x9abfb3b6, 0x03b6e20c, 0x74b1d29a, 0xead54739, 0x9dd277af, 0x04db2615, 0x73dc1683,
-    0xe3630b12, 0x94643b84, 0x0d6d6a3e, 0x7a6a5aa8, 0xe40ecf0b, 0x9309ff9d, 0x0a00ae27, 0x7d079eb1,
-    0xf00f9344, 0x8708a3d2, 0x1e01f268, 0x6906c2fe, 0xf762575d, 0x806567cb, 0x196c3671, 0x6e6b06e7,
-    0xfed41b76, 0x89d32be0, 0x10da7a5a, 0x67dd4acc, 0xf9b9df6f, 0x8ebeeff9, 0x17b7be43, 0x60b08ed5,
-    0xd6d6a3e8, 0xa1d1937e, 0x38d8c2c4, 0x4fdff252, 0xd1bb67f1, 0xa6bc5767, 0x3fb506dd, 0x48b2364b,
-    0xd80d2bda, 0xaf0a1b4c, 0x36034af6, 0x41047a60, 0xdf60efc3, 0xa867df55, 0x316e8eef, 0x4669be79,
-    0xcb61b38c, 0xbc66831a, 0x256fd2a0, 0x5268e236, 0xcc0c7795, 0xbb0b4703, 0x220216b9, 0x5505262f,
-    0xc5ba3bbe, 0xb2bd0b28, 0x2bb45a92, 0x5cb36a04, 0xc2d7ffa7, 0xb5d0cf31, 0x2cd99e8b, 0x5bdeae1d,
-    0x9b64c2b0, 0xec63f226, 0x756aa39c, 0x026d930a, 0x9c0906a9, 0xeb0e363f, 0x72076785, 0x05005713,
-    0x95bf4a82, 0xe2b87a14, 0x7bb12bae, 0x0cb61b38, 0x92d28e9b, 0xe5d5be0d, 0x7cdcefb7, 0x0bdbdf21,
-    0x86d3d2d4, 0xf1d4e242, 0x68ddb3f8, 0x1fda836e, 0x81be16cd, 0xf6b9265b, 0x6fb077e1, 0x18b74777,
-    0x88085ae6, 0xff0f6a70, 0x66063bca, 0x11010b5c, 0x8f659eff, 0xf862ae69, 0x616bffd3, 0x166ccf45,
-    0xa00ae278, 0xd70dd2ee, 0x4e048354, 0x3903b3c2, 0xa7672661, 0xd06016f7, 0x4969474d, 0x3e6e77db,
-    0xaed16a4a, 0xd9d65adc, 0x40df0b66, 0x37d83bf0, 0xa9bcae53, 0xdebb9ec5, 0x47b2cf7f, 0x30b5ffe9,
-    0xbdbdf21c, 0xcabac28a, 0x53b39330, 0x24b4a3a6, 0xbad03605, 0xcdd70693, 0x54de5729, 0x23d967bf,
-    0xb3667a2e, 0xc4614ab8, 0x5d681b02, 0x2a6f2b94, 0xb40bbe37, 0xc30c8ea1, 0x5a05df1b, 0x2d02ef8d
-};
-
-static __attribute__((always_inline)) inline __u32 nicc_crc32_be32(__u32 x)
+/* The new payload was written in place: over the packet (io_copy NULL; a payload that grew got its
+ * room before it was written), or over the copy of a frame with fragments, stored back now. The
+ * frame is trimmed to it (no Ethernet padding is left). A frame that cannot grow (no tailroom)
+ * passes unchanged, counted as NICC_UNHANDLED. */
+NICC_INLINE int nicc_finish(struct xdp_md *ctx, struct nicc_counters *cnt, const __u8 *io_copy, __u32 olen,
+                            int code)
 {
-    __u32 c = 0xffffffffU;
-    c = nicc_crc32_table[(c ^ (x >> 24)) & 0xff] ^ (c >> 8);
-    c = nicc_crc32_table[(c ^ (x >> 16)) & 0xff] ^ (c >> 8);
-    c = nicc_crc32_table[(c ^ (x >> 8)) & 0xff] ^ (c >> 8);
-    c = nicc_crc32_table[(c ^ (x >> 0)) & 0xff] ^ (c >> 8);
-    return c ^ 0xffffffffU;
+    long delta = (long)(NICC_ETH_IP_UDP + olen) - (long)bpf_xdp_get_buff_len(ctx);
+
+    if (olen > 160U)
+        return nicc_done(cnt, NICC_UNHANDLED);
+    if (delta != 0 && bpf_xdp_adjust_tail(ctx, (int)delta))
+        return nicc_done(cnt, NICC_UNHANDLED);
+    if (io_copy && olen > 0 && bpf_xdp_store_bytes(ctx, NICC_ETH_IP_UDP, (void *)io_copy, olen))
+        return nicc_done(cnt, NICC_UNHANDLED);
+    return nicc_headers(ctx, cnt, olen, code);
 }
 
-struct nicc_map6_ctx {
-    struct nicc_scratch *s;
-    __u16 plen;
-};
-
-static long nicc_map6(__u32 i, void *arg)
+/* the bit length of v (0 for 0). eBPF has no clz instruction: a binary search on the bits,
+ * halving the range each step, without branches ((c - v) >> 63 is v > c for v < 2^63) */
+NICC_INLINE __u32 nicc_bitlen32(__u64 v)
 {
-    struct nicc_map6_ctx *c = arg; /* @7 map criteo.py:23 */
-    struct nicc_scratch *s = c->s; /* @7 map criteo.py:23 */
-    __u16 plen = c->plen; /* @7 map criteo.py:23 */
-     /* @7 map criteo.py:23 */
-    if (i >= 13U) /* @7 map criteo.py:23 */
-        return 1; /* @7 map criteo.py:23 */
-    __u32 v7 = (__u32)nicc_ld32be(s->in + 1 + i * 4); /* @8 elem criteo.py:23 */
-    __u8 v8 = (__u8)((v7 >= 1U) + (v7 >= 2U) + (v7 >= 4U) + (v7 >= 8U) + (v7 >= 16U) + (v7 >= 32U) + (v7 >= 64U) + (v7 >= 128U) + (v7 >= 256U) + (v7 >= 512U) + (v7 >= 1024U) + (v7 >= 2048U) + (v7 >= 4096U) + (v7 >= 8192U) + (v7 >= 16384U) + (v7 >= 32768U) + (v7 >= 65536U) + (v7 >= 131072U) + (v7 >= 262144U) + (v7 >= 524288U) + (v7 >= 1048576U) + (v7 >= 2097152U) + (v7 >= 4194304U) + (v7 >= 8388608U) + (v7 >= 16777216U) + (v7 >= 33554432U) + (v7 >= 67108864U) + (v7 >= 134217728U) + (v7 >= 268435456U) + (v7 >= 536870912U) + (v7 >= 1073741824U) + (v7 >= 2147483648U)); /* @9 bucketize criteo.py:23 */
-    s->m5__[i] = v8; /* @7 map criteo.py:23 */
-    return 0; /* @7 map criteo.py:23 */
+    __u64 r, s;
+
+    barrier_var(v);
+    r = 0;
+    s = ((0xffffULL - v) >> 63) << 4;
+    v >>= s;
+    r |= s;
+    s = ((0xffULL - v) >> 63) << 3;
+    v >>= s;
+    r |= s;
+    s = ((0xfULL - v) >> 63) << 2;
+    v >>= s;
+    r |= s;
+    s = ((0x3ULL - v) >> 63) << 1;
+    v >>= s;
+    r |= s;
+    return (__u32)(r + (v >> 1) + ((v | (v >> 1)) & 1));
 }
 
-struct nicc_map11_ctx {
-    struct nicc_scratch *s;
-    __u16 plen;
+/* zlib.crc32 of x's 4 big-endian bytes by slicing: one table per byte position (the initial
+ * and final inversions folded in), 4 independent loads instead of 4 dependent steps */
+static const __u32 nicc_crc32_be32_t[4][256] __attribute__((section(".rodata"))) = {
+    {
+        0xde0506f1, 0x66b96194, 0x740cce7a, 0xccb0a91f, 0x516791a6, 0xe9dbf6c3, 0xfb6e592d, 0x43d23e48,
+        0x1bb12e1e, 0xa30d497b, 0xb1b8e695, 0x090481f0, 0x94d3b949, 0x2c6fde2c, 0x3eda71c2, 0x866616a7,
+        0x8e1c516e, 0x36a0360b, 0x241599e5, 0x9ca9fe80, 0x017ec639, 0xb9c2a15c, 0xab770eb2, 0x13cb69d7,
+        0x4ba87981, 0xf3141ee4, 0xe1a1b10a, 0x591dd66f, 0xc4caeed6, 0x7c7689b3, 0x6ec3265d, 0xd67f4138,
+        0x7e37a9cf, 0xc68bceaa, 0xd43e6144, 0x6c820621, 0xf1553e98, 0x49e959fd, 0x5b5cf613, 0xe3e09176,
+        0xbb838120, 0x033fe645, 0x118a49ab, 0xa9362ece, 0x34e11677, 0x8c5d7112, 0x9ee8defc, 0x2654b999,
+        0x2e2efe50, 0x96929935, 0x842736db, 0x3c9b51be, 0xa14c6907, 0x19f00e62, 0x0b45a18c, 0xb3f9c6e9,
+        0xeb9ad6bf, 0x5326b1da, 0x41931e34, 0xf92f7951, 0x64f841e8, 0xdc44268d, 0xcef18963, 0x764dee06,
+        0x45115ecc, 0xfdad39a9, 0xef189647, 0x57a4f122, 0xca73c99b, 0x72cfaefe, 0x607a0110, 0xd8c66675,
+        0x80a57623, 0x38191146, 0x2aacbea8, 0x9210d9cd, 0x0fc7e174, 0xb77b8611, 0xa5ce29ff, 0x1d724e9a,
+        0x15080953, 0xadb46e36, 0xbf01c1d8, 0x07bda6bd, 0x9a6a9e04, 0x22d6f961, 0x3063568f, 0x88df31ea,
+        0xd0bc21bc, 0x680046d9, 0x7ab5e937, 0xc2098e52, 0x5fdeb6eb, 0xe762d18e, 0xf5d77e60, 0x4d6b1905,
+        0xe523f1f2, 0x5d9f9697, 0x4f2a3979, 0xf7965e1c, 0x6a4166a5, 0xd2fd01c0, 0xc048ae2e, 0x78f4c94b,
+        0x2097d91d, 0x982bbe78, 0x8a9e1196, 0x322276f3, 0xaff54e4a, 0x1749292f, 0x05fc86c1, 0xbd40e1a4,
+        0xb53aa66d, 0x0d86c108, 0x1f336ee6, 0xa78f0983, 0x3a58313a, 0x82e4565f, 0x9051f9b1, 0x28ed9ed4,
+        0x708e8e82, 0xc832e9e7, 0xda874609, 0x623b216c, 0xffec19d5, 0x47507eb0, 0x55e5d15e, 0xed59b63b,
+        0x335cb0ca, 0x8be0d7af, 0x99557841, 0x21e91f24, 0xbc3e279d, 0x048240f8, 0x1637ef16, 0xae8b8873,
+        0xf6e89825, 0x4e54ff40, 0x5ce150ae, 0xe45d37cb, 0x798a0f72, 0xc1366817, 0xd383c7f9, 0x6b3fa09c,
+        0x6345e755, 0xdbf98030, 0xc94c2fde, 0x71f048bb, 0xec277002, 0x549b1767, 0x462eb889, 0xfe92dfec,
+        0xa6f1cfba, 0x1e4da8df, 0x0cf80731, 0xb4446054, 0x299358ed, 0x912f3f88, 0x839a9066, 0x3b26f703,
+        0x936e1ff4, 0x2bd27891, 0x3967d77f, 0x81dbb01a, 0x1c0c88a3, 0xa4b0efc6, 0xb6054028, 0x0eb9274d,
+        0x56da371b, 0xee66507e, 0xfcd3ff90, 0x446f98f5, 0xd9b8a04c, 0x6104c729, 0x73b168c7, 0xcb0d0fa2,
+        0xc377486b, 0x7bcb2f0e, 0x697e80e0, 0xd1c2e785, 0x4c15df3c, 0xf4a9b859, 0xe61c17b7, 0x5ea070d2,
+        0x06c36084, 0xbe7f07e1, 0xaccaa80f, 0x1476cf6a, 0x89a1f7d3, 0x311d90b6, 0x23a83f58, 0x9b14583d,
+        0xa848e8f7, 0x10f48f92, 0x0241207c, 0xbafd4719, 0x272a7fa0, 0x9f9618c5, 0x8d23b72b, 0x359fd04e,
+        0x6dfcc018, 0xd540a77d, 0xc7f50893, 0x7f496ff6, 0xe29e574f, 0x5a22302a, 0x48979fc4, 0xf02bf8a1,
+        0xf851bf68, 0x40edd80d, 0x525877e3, 0xeae41086, 0x7733283f, 0xcf8f4f5a, 0xdd3ae0b4, 0x658687d1,
+        0x3de59787, 0x8559f0e2, 0x97ec5f0c, 0x2f503869, 0xb28700d0, 0x0a3b67b5, 0x188ec85b, 0xa032af3e,
+        0x087a47c9, 0xb0c620ac, 0xa2738f42, 0x1acfe827, 0x8718d09e, 0x3fa4b7fb, 0x2d111815, 0x95ad7f70,
+        0xcdce6f26, 0x75720843, 0x67c7a7ad, 0xdf7bc0c8, 0x42acf871, 0xfa109f14, 0xe8a530fa, 0x5019579f,
+        0x58631056, 0xe0df7733, 0xf26ad8dd, 0x4ad6bfb8, 0xd7018701, 0x6fbde064, 0x7d084f8a, 0xc5b428ef,
+        0x9dd738b9, 0x256b5fdc, 0x37def032, 0x8f629757, 0x12b5afee, 0xaa09c88b, 0xb8bc6765, 0x00000000
+    },
+    {
+        0xbe9834ed, 0xbf5a5eda, 0xbd1ce083, 0xbcde8ab4, 0xb9919c31, 0xb853f606, 0xba15485f, 0xbbd72268,
+        0xb08b6555, 0xb1490f62, 0xb30fb13b, 0xb2cddb0c, 0xb782cd89, 0xb640a7be, 0xb40619e7, 0xb5c473d0,
+        0xa2be979d, 0xa37cfdaa, 0xa13a43f3, 0xa0f829c4, 0xa5b73f41, 0xa4755576, 0xa633eb2f, 0xa7f18118,
+        0xacadc625, 0xad6fac12, 0xaf29124b, 0xaeeb787c, 0xaba46ef9, 0xaa6604ce, 0xa820ba97, 0xa9e2d0a0,
+        0x86d5720d, 0x8717183a, 0x8551a663, 0x8493cc54, 0x81dcdad1, 0x801eb0e6, 0x82580ebf, 0x839a6488,
+        0x88c623b5, 0x89044982, 0x8b42f7db, 0x8a809dec, 0x8fcf8b69, 0x8e0de15e, 0x8c4b5f07, 0x8d893530,
+        0x9af3d17d, 0x9b31bb4a, 0x99770513, 0x98b56f24, 0x9dfa79a1, 0x9c381396, 0x9e7eadcf, 0x9fbcc7f8,
+        0x94e080c5, 0x9522eaf2, 0x976454ab, 0x96a63e9c, 0x93e92819, 0x922b422e, 0x906dfc77, 0x91af9640,
+        0xce02b92d, 0xcfc0d31a, 0xcd866d43, 0xcc440774, 0xc90b11f1, 0xc8c97bc6, 0xca8fc59f, 0xcb4dafa8,
+        0xc011e895, 0xc1d382a2, 0xc3953cfb, 0xc25756cc, 0xc7184049, 0xc6da2a7e, 0xc49c9427, 0xc55efe10,
+        0xd2241a5d, 0xd3e6706a, 0xd1a0ce33, 0xd062a404, 0xd52db281, 0xd4efd8b6, 0xd6a966ef, 0xd76b0cd8,
+        0xdc374be5, 0xddf521d2, 0xdfb39f8b, 0xde71f5bc, 0xdb3ee339, 0xdafc890e, 0xd8ba3757, 0xd9785d60,
+        0xf64fffcd, 0xf78d95fa, 0xf5cb2ba3, 0xf4094194, 0xf1465711, 0xf0843d26, 0xf2c2837f, 0xf300e948,
+        0xf85cae75, 0xf99ec442, 0xfbd87a1b, 0xfa1a102c, 0xff5506a9, 0xfe976c9e, 0xfcd1d2c7, 0xfd13b8f0,
+        0xea695cbd, 0xebab368a, 0xe9ed88d3, 0xe82fe2e4, 0xed60f461, 0xeca29e56, 0xeee4200f, 0xef264a38,
+        0xe47a0d05, 0xe5b86732, 0xe7fed96b, 0xe63cb35c, 0xe373a5d9, 0xe2b1cfee, 0xe0f771b7, 0xe1351b80,
+        0x5fad2f6d, 0x5e6f455a, 0x5c29fb03, 0x5deb9134, 0x58a487b1, 0x5966ed86, 0x5b2053df, 0x5ae239e8,
+        0x51be7ed5, 0x507c14e2, 0x523aaabb, 0x53f8c08c, 0x56b7d609, 0x5775bc3e, 0x55330267, 0x54f16850,
+        0x438b8c1d, 0x4249e62a, 0x400f5873, 0x41cd3244, 0x448224c1, 0x45404ef6, 0x4706f0af, 0x46c49a98,
+        0x4d98dda5, 0x4c5ab792, 0x4e1c09cb, 0x4fde63fc, 0x4a917579, 0x4b531f4e, 0x4915a117, 0x48d7cb20,
+        0x67e0698d, 0x662203ba, 0x6464bde3, 0x65a6d7d4, 0x60e9c151, 0x612bab66, 0x636d153f, 0x62af7f08,
+        0x69f33835, 0x68315202, 0x6a77ec5b, 0x6bb5866c, 0x6efa90e9, 0x6f38fade, 0x6d7e4487, 0x6cbc2eb0,
+        0x7bc6cafd, 0x7a04a0ca, 0x78421e93, 0x798074a4, 0x7ccf6221, 0x7d0d0816, 0x7f4bb64f, 0x7e89dc78,
+        0x75d59b45, 0x7417f172, 0x76514f2b, 0x7793251c, 0x72dc3399, 0x731e59ae, 0x7158e7f7, 0x709a8dc0,
+        0x2f37a2ad, 0x2ef5c89a, 0x2cb376c3, 0x2d711cf4, 0x283e0a71, 0x29fc6046, 0x2bbade1f, 0x2a78b428,
+        0x2124f315, 0x20e69922, 0x22a0277b, 0x23624d4c, 0x262d5bc9, 0x27ef31fe, 0x25a98fa7, 0x246be590,
+        0x331101dd, 0x32d36bea, 0x3095d5b3, 0x3157bf84, 0x3418a901, 0x35dac336, 0x379c7d6f, 0x365e1758,
+        0x3d025065, 0x3cc03a52, 0x3e86840b, 0x3f44ee3c, 0x3a0bf8b9, 0x3bc9928e, 0x398f2cd7, 0x384d46e0,
+        0x177ae44d, 0x16b88e7a, 0x14fe3023, 0x153c5a14, 0x10734c91, 0x11b126a6, 0x13f798ff, 0x1235f2c8,
+        0x1969b5f5, 0x18abdfc2, 0x1aed619b, 0x1b2f0bac, 0x1e601d29, 0x1fa2771e, 0x1de4c947, 0x1c26a370,
+        0x0b5c473d, 0x0a9e2d0a, 0x08d89353, 0x091af964, 0x0c55efe1, 0x0d9785d6, 0x0fd13b8f, 0x0e1351b8,
+        0x054f1685, 0x048d7cb2, 0x06cbc2eb, 0x0709a8dc, 0x0246be59, 0x0384d46e, 0x01c26a37, 0x00000000
+    },
+    {
+        0x9324fd72, 0x8a3fcc33, 0xa1129ff0, 0xb809aeb1, 0xf7483876, 0xee530937, 0xc57e5af4, 0xdc656bb5,
+        0x5bfd777a, 0x42e6463b, 0x69cb15f8, 0x70d024b9, 0x3f91b27e, 0x268a833f, 0x0da7d0fc, 0x14bce1bd,
+        0xd9e6ef23, 0xc0fdde62, 0xebd08da1, 0xf2cbbce0, 0xbd8a2a27, 0xa4911b66, 0x8fbc48a5, 0x96a779e4,
+        0x113f652b, 0x0824546a, 0x230907a9, 0x3a1236e8, 0x7553a02f, 0x6c48916e, 0x4765c2ad, 0x5e7ef3ec,
+        0x06a0d9d0, 0x1fbbe891, 0x3496bb52, 0x2d8d8a13, 0x62cc1cd4, 0x7bd72d95, 0x50fa7e56, 0x49e14f17,
+        0xce7953d8, 0xd7626299, 0xfc4f315a, 0xe554001b, 0xaa1596dc, 0xb30ea79d, 0x9823f45e, 0x8138c51f,
+        0x4c62cb81, 0x5579fac0, 0x7e54a903, 0x674f9842, 0x280e0e85, 0x31153fc4, 0x1a386c07, 0x03235d46,
+        0x84bb4189, 0x9da070c8, 0xb68d230b, 0xaf96124a, 0xe0d7848d, 0xf9ccb5cc, 0xd2e1e60f, 0xcbfad74e,
+        0x635db277, 0x7a468336, 0x516bd0f5, 0x4870e1b4, 0x07317773, 0x1e2a4632, 0x350715f1, 0x2c1c24b0,
+        0xab84387f, 0xb29f093e, 0x99b25afd, 0x80a96bbc, 0xcfe8fd7b, 0xd6f3cc3a, 0xfdde9ff9, 0xe4c5aeb8,
+        0x299fa026, 0x30849167, 0x1ba9c2a4, 0x02b2f3e5, 0x4df36522, 0x54e85463, 0x7fc507a0, 0x66de36e1,
+        0xe1462a2e, 0xf85d1b6f, 0xd37048ac, 0xca6b79ed, 0x852aef2a, 0x9c31de6b, 0xb71c8da8, 0xae07bce9,
+        0xf6d996d5, 0xefc2a794, 0xc4eff457, 0xddf4c516, 0x92b553d1, 0x8bae6290, 0xa0833153, 0xb9980012,
+        0x3e001cdd, 0x271b2d9c, 0x0c367e5f, 0x152d4f1e, 0x5a6cd9d9, 0x4377e898, 0x685abb5b, 0x71418a1a,
+        0xbc1b8484, 0xa500b5c5, 0x8e2de606, 0x9736d747, 0xd8774180, 0xc16c70c1, 0xea412302, 0xf35a1243,
+        0x74c20e8c, 0x6dd93fcd, 0x46f46c0e, 0x5fef5d4f, 0x10aecb88, 0x09b5fac9, 0x2298a90a, 0x3b83984b,
+        0xa8a76539, 0xb1bc5478, 0x9a9107bb, 0x838a36fa, 0xcccba03d, 0xd5d0917c, 0xfefdc2bf, 0xe7e6f3fe,
+        0x607eef31, 0x7965de70, 0x52488db3, 0x4b53bcf2, 0x04122a35, 0x1d091b74, 0x362448b7, 0x2f3f79f6,
+        0xe2657768, 0xfb7e4629, 0xd05315ea, 0xc94824ab, 0x8609b26c, 0x9f12832d, 0xb43fd0ee, 0xad24e1af,
+        0x2abcfd60, 0x33a7cc21, 0x188a9fe2, 0x0191aea3, 0x4ed03864, 0x57cb0925, 0x7ce65ae6, 0x65fd6ba7,
+        0x3d23419b, 0x243870da, 0x0f152319, 0x160e1258, 0x594f849f, 0x4054b5de, 0x6b79e61d, 0x7262d75c,
+        0xf5facb93, 0xece1fad2, 0xc7cca911, 0xded79850, 0x91960e97, 0x888d3fd6, 0xa3a06c15, 0xbabb5d54,
+        0x77e153ca, 0x6efa628b, 0x45d73148, 0x5ccc0009, 0x138d96ce, 0x0a96a78f, 0x21bbf44c, 0x38a0c50d,
+        0xbf38d9c2, 0xa623e883, 0x8d0ebb40, 0x94158a01, 0xdb541cc6, 0xc24f2d87, 0xe9627e44, 0xf0794f05,
+        0x58de2a3c, 0x41c51b7d, 0x6ae848be, 0x73f379ff, 0x3cb2ef38, 0x25a9de79, 0x0e848dba, 0x179fbcfb,
+        0x9007a034, 0x891c9175, 0xa231c2b6, 0xbb2af3f7, 0xf46b6530, 0xed705471, 0xc65d07b2, 0xdf4636f3,
+        0x121c386d, 0x0b07092c, 0x202a5aef, 0x39316bae, 0x7670fd69, 0x6f6bcc28, 0x44469feb, 0x5d5daeaa,
+        0xdac5b265, 0xc3de8324, 0xe8f3d0e7, 0xf1e8e1a6, 0xbea97761, 0xa7b24620, 0x8c9f15e3, 0x958424a2,
+        0xcd5a0e9e, 0xd4413fdf, 0xff6c6c1c, 0xe6775d5d, 0xa936cb9a, 0xb02dfadb, 0x9b00a918, 0x821b9859,
+        0x05838496, 0x1c98b5d7, 0x37b5e614, 0x2eaed755, 0x61ef4192, 0x78f470d3, 0x53d92310, 0x4ac21251,
+        0x87981ccf, 0x9e832d8e, 0xb5ae7e4d, 0xacb54f0c, 0xe3f4d9cb, 0xfaefe88a, 0xd1c2bb49, 0xc8d98a08,
+        0x4f4196c7, 0x565aa786, 0x7d77f445, 0x646cc504, 0x2b2d53c3, 0x32366282, 0x191b3141, 0x00000000
+    },
+    {
+        0xd2fd1072, 0xa5fa20e4, 0x3cf3715e, 0x4bf441c8, 0xd590d46b, 0xa297e4fd, 0x3b9eb547, 0x4c9985d1,
+        0xdc269840, 0xab21a8d6, 0x3228f96c, 0x452fc9fa, 0xdb4b5c59, 0xac4c6ccf, 0x35453d75, 0x42420de3,
+        0xcf4a0016, 0xb84d3080, 0x2144613a, 0x564351ac, 0xc827c40f, 0xbf20f499, 0x2629a523, 0x512e95b5,
+        0xc1918824, 0xb696b8b2, 0x2f9fe908, 0x5898d99e, 0xc6fc4c3d, 0xb1fb7cab, 0x28f22d11, 0x5ff51d87,
+        0xe99330ba, 0x9e94002c, 0x079d5196, 0x709a6100, 0xeefef4a3, 0x99f9c435, 0x00f0958f, 0x77f7a519,
+        0xe748b888, 0x904f881e, 0x0946d9a4, 0x7e41e932, 0xe0257c91, 0x97224c07, 0x0e2b1dbd, 0x792c2d2b,
+        0xf42420de, 0x83231048, 0x1a2a41f2, 0x6d2d7164, 0xf349e4c7, 0x844ed451, 0x1d4785eb, 0x6a40b57d,
+        0xfaffa8ec, 0x8df8987a, 0x14f1c9c0, 0x63f6f956, 0xfd926cf5, 0x8a955c63, 0x139c0dd9, 0x649b3d4f,
+        0xa42151e2, 0xd3266174, 0x4a2f30ce, 0x3d280058, 0xa34c95fb, 0xd44ba56d, 0x4d42f4d7, 0x3a45c441,
+        0xaafad9d0, 0xddfde946, 0x44f4b8fc, 0x33f3886a, 0xad971dc9, 0xda902d5f, 0x43997ce5, 0x349e4c73,
+        0xb9964186, 0xce917110, 0x579820aa, 0x209f103c, 0xbefb859f, 0xc9fcb509, 0x50f5e4b3, 0x27f2d425,
+        0xb74dc9b4, 0xc04af922, 0x5943a898, 0x2e44980e, 0xb0200dad, 0xc7273d3b, 0x5e2e6c81, 0x29295c17,
+        0x9f4f712a, 0xe84841bc, 0x71411006, 0x06462090, 0x9822b533, 0xef2585a5, 0x762cd41f, 0x012be489,
+        0x9194f918, 0xe693c98e, 0x7f9a9834, 0x089da8a2, 0x96f93d01, 0xe1fe0d97, 0x78f75c2d, 0x0ff06cbb,
+        0x82f8614e, 0xf5ff51d8, 0x6cf60062, 0x1bf130f4, 0x8595a557, 0xf29295c1, 0x6b9bc47b, 0x1c9cf4ed,
+        0x8c23e97c, 0xfb24d9ea, 0x622d8850, 0x152ab8c6, 0x8b4e2d65, 0xfc491df3, 0x65404c49, 0x12477cdf,
+        0x3f459352, 0x4842a3c4, 0xd14bf27e, 0xa64cc2e8, 0x3828574b, 0x4f2f67dd, 0xd6263667, 0xa12106f1,
+        0x319e1b60, 0x46992bf6, 0xdf907a4c, 0xa8974ada, 0x36f3df79, 0x41f4efef, 0xd8fdbe55, 0xaffa8ec3,
+        0x22f28336, 0x55f5b3a0, 0xccfce21a, 0xbbfbd28c, 0x259f472f, 0x529877b9, 0xcb912603, 0xbc961695,
+        0x2c290b04, 0x5b2e3b92, 0xc2276a28, 0xb5205abe, 0x2b44cf1d, 0x5c43ff8b, 0xc54aae31, 0xb24d9ea7,
+        0x042bb39a, 0x732c830c, 0xea25d2b6, 0x9d22e220, 0x03467783, 0x74414715, 0xed4816af, 0x9a4f2639,
+        0x0af03ba8, 0x7df70b3e, 0xe4fe5a84, 0x93f96a12, 0x0d9dffb1, 0x7a9acf27, 0xe3939e9d, 0x9494ae0b,
+        0x199ca3fe, 0x6e9b9368, 0xf792c2d2, 0x8095f244, 0x1ef167e7, 0x69f65771, 0xf0ff06cb, 0x87f8365d,
+        0x17472bcc, 0x60401b5a, 0xf9494ae0, 0x8e4e7a76, 0x102aefd5, 0x672ddf43, 0xfe248ef9, 0x8923be6f,
+        0x4999d2c2, 0x3e9ee254, 0xa797b3ee, 0xd0908378, 0x4ef416db, 0x39f3264d, 0xa0fa77f7, 0xd7fd4761,
+        0x47425af0, 0x30456a66, 0xa94c3bdc, 0xde4b0b4a, 0x402f9ee9, 0x3728ae7f, 0xae21ffc5, 0xd926cf53,
+        0x542ec2a6, 0x2329f230, 0xba20a38a, 0xcd27931c, 0x534306bf, 0x24443629, 0xbd4d6793, 0xca4a5705,
+        0x5af54a94, 0x2df27a02, 0xb4fb2bb8, 0xc3fc1b2e, 0x5d988e8d, 0x2a9fbe1b, 0xb396efa1, 0xc491df37,
+        0x72f7f20a, 0x05f0c29c, 0x9cf99326, 0xebfea3b0, 0x759a3613, 0x029d0685, 0x9b94573f, 0xec9367a9,
+        0x7c2c7a38, 0x0b2b4aae, 0x92221b14, 0xe5252b82, 0x7b41be21, 0x0c468eb7, 0x954fdf0d, 0xe248ef9b,
+        0x6f40e26e, 0x1847d2f8, 0x814e8342, 0xf649b3d4, 0x682d2677, 0x1f2a16e1, 0x8623475b, 0xf12477cd,
+        0x619b6a5c, 0x169c5aca, 0x8f950b70, 0xf8923be6, 0x66f6ae45, 0x11f19ed3, 0x88f8cf69, 0xffffffff
+    }
 };
 
-static long nicc_map11(__u32 i, void *arg)
+NICC_INLINE __u32 nicc_crc32_be32(__u32 x)
 {
-    struct nicc_map11_ctx *c = arg; /* @11 map criteo.py:24 */
-    struct nicc_scratch *s = c->s; /* @11 map criteo.py:24 */
-    __u16 plen = c->plen; /* @11 map criteo.py:24 */
-     /* @11 map criteo.py:24 */
-    if (i >= 26U) /* @11 map criteo.py:24 */
-        return 1; /* @11 map criteo.py:24 */
-    __u32 v12 = (__u32)nicc_ld32be(s->in + 53 + i * 4); /* @12 elem criteo.py:24 */
-    __u32 v13 = nicc_crc32_be32(v12); /* @13 crc32 criteo.py:24 */
-    __u32 v14 = (__u32)(v13 & 1048575U); /* @14 and criteo.py:24 */
-    s->m10__[i] = v14; /* @11 map criteo.py:24 */
-    return 0; /* @11 map criteo.py:24 */
-}
-
-struct nicc_emit15_ctx {
-    struct nicc_scratch *s;
-    __u16 plen;
-    __u32 base;
-};
-
-static long nicc_emit15(__u32 i, void *arg)
-{
-    struct nicc_emit15_ctx *c = arg; /* @15 emit criteo.py:25 */
-    struct nicc_scratch *s = c->s; /* @15 emit criteo.py:25 */
-    __u16 plen = c->plen; /* @15 emit criteo.py:25 */
-    __u64 o; /* @15 emit criteo.py:25 */
-     /* @15 emit criteo.py:25 */
-    if (i >= 13U) /* @15 emit criteo.py:25 */
-        return 1; /* @15 emit criteo.py:25 */
-    o = (__u64)c->base + (__u64)i * 1U; /* @15 emit criteo.py:25 */
-    if (o > 119U) /* @15 emit criteo.py:25 */
-        return 1; /* @15 emit criteo.py:25 */
-    (s->out + o + 0)[0] = (__u8)s->m5__[i]; /* @15 emit criteo.py:25 */
-    return 0; /* @15 emit criteo.py:25 */
-}
-
-struct nicc_emit16_ctx {
-    struct nicc_scratch *s;
-    __u16 plen;
-    __u32 base;
-};
-
-static long nicc_emit16(__u32 i, void *arg)
-{
-    struct nicc_emit16_ctx *c = arg; /* @15 emit criteo.py:25 */
-    struct nicc_scratch *s = c->s; /* @15 emit criteo.py:25 */
-    __u16 plen = c->plen; /* @15 emit criteo.py:25 */
-    __u64 o; /* @15 emit criteo.py:25 */
-     /* @15 emit criteo.py:25 */
-    if (i >= 26U) /* @15 emit criteo.py:25 */
-        return 1; /* @15 emit criteo.py:25 */
-    o = (__u64)c->base + (__u64)i * 4U; /* @15 emit criteo.py:25 */
-    if (o > 116U) /* @15 emit criteo.py:25 */
-        return 1; /* @15 emit criteo.py:25 */
-    nicc_st32le(s->out + o + 0, (__u32)s->m10__[i]); /* @15 emit criteo.py:25 */
-    return 0; /* @15 emit criteo.py:25 */
+    return nicc_crc32_be32_t[0][x >> 24] ^
+           nicc_crc32_be32_t[1][(x >> 16) & 0xff] ^
+           nicc_crc32_be32_t[2][(x >> 8) & 0xff] ^
+           nicc_crc32_be32_t[3][x & 0xff];
 }
 
 SEC("xdp.frags")
@@ -262,11 +299,13 @@ int nicc_criteo(struct xdp_md *ctx)
     __u8 *pkt = data;
     __u32 zero = 0, cpu = bpf_get_smp_processor_id();
     struct nicc_counters *cnt = bpf_map_lookup_elem(&nicc_counters, &zero);
-    struct nicc_scratch *s;
-    __u32 ulen, olen = 0;
+    struct nicc_scratch *s = NULL;
+    __u8 *io, *io_end, *io_copy = NULL;
+    __u32 ulen, blen;
     __u16 plen;
 
-    (void)olen;
+    (void)cpu;
+    (void)io_copy;
     if (!cnt)
         return XDP_PASS;
     /* framing: Ethernet + IPv4 (no options, not a fragment) + UDP to port 9002; anything else passes */
@@ -279,42 +318,70 @@ int nicc_criteo(struct xdp_md *ctx)
     if (nicc_ld16be(pkt + 36) != 9002)
         return nicc_done(cnt, NICC_UNSELECTED);
     ulen = nicc_ld16be(pkt + 38);
-    if (ulen < 8U || ulen - 8U > (__u32)bpf_xdp_get_buff_len(ctx) - NICC_ETH_IP_UDP)
+    blen = bpf_xdp_get_buff_len(ctx);
+    if (ulen < 8U || ulen - 8U > blen - NICC_ETH_IP_UDP)
         return nicc_done(cnt, NICC_UNSELECTED);
     plen = (__u16)(ulen - 8U);
     s = bpf_map_lookup_elem(&nicc_scratch, &cpu);
     if (!s)
         return nicc_done(cnt, NICC_UNHANDLED);
-    /* the payload bytes the pipeline reads: at most 157, never past the UDP payload */
-    if (plen > 0) {
-        __u32 cl = plen < 157U ? plen : 157U;
-
-        if (bpf_xdp_load_bytes(ctx, NICC_ETH_IP_UDP, s->in, cl))
+    /* the payload: read (and rewritten) in the packet when the frame is one linear buffer; a frame with
+     * fragments gets the bytes the pipeline reads (157 at most) copied into scratch memory */
+    if ((__u32)((__u8 *)data_end - pkt) == blen) {
+        io = pkt + NICC_ETH_IP_UDP;
+        io_end = data_end;
+    } else {
+        if (plen > 0 && bpf_xdp_load_bytes(ctx, NICC_ETH_IP_UDP, s->io, plen < 157U ? plen : 157U))
             return nicc_done(cnt, NICC_UNHANDLED);
+        io = s->io;
+        io_end = s->io + sizeof(s->io);
+        io_copy = s->io;
     }
+    (void)io;
+    (void)io_end;
+    (void)s;
 
-    __u8 v1 = (plen != 157U); /* @1 ne criteo.py:21 */
-    if (v1) return nicc_done(cnt, NICC_MALFORMED); /* @2 reject_if criteo.py:21 */
-    if (plen < 1U) return nicc_done(cnt, NICC_MALFORMED); /* @3 field criteo.py:22 */
-    __u8 v2 = (__u8)(s->in + 0)[0]; /* @3 field criteo.py:22 */
-    __u8 v3 = (v2 > 1U); /* @4 gt criteo.py:22 */
-    if (v3) return nicc_done(cnt, NICC_DROP); /* @5 verdict_if criteo.py:22 */
-    __u32 k4 = (__u32)13U < 13U ? (__u32)13U : 13U; /* @6 array criteo.py:23 */
-    if ((__u64)plen < 1ULL + (__u64)k4 * 4ULL) return nicc_done(cnt, NICC_MALFORMED); /* @6 array criteo.py:23 */
-    struct nicc_map6_ctx nicc_map6_c = { .s = s, .plen = plen }; /* @7 map criteo.py:23 */
-    bpf_loop(k4, nicc_map6, &nicc_map6_c, 0); /* @7 map criteo.py:23 */
-    __u32 k9 = (__u32)26U < 26U ? (__u32)26U : 26U; /* @10 array criteo.py:24 */
-    if ((__u64)plen < 53ULL + (__u64)k9 * 4ULL) return nicc_done(cnt, NICC_MALFORMED); /* @10 array criteo.py:24 */
-    struct nicc_map11_ctx nicc_map11_c = { .s = s, .plen = plen }; /* @11 map criteo.py:24 */
-    bpf_loop(k9, nicc_map11, &nicc_map11_c, 0); /* @11 map criteo.py:24 */
-    (s->out + 0)[0] = (__u8)v2; /* @15 emit criteo.py:25 */
-    struct nicc_emit15_ctx nicc_emit15_c = { .s = s, .plen = plen, .base = 1U }; /* @15 emit criteo.py:25 */
-    bpf_loop(k4, nicc_emit15, &nicc_emit15_c, 0); /* @15 emit criteo.py:25 */
-    olen = 1U + k4 * 1U; /* @15 emit criteo.py:25 */
-    struct nicc_emit16_ctx nicc_emit16_c = { .s = s, .plen = plen, .base = olen }; /* @15 emit criteo.py:25 */
-    bpf_loop(k9, nicc_emit16, &nicc_emit16_c, 0); /* @15 emit criteo.py:25 */
-    olen = olen + k9 * 4U; /* @15 emit criteo.py:25 */
-    return nicc_commit(ctx, s, cnt, olen, NICC_PASS); /* @16 verdict criteo.py:25 */
+    /* criteo.py:21: def criteo(rec: Criteo): */
+    if (plen != 157U) /* @1 */
+        return nicc_done(cnt, NICC_MALFORMED);
+    /* criteo.py:22: nd.drop_if(rec.label > 1) */
+    if (plen < 1U) /* @2 */
+        return nicc_done(cnt, NICC_MALFORMED);
+    if (io + 157 > io_end)
+        return nicc_done(cnt, NICC_UNHANDLED);
+    __u8 label = *io;
+    if (label > 1U) /* @3 */
+        return nicc_done(cnt, NICC_DROP);
+    /* criteo.py:23: buckets = rec.dense.map(lambda x: nd.bucketize(x, BOUNDARIES)) */
+    if (plen < 53U) /* @4 */
+        return nicc_done(cnt, NICC_MALFORMED);
+    #pragma unroll
+    for (__u32 i1 = 0; i1 < 13U; i1++) { /* @5 */
+        __u32 v2 = nicc_ld32be(io + 1 + i1 * 4); /* @6 */
+        __u8 v3 = (__u8)nicc_bitlen32(v2); /* @7 */
+        s->dense_out[i1] = v3; /* @5 */
+    }
+    /* criteo.py:24: hashes = rec.cats.map(lambda x: nd.crc32(x) & ((1 << HASH_BITS) - 1)) */
+    if (plen < 157U) /* @8 */
+        return nicc_done(cnt, NICC_MALFORMED);
+    #pragma unroll
+    for (__u32 i4 = 0; i4 < 26U; i4++) { /* @9 */
+        __u32 v5 = nicc_ld32be(io + 53 + i4 * 4); /* @10 */
+        __u32 v6 = nicc_crc32_be32(v5); /* @11 */
+        __u32 v7 = (__u32)(v6 & 1048575U); /* @12 */
+        s->cats_out[i4] = v7; /* @9 */
+    }
+    /* criteo.py:25: return nd.to_host(rec.label, buckets, nd.le(hashes)) */
+    *io = label; /* @13 */
+    #pragma unroll
+    for (__u32 i8 = 0; i8 < 13U; i8++) {
+        *(io + 1 + i8) = s->dense_out[i8];
+    }
+    #pragma unroll
+    for (__u32 i9 = 0; i9 < 26U; i9++) {
+        nicc_st32le(io + 14 + i9 * 4, s->cats_out[i9]);
+    }
+    return nicc_finish(ctx, cnt, io_copy, 118U, NICC_PASS); /* @14 */
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -39,12 +39,12 @@ struct {
     __type(value, struct nicc_counters);
 } nicc_counters SEC(".maps");
 
-/* Working memory: the payload bytes read, the new payload, map outputs. One slot per possible CPU
- * (the loader sets max_entries), indexed by the CPU the program runs on: a per-CPU array value
- * would be limited to 32 KiB. */
+/* Working memory: the payload of a frame with fragments (copied, and rewritten there), the new
+ * payload when it is not written in place, map outputs. One slot per possible CPU (the loader sets
+ * max_entries), indexed by the CPU the program runs on: a per-CPU array value would be limited to
+ * 32 KiB. */
 struct nicc_scratch {
-    __u8 in[8];
-    __u8 out[8];
+    __u8 io[8];
 };
 
 struct {
@@ -62,31 +62,19 @@ struct {
     __type(value, __u64);
 } nicc_state_seen SEC(".maps");
 
-/* Unaligned loads and stores of big- and little-endian integers. */
-NICC_INLINE __u16 nicc_ld16be(const __u8 *p) { return (__u16)(p[0] << 8 | p[1]); }
-NICC_INLINE __u16 nicc_ld16le(const __u8 *p) { return (__u16)(p[1] << 8 | p[0]); }
-NICC_INLINE __u32 nicc_ld32be(const __u8 *p)
-{
-    return (__u32)p[0] << 24 | (__u32)p[1] << 16 | (__u32)p[2] << 8 | p[3];
-}
-NICC_INLINE __u32 nicc_ld32le(const __u8 *p)
-{
-    return (__u32)p[3] << 24 | (__u32)p[2] << 16 | (__u32)p[1] << 8 | p[0];
-}
-NICC_INLINE __u64 nicc_ld64be(const __u8 *p)
-{
-    return (__u64)nicc_ld32be(p) << 32 | nicc_ld32be(p + 4);
-}
-NICC_INLINE __u64 nicc_ld64le(const __u8 *p)
-{
-    return (__u64)nicc_ld32le(p + 4) << 32 | nicc_ld32le(p);
-}
-NICC_INLINE void nicc_st16be(__u8 *p, __u16 v) { p[0] = v >> 8; p[1] = (__u8)v; }
-NICC_INLINE void nicc_st16le(__u8 *p, __u16 v) { p[1] = v >> 8; p[0] = (__u8)v; }
-NICC_INLINE void nicc_st32be(__u8 *p, __u32 v) { nicc_st16be(p, v >> 16); nicc_st16be(p + 2, (__u16)v); }
-NICC_INLINE void nicc_st32le(__u8 *p, __u32 v) { nicc_st16le(p, (__u16)v); nicc_st16le(p + 2, v >> 16); }
-NICC_INLINE void nicc_st64be(__u8 *p, __u64 v) { nicc_st32be(p, v >> 32); nicc_st32be(p + 4, (__u32)v); }
-NICC_INLINE void nicc_st64le(__u8 *p, __u64 v) { nicc_st32le(p, (__u32)v); nicc_st32le(p + 4, v >> 32); }
+/* Unaligned loads and stores of big- and little-endian integers (x86 takes unaligned accesses). */
+NICC_INLINE __u16 nicc_ld16be(const __u8 *p) { return __builtin_bswap16(*(const __u16 *)p); }
+NICC_INLINE __u16 nicc_ld16le(const __u8 *p) { return *(const __u16 *)p; }
+NICC_INLINE __u32 nicc_ld32be(const __u8 *p) { return __builtin_bswap32(*(const __u32 *)p); }
+NICC_INLINE __u32 nicc_ld32le(const __u8 *p) { return *(const __u32 *)p; }
+NICC_INLINE __u64 nicc_ld64be(const __u8 *p) { return __builtin_bswap64(*(const __u64 *)p); }
+NICC_INLINE __u64 nicc_ld64le(const __u8 *p) { return *(const __u64 *)p; }
+NICC_INLINE void nicc_st16be(__u8 *p, __u16 v) { *(__u16 *)p = __builtin_bswap16(v); }
+NICC_INLINE void nicc_st16le(__u8 *p, __u16 v) { *(__u16 *)p = v; }
+NICC_INLINE void nicc_st32be(__u8 *p, __u32 v) { *(__u32 *)p = __builtin_bswap32(v); }
+NICC_INLINE void nicc_st32le(__u8 *p, __u32 v) { *(__u32 *)p = v; }
+NICC_INLINE void nicc_st64be(__u8 *p, __u64 v) { *(__u64 *)p = __builtin_bswap64(v); }
+NICC_INLINE void nicc_st64le(__u8 *p, __u64 v) { *(__u64 *)p = v; }
 
 /* Count the packet and give its XDP action. */
 NICC_INLINE int nicc_done(struct nicc_counters *cnt, int code)
@@ -103,11 +91,13 @@ int nicc_dedup(struct xdp_md *ctx)
     __u8 *pkt = data;
     __u32 zero = 0, cpu = bpf_get_smp_processor_id();
     struct nicc_counters *cnt = bpf_map_lookup_elem(&nicc_counters, &zero);
-    struct nicc_scratch *s;
-    __u32 ulen, olen = 0;
+    struct nicc_scratch *s = NULL;
+    __u8 *io, *io_end, *io_copy = NULL;
+    __u32 ulen, blen;
     __u16 plen;
 
-    (void)olen;
+    (void)cpu;
+    (void)io_copy;
     if (!cnt)
         return XDP_PASS;
     /* framing: Ethernet + IPv4 (no options, not a fragment) + UDP to port 9003; anything else passes */
@@ -120,50 +110,69 @@ int nicc_dedup(struct xdp_md *ctx)
     if (nicc_ld16be(pkt + 36) != 9003)
         return nicc_done(cnt, NICC_UNSELECTED);
     ulen = nicc_ld16be(pkt + 38);
-    if (ulen < 8U || ulen - 8U > (__u32)bpf_xdp_get_buff_len(ctx) - NICC_ETH_IP_UDP)
+    blen = bpf_xdp_get_buff_len(ctx);
+    if (ulen < 8U || ulen - 8U > blen - NICC_ETH_IP_UDP)
         return nicc_done(cnt, NICC_UNSELECTED);
     plen = (__u16)(ulen - 8U);
-    s = bpf_map_lookup_elem(&nicc_scratch, &cpu);
-    if (!s)
-        return nicc_done(cnt, NICC_UNHANDLED);
-    /* the payload bytes the pipeline reads: at most 8, never past the UDP payload */
-    if (plen > 0) {
-        __u32 cl = plen < 8U ? plen : 8U;
-
-        if (bpf_xdp_load_bytes(ctx, NICC_ETH_IP_UDP, s->in, cl))
+    /* the payload: read (and rewritten) in the packet when the frame is one linear buffer; a frame with
+     * fragments gets the bytes the pipeline reads (8 at most) copied into scratch memory */
+    if ((__u32)((__u8 *)data_end - pkt) == blen) {
+        io = pkt + NICC_ETH_IP_UDP;
+        io_end = data_end;
+    } else {
+        s = bpf_map_lookup_elem(&nicc_scratch, &cpu);
+        if (!s)
             return nicc_done(cnt, NICC_UNHANDLED);
+        if (plen > 0 && bpf_xdp_load_bytes(ctx, NICC_ETH_IP_UDP, s->io, plen < 8U ? plen : 8U))
+            return nicc_done(cnt, NICC_UNHANDLED);
+        io = s->io;
+        io_end = s->io + sizeof(s->io);
+        io_copy = s->io;
     }
+    (void)io;
+    (void)io_end;
+    (void)s;
 
-    __u8 v1 = (plen < 8U); /* @1 lt dedup.py:22 */
-    if (v1) return nicc_done(cnt, NICC_MALFORMED); /* @2 reject_if dedup.py:22 */
-    if (plen < 8U) return nicc_done(cnt, NICC_MALFORMED); /* @3 field dedup.py:23 */
-    __u64 v2 = (__u64)nicc_ld64be(s->in + 0); /* @3 field dedup.py:23 */
-    __u64 v3 = (__u64)(v2 & 16383ULL); /* @4 and dedup.py:23 */
-    __u8 v4 = 0; /* @5 state_update_if dedup.py:23 */
-    if ((__u64)v3 < 16384U) { /* @5 state_update_if dedup.py:23 */
-        __u32 key5 = (__u32)v3; /* @5 state_update_if dedup.py:23 */
-        __u64 *p6 = bpf_map_lookup_elem(&nicc_state_seen, &key5); /* @5 state_update_if dedup.py:23 */
-        if (p6) { /* @5 state_update_if dedup.py:23 */
-            int busy9 = 1; /* @5 state_update_if dedup.py:23 */
-            for (int t8 = 0; t8 < 16; t8++) { /* @5 state_update_if dedup.py:23 */
-                __u64 raw7 = *(volatile __u64 *)p6; /* @5 state_update_if dedup.py:23 */
-                if (!(v2 > (__u64)raw7)) { /* @5 state_update_if dedup.py:23 */
-                    busy9 = 0; /* @5 state_update_if dedup.py:23 */
-                    break; /* @5 state_update_if dedup.py:23 */
-                } /* @5 state_update_if dedup.py:23 */
-                if (__sync_val_compare_and_swap(p6, raw7, (__u64)v2) == raw7) { /* @5 state_update_if dedup.py:23 */
-                    v4 = 1; /* @5 state_update_if dedup.py:23 */
-                    busy9 = 0; /* @5 state_update_if dedup.py:23 */
-                    break; /* @5 state_update_if dedup.py:23 */
-                } /* @5 state_update_if dedup.py:23 */
-            } /* @5 state_update_if dedup.py:23 */
-            if (busy9) /* @5 state_update_if dedup.py:23 */
-                return nicc_done(cnt, NICC_UNHANDLED); /* @5 state_update_if dedup.py:23 */
-        } /* @5 state_update_if dedup.py:23 */
-    } /* @5 state_update_if dedup.py:23 */
-    __u8 v10 = !v4; /* @6 not dedup.py:24 */
-    if (v10) return nicc_done(cnt, NICC_DROP); /* @7 verdict_if dedup.py:24 */
-    return nicc_done(cnt, NICC_PASS); /* @8 verdict dedup.py:25 */
+    /* dedup.py:22: def dedup(rec: Msg): */
+    if (plen < 8U) /* @1 */
+        return nicc_done(cnt, NICC_MALFORMED);
+    /* dedup.py:23: fresh = seen.update_if(rec.msg_id & (SLOTS - 1), rec.msg_id, "gt") */
+    if (plen < 8U) /* @2 */
+        return nicc_done(cnt, NICC_MALFORMED);
+    if (io + 8 > io_end)
+        return nicc_done(cnt, NICC_UNHANDLED);
+    __u64 msg_id = nicc_ld64be(io);
+    __u64 v1 = (__u64)(msg_id & 16383ULL); /* @3 */
+    __u8 hit = 0; /* @4 */
+    if ((__u64)v1 < 16384U) {
+        __u32 key = (__u32)v1;
+        __u64 *p = bpf_map_lookup_elem(&nicc_state_seen, &key);
+
+        if (p) {
+            int busy = 1;
+
+            for (int t = 0; t < 16; t++) {
+                __u64 raw = *(volatile __u64 *)p;
+
+                if (!(msg_id > (__u64)raw)) {
+                    busy = 0;
+                    break;
+                }
+                if (__sync_val_compare_and_swap(p, raw, (__u64)msg_id) == raw) {
+                    hit = 1;
+                    busy = 0;
+                    break;
+                }
+            }
+            if (busy)
+                return nicc_done(cnt, NICC_UNHANDLED);
+        }
+    }
+    /* dedup.py:24: nd.drop_if(~fresh) */
+    if (!hit) /* @5 */
+        return nicc_done(cnt, NICC_DROP);
+    /* dedup.py:25: return nd.to_host() */
+    return nicc_done(cnt, NICC_PASS); /* @6 */
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -39,15 +39,15 @@ struct {
     __type(value, struct nicc_counters);
 } nicc_counters SEC(".maps");
 
-/* Working memory: the payload bytes read, the new payload, map outputs. One slot per possible CPU
- * (the loader sets max_entries), indexed by the CPU the program runs on: a per-CPU array value
- * would be limited to 32 KiB. */
+/* Working memory: the payload of a frame with fragments (copied, and rewritten there), the new
+ * payload when it is not written in place, map outputs. One slot per possible CPU (the loader sets
+ * max_entries), indexed by the CPU the program runs on: a per-CPU array value would be limited to
+ * 32 KiB. */
 struct nicc_scratch {
-    __u8 in[736];
-    __u8 out[1456];
-    __u16 m9_r[240];
-    __u16 m10_g[240];
-    __u16 m11_b[240];
+    __u8 io[1456];
+    __u16 pixels_r[240];
+    __u16 pixels_g[240];
+    __u16 pixels_b[240];
 };
 
 struct {
@@ -57,31 +57,19 @@ struct {
     __type(value, struct nicc_scratch);
 } nicc_scratch SEC(".maps");
 
-/* Unaligned loads and stores of big- and little-endian integers. */
-NICC_INLINE __u16 nicc_ld16be(const __u8 *p) { return (__u16)(p[0] << 8 | p[1]); }
-NICC_INLINE __u16 nicc_ld16le(const __u8 *p) { return (__u16)(p[1] << 8 | p[0]); }
-NICC_INLINE __u32 nicc_ld32be(const __u8 *p)
-{
-    return (__u32)p[0] << 24 | (__u32)p[1] << 16 | (__u32)p[2] << 8 | p[3];
-}
-NICC_INLINE __u32 nicc_ld32le(const __u8 *p)
-{
-    return (__u32)p[3] << 24 | (__u32)p[2] << 16 | (__u32)p[1] << 8 | p[0];
-}
-NICC_INLINE __u64 nicc_ld64be(const __u8 *p)
-{
-    return (__u64)nicc_ld32be(p) << 32 | nicc_ld32be(p + 4);
-}
-NICC_INLINE __u64 nicc_ld64le(const __u8 *p)
-{
-    return (__u64)nicc_ld32le(p + 4) << 32 | nicc_ld32le(p);
-}
-NICC_INLINE void nicc_st16be(__u8 *p, __u16 v) { p[0] = v >> 8; p[1] = (__u8)v; }
-NICC_INLINE void nicc_st16le(__u8 *p, __u16 v) { p[1] = v >> 8; p[0] = (__u8)v; }
-NICC_INLINE void nicc_st32be(__u8 *p, __u32 v) { nicc_st16be(p, v >> 16); nicc_st16be(p + 2, (__u16)v); }
-NICC_INLINE void nicc_st32le(__u8 *p, __u32 v) { nicc_st16le(p, (__u16)v); nicc_st16le(p + 2, v >> 16); }
-NICC_INLINE void nicc_st64be(__u8 *p, __u64 v) { nicc_st32be(p, v >> 32); nicc_st32be(p + 4, (__u32)v); }
-NICC_INLINE void nicc_st64le(__u8 *p, __u64 v) { nicc_st32le(p, (__u32)v); nicc_st32le(p + 4, v >> 32); }
+/* Unaligned loads and stores of big- and little-endian integers (x86 takes unaligned accesses). */
+NICC_INLINE __u16 nicc_ld16be(const __u8 *p) { return __builtin_bswap16(*(const __u16 *)p); }
+NICC_INLINE __u16 nicc_ld16le(const __u8 *p) { return *(const __u16 *)p; }
+NICC_INLINE __u32 nicc_ld32be(const __u8 *p) { return __builtin_bswap32(*(const __u32 *)p); }
+NICC_INLINE __u32 nicc_ld32le(const __u8 *p) { return *(const __u32 *)p; }
+NICC_INLINE __u64 nicc_ld64be(const __u8 *p) { return __builtin_bswap64(*(const __u64 *)p); }
+NICC_INLINE __u64 nicc_ld64le(const __u8 *p) { return *(const __u64 *)p; }
+NICC_INLINE void nicc_st16be(__u8 *p, __u16 v) { *(__u16 *)p = __builtin_bswap16(v); }
+NICC_INLINE void nicc_st16le(__u8 *p, __u16 v) { *(__u16 *)p = v; }
+NICC_INLINE void nicc_st32be(__u8 *p, __u32 v) { *(__u32 *)p = __builtin_bswap32(v); }
+NICC_INLINE void nicc_st32le(__u8 *p, __u32 v) { *(__u32 *)p = v; }
+NICC_INLINE void nicc_st64be(__u8 *p, __u64 v) { *(__u64 *)p = __builtin_bswap64(v); }
+NICC_INLINE void nicc_st64le(__u8 *p, __u64 v) { *(__u64 *)p = v; }
 
 /* Count the packet and give its XDP action. */
 NICC_INLINE int nicc_done(struct nicc_counters *cnt, int code)
@@ -90,41 +78,46 @@ NICC_INLINE int nicc_done(struct nicc_counters *cnt, int code)
     return code == NICC_TRANSMIT ? XDP_TX : code == NICC_DROP ? XDP_DROP : XDP_PASS;
 }
 
-/* framing.rewrite: the new payload after the 42 header bytes, resized with bpf_xdp_adjust_tail (no
- * Ethernet padding is left); IPv4 total length, UDP length, IPv4 header checksum recomputed, UDP checksum 0.
- * A packet that cannot grow (no tailroom) passes unchanged, counted as NICC_UNHANDLED. */
-NICC_INLINE int nicc_commit(struct xdp_md *ctx, struct nicc_scratch *s,
-                             struct nicc_counters *cnt, __u32 olen, int code)
+/* framing.rewrite, last step: IPv4 total length and UDP length set, the IPv4 header checksum
+ * recomputed over the 20-byte header (the one's-complement sum does not depend on byte order:
+ * summed as native 32-bit words, stored as summed), UDP checksum 0. */
+NICC_INLINE int nicc_headers(struct xdp_md *ctx, struct nicc_counters *cnt, __u32 olen, int code)
 {
-    void *data = (void *)(long)ctx->data;
-    void *data_end = (void *)(long)ctx->data_end;
+    __u8 *pkt = (void *)(long)ctx->data;
+    __u64 sum = 0;
+
+    if ((void *)(pkt + NICC_ETH_IP_UDP) > (void *)(long)ctx->data_end)
+        return nicc_done(cnt, NICC_UNHANDLED);
+    nicc_st16be(pkt + 16, (__u16)(28U + olen));
+    *(__u16 *)(pkt + 24) = 0;
+    sum = (__u64)*(__u32 *)(pkt + 14) + *(__u32 *)(pkt + 18) + *(__u32 *)(pkt + 22) + *(__u32 *)(pkt + 26) +
+          *(__u32 *)(pkt + 30);
+    sum = (sum & 0xffffffff) + (sum >> 32);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    *(__u16 *)(pkt + 24) = (__u16)~sum;
+    nicc_st16be(pkt + 38, (__u16)(8U + olen));
+    *(__u16 *)(pkt + 40) = 0;
+    return nicc_done(cnt, code);
+}
+
+/* The new payload was written in place: over the packet (io_copy NULL; a payload that grew got its
+ * room before it was written), or over the copy of a frame with fragments, stored back now. The
+ * frame is trimmed to it (no Ethernet padding is left). A frame that cannot grow (no tailroom)
+ * passes unchanged, counted as NICC_UNHANDLED. */
+NICC_INLINE int nicc_finish(struct xdp_md *ctx, struct nicc_counters *cnt, const __u8 *io_copy, __u32 olen,
+                            int code)
+{
     long delta = (long)(NICC_ETH_IP_UDP + olen) - (long)bpf_xdp_get_buff_len(ctx);
-    __u8 *pkt;
-    __u32 sum = 0;
 
     if (olen > 1456U)
         return nicc_done(cnt, NICC_UNHANDLED);
     if (delta != 0 && bpf_xdp_adjust_tail(ctx, (int)delta))
         return nicc_done(cnt, NICC_UNHANDLED);
-    if (olen > 0 && bpf_xdp_store_bytes(ctx, NICC_ETH_IP_UDP, s->out, olen))
+    if (io_copy && olen > 0 && bpf_xdp_store_bytes(ctx, NICC_ETH_IP_UDP, (void *)io_copy, olen))
         return nicc_done(cnt, NICC_UNHANDLED);
-    data = (void *)(long)ctx->data;
-    data_end = (void *)(long)ctx->data_end;
-    pkt = data;
-    if ((void *)(pkt + NICC_ETH_IP_UDP) > data_end)
-        return nicc_done(cnt, NICC_UNHANDLED);
-    nicc_st16be(pkt + 16, (__u16)(28U + olen));
-    pkt[24] = 0;
-    pkt[25] = 0;
-    for (int i = 14; i < 34; i += 2)
-        sum += nicc_ld16be(pkt + i);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    nicc_st16be(pkt + 24, (__u16)~sum);
-    nicc_st16be(pkt + 38, (__u16)(8U + olen));
-    pkt[40] = 0;
-    pkt[41] = 0;
-    return nicc_done(cnt, code);
+    return nicc_headers(ctx, cnt, olen, code);
 }
 
 static const __u16 nicc_lut_norm_r[256] __attribute__((section(".rodata"))) = {
@@ -184,53 +177,64 @@ static const __u16 nicc_lut_norm_b[256] __attribute__((section(".rodata"))) = {
     16578, 16587, 16596, 16605, 16614, 16622, 16631, 16640, 16649, 16658, 16667, 16676, 16685, 16694, 16703, 16712
 };
 
-struct nicc_map12_ctx {
+struct nicc_loop_ctx {
     struct nicc_scratch *s;
     __u16 plen;
+    __u32 n;
 };
 
-static long nicc_map12(__u32 i, void *arg)
+static long nicc_loop(__u32 i, void *arg)
 {
-    struct nicc_map12_ctx *c = arg; /* @9 map normalize.py:43 */
-    struct nicc_scratch *s = c->s; /* @9 map normalize.py:43 */
-    __u16 plen = c->plen; /* @9 map normalize.py:43 */
-     /* @9 map normalize.py:43 */
-    if (i >= 240U) /* @9 map normalize.py:43 */
-        return 1; /* @9 map normalize.py:43 */
-    __u8 v13 = (__u8)(s->in + 10 + i * 3)[0]; /* @10 elem normalize.py:43 */
-    __u8 v14 = (__u8)(s->in + 11 + i * 3)[0]; /* @10 elem normalize.py:43 */
-    __u8 v15 = (__u8)(s->in + 12 + i * 3)[0]; /* @10 elem normalize.py:43 */
-    __u16 v16 = nicc_lut_norm_r[(__u32)v13 & 255U]; /* @11 lut normalize.py:43 */
-    __u16 v17 = nicc_lut_norm_g[(__u32)v14 & 255U]; /* @12 lut normalize.py:43 */
-    __u16 v18 = nicc_lut_norm_b[(__u32)v15 & 255U]; /* @13 lut normalize.py:43 */
-    s->m9_r[i] = v16; /* @9 map normalize.py:43 */
-    s->m10_g[i] = v17; /* @9 map normalize.py:43 */
-    s->m11_b[i] = v18; /* @9 map normalize.py:43 */
-    return 0; /* @9 map normalize.py:43 */
+    /* normalize.py:43: out = rec.pixels.map(lambda px: {"r": norm[0](px.r), "g": norm[1](px.g), "b": norm[2](px.b)}) */
+    struct nicc_loop_ctx *c = arg; /* @4 */
+    struct nicc_scratch *s = c->s;
+    __u8 *io = s->io;
+    __u8 *io_end = s->io + sizeof(s->io);
+    __u16 plen = c->plen;
+    __u32 n = c->n;
+
+    (void)io_end;
+    (void)plen;
+    if (i >= n || i >= 240U)          /* (a bound the verifier sees) */
+        return 1;
+    const __u8 *e1 = io + 10 + i * 3;
+    __u8 r = *e1; /* @5 */
+    __u8 g = *(e1 + 1); /* @5 */
+    __u8 b = *(e1 + 2); /* @5 */
+    __u16 v2 = nicc_lut_norm_r[r]; /* @6 */
+    __u16 v3 = nicc_lut_norm_g[g]; /* @7 */
+    __u16 v4 = nicc_lut_norm_b[b]; /* @8 */
+    s->pixels_r[i] = v2; /* @4 */
+    s->pixels_g[i] = v3;
+    s->pixels_b[i] = v4;
+    return 0;
 }
 
-struct nicc_emit22_ctx {
+struct nicc_loop5_ctx {
     struct nicc_scratch *s;
     __u16 plen;
-    __u32 base;
+    __u32 n;
 };
 
-static long nicc_emit22(__u32 i, void *arg)
+static long nicc_loop5(__u32 i, void *arg)
 {
-    struct nicc_emit22_ctx *c = arg; /* @17 emit normalize.py:44 */
-    struct nicc_scratch *s = c->s; /* @17 emit normalize.py:44 */
-    __u16 plen = c->plen; /* @17 emit normalize.py:44 */
-    __u64 o; /* @17 emit normalize.py:44 */
-     /* @17 emit normalize.py:44 */
-    if (i >= 240U) /* @17 emit normalize.py:44 */
-        return 1; /* @17 emit normalize.py:44 */
-    o = (__u64)c->base + (__u64)i * 6U; /* @17 emit normalize.py:44 */
-    if (o > 1450U) /* @17 emit normalize.py:44 */
-        return 1; /* @17 emit normalize.py:44 */
-    nicc_st16le(s->out + o + 0, (__u16)s->m9_r[i]); /* @17 emit normalize.py:44 */
-    nicc_st16le(s->out + o + 2, (__u16)s->m10_g[i]); /* @17 emit normalize.py:44 */
-    nicc_st16le(s->out + o + 4, (__u16)s->m11_b[i]); /* @17 emit normalize.py:44 */
-    return 0; /* @17 emit normalize.py:44 */
+    /* normalize.py:44: return nd.to_host(rec.image_id, rec.row, rec.col, rec.count, nd.le(out)) */
+    struct nicc_loop5_ctx *c = arg; /* @12 */
+    struct nicc_scratch *s = c->s;
+    __u8 *io = s->io;
+    __u8 *io_end = s->io + sizeof(s->io);
+    __u16 plen = c->plen;
+    __u32 n = c->n;
+
+    (void)io_end;
+    (void)plen;
+    if (i >= n || i >= 240U)          /* (a bound the verifier sees) */
+        return 1;
+    __u8 *o6 = io + 10 + i * 6;
+    nicc_st16le(o6, s->pixels_r[i]);
+    nicc_st16le(o6 + 2, s->pixels_g[i]);
+    nicc_st16le(o6 + 4, s->pixels_b[i]);
+    return 0;
 }
 
 SEC("xdp.frags")
@@ -241,11 +245,13 @@ int nicc_normalize(struct xdp_md *ctx)
     __u8 *pkt = data;
     __u32 zero = 0, cpu = bpf_get_smp_processor_id();
     struct nicc_counters *cnt = bpf_map_lookup_elem(&nicc_counters, &zero);
-    struct nicc_scratch *s;
-    __u32 ulen, olen = 0;
+    struct nicc_scratch *s = NULL;
+    __u8 *io, *io_end, *io_copy = NULL;
+    __u32 ulen, blen;
     __u16 plen;
 
-    (void)olen;
+    (void)cpu;
+    (void)io_copy;
     if (!cnt)
         return XDP_PASS;
     /* framing: Ethernet + IPv4 (no options, not a fragment) + UDP to port 9001; anything else passes */
@@ -258,48 +264,56 @@ int nicc_normalize(struct xdp_md *ctx)
     if (nicc_ld16be(pkt + 36) != 9001)
         return nicc_done(cnt, NICC_UNSELECTED);
     ulen = nicc_ld16be(pkt + 38);
-    if (ulen < 8U || ulen - 8U > (__u32)bpf_xdp_get_buff_len(ctx) - NICC_ETH_IP_UDP)
+    blen = bpf_xdp_get_buff_len(ctx);
+    if (ulen < 8U || ulen - 8U > blen - NICC_ETH_IP_UDP)
         return nicc_done(cnt, NICC_UNSELECTED);
     plen = (__u16)(ulen - 8U);
     s = bpf_map_lookup_elem(&nicc_scratch, &cpu);
     if (!s)
         return nicc_done(cnt, NICC_UNHANDLED);
-    /* the payload bytes the pipeline reads: at most 730, never past the UDP payload */
-    if (plen > 0) {
-        __u32 cl = plen < 730U ? plen : 730U;
+    /* the payload bytes the pipeline reads (730 at most), copied: the program works on the copy */
+    io = s->io;
+    io_end = s->io + sizeof(s->io);
+    io_copy = s->io;
+    if (plen > 0 && bpf_xdp_load_bytes(ctx, NICC_ETH_IP_UDP, s->io, plen < 730U ? plen : 730U))
+        return nicc_done(cnt, NICC_UNHANDLED);
+    (void)io;
+    (void)io_end;
+    (void)s;
 
-        if (bpf_xdp_load_bytes(ctx, NICC_ETH_IP_UDP, s->in, cl))
-            return nicc_done(cnt, NICC_UNHANDLED);
-    }
-
-    if (plen < 10U) return nicc_done(cnt, NICC_MALFORMED); /* @1 field normalize.py:42 */
-    __u16 v1 = (__u16)nicc_ld16be(s->in + 8); /* @1 field normalize.py:42 */
-    __u8 v2 = (v1 > 240U); /* @2 gt normalize.py:42 */
-    if (v2) return nicc_done(cnt, NICC_MALFORMED); /* @3 reject_if normalize.py:42 */
-    __u32 v3 = (__u32)v1; /* @4 cast normalize.py:42 */
-    __u32 v4 = (__u32)(v3 * 3U); /* @5 mul normalize.py:42 */
-    __u32 v5 = (__u32)(v4 + 10U); /* @6 add normalize.py:42 */
-    __u32 v6 = (__u32)plen; /* @4 cast normalize.py:42 */
-    __u8 v7 = (v6 != v5); /* @7 ne normalize.py:42 */
-    if (v7) return nicc_done(cnt, NICC_MALFORMED); /* @3 reject_if normalize.py:42 */
-    __u32 k8 = (__u32)v1 < 240U ? (__u32)v1 : 240U; /* @8 array normalize.py:43 */
-    if ((__u64)plen < 10ULL + (__u64)k8 * 3ULL) return nicc_done(cnt, NICC_MALFORMED); /* @8 array normalize.py:43 */
-    struct nicc_map12_ctx nicc_map12_c = { .s = s, .plen = plen }; /* @9 map normalize.py:43 */
-    bpf_loop(k8, nicc_map12, &nicc_map12_c, 0); /* @9 map normalize.py:43 */
-    if (plen < 4U) return nicc_done(cnt, NICC_MALFORMED); /* @14 field normalize.py:44 */
-    __u32 v19 = (__u32)nicc_ld32be(s->in + 0); /* @14 field normalize.py:44 */
-    if (plen < 6U) return nicc_done(cnt, NICC_MALFORMED); /* @15 field normalize.py:44 */
-    __u16 v20 = (__u16)nicc_ld16be(s->in + 4); /* @15 field normalize.py:44 */
-    if (plen < 8U) return nicc_done(cnt, NICC_MALFORMED); /* @16 field normalize.py:44 */
-    __u16 v21 = (__u16)nicc_ld16be(s->in + 6); /* @16 field normalize.py:44 */
-    nicc_st32be(s->out + 0, (__u32)v19); /* @17 emit normalize.py:44 */
-    nicc_st16be(s->out + 4, (__u16)v20); /* @17 emit normalize.py:44 */
-    nicc_st16be(s->out + 6, (__u16)v21); /* @17 emit normalize.py:44 */
-    nicc_st16be(s->out + 8, (__u16)v1); /* @17 emit normalize.py:44 */
-    struct nicc_emit22_ctx nicc_emit22_c = { .s = s, .plen = plen, .base = 10U }; /* @17 emit normalize.py:44 */
-    bpf_loop(k8, nicc_emit22, &nicc_emit22_c, 0); /* @17 emit normalize.py:44 */
-    olen = 10U + k8 * 6U; /* @17 emit normalize.py:44 */
-    return nicc_commit(ctx, s, cnt, olen, NICC_PASS); /* @18 verdict normalize.py:44 */
+    /* normalize.py:42: def normalize(rec: ImageRow): */
+    if (plen < 10U) /* @1 */
+        return nicc_done(cnt, NICC_MALFORMED);
+    if (io + 10 > io_end)
+        return nicc_done(cnt, NICC_UNHANDLED);
+    __u16 count = nicc_ld16be(io + 8);
+    if (count > 240U) /* @2 */
+        return nicc_done(cnt, NICC_MALFORMED);
+    if ((__u32)plen != (__u32)((__u32)((__u32)count * 3U) + 10U)) /* @2 */
+        return nicc_done(cnt, NICC_MALFORMED);
+    /* normalize.py:43: out = rec.pixels.map(lambda px: {"r": norm[0](px.r), "g": norm[1](px.g), "b": norm[2](px.b)}) */
+    __u32 n_pixels = count < 240U ? count : 240U; /* @3 */
+    if (plen < 10U + n_pixels * 3U)
+        return nicc_done(cnt, NICC_MALFORMED);
+    struct nicc_loop_ctx nicc_loop_c = { .s = s, .plen = plen, .n = n_pixels }; /* @4 */
+    bpf_loop(n_pixels, nicc_loop, &nicc_loop_c, 0);
+    /* normalize.py:44: return nd.to_host(rec.image_id, rec.row, rec.col, rec.count, nd.le(out)) */
+    if (plen < 4U) /* @9 */
+        return nicc_done(cnt, NICC_MALFORMED);
+    __u32 image_id = nicc_ld32be(io);
+    if (plen < 6U) /* @10 */
+        return nicc_done(cnt, NICC_MALFORMED);
+    __u16 row = nicc_ld16be(io + 4);
+    if (plen < 8U) /* @11 */
+        return nicc_done(cnt, NICC_MALFORMED);
+    __u16 col = nicc_ld16be(io + 6);
+    nicc_st32be(io, image_id); /* @12 */
+    nicc_st16be(io + 4, row);
+    nicc_st16be(io + 6, col);
+    nicc_st16be(io + 8, count);
+    struct nicc_loop5_ctx nicc_loop5_c = { .s = s, .plen = plen, .n = n_pixels }; /* @12 */
+    bpf_loop(n_pixels, nicc_loop5, &nicc_loop5_c, 0);
+    return nicc_finish(ctx, cnt, io_copy, 10U + n_pixels * 6U, NICC_PASS); /* @13 */
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -2,35 +2,11 @@
  * Semantics: nicc.compiler.interp (the reference interpreter); framing: nicc.compiler.framing. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "nicc_bytes.h"
 #include "dedup_process.h"
-
-/* Unaligned loads and stores of big- and little-endian integers. */
-static inline uint16_t dedup_ld16be(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static inline uint16_t dedup_ld16le(const uint8_t *p) { return (uint16_t)(p[1] << 8 | p[0]); }
-static inline uint32_t dedup_ld32be(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static inline uint32_t dedup_ld32le(const uint8_t *p)
-{
-    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
-}
-static inline uint64_t dedup_ld64be(const uint8_t *p)
-{
-    return (uint64_t)dedup_ld32be(p) << 32 | dedup_ld32be(p + 4);
-}
-static inline uint64_t dedup_ld64le(const uint8_t *p)
-{
-    return (uint64_t)dedup_ld32le(p + 4) << 32 | dedup_ld32le(p);
-}
-static inline void dedup_st16be(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = (uint8_t)v; }
-static inline void dedup_st16le(uint8_t *p, uint16_t v) { p[1] = v >> 8; p[0] = (uint8_t)v; }
-static inline void dedup_st32be(uint8_t *p, uint32_t v) { dedup_st16be(p, v >> 16); dedup_st16be(p + 2, (uint16_t)v); }
-static inline void dedup_st32le(uint8_t *p, uint32_t v) { dedup_st16le(p, (uint16_t)v); dedup_st16le(p + 2, v >> 16); }
-static inline void dedup_st64be(uint8_t *p, uint64_t v) { dedup_st32be(p, v >> 32); dedup_st32be(p + 4, (uint32_t)v); }
-static inline void dedup_st64le(uint8_t *p, uint64_t v) { dedup_st32le(p, (uint32_t)v); dedup_st32le(p + 4, v >> 32); }
 
 void dedup_state_init(struct dedup_state *st)
 {
@@ -42,36 +18,49 @@ void dedup_state_init(struct dedup_state *st)
 int dedup_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
                       struct dedup_state *st)
 {
-    const uint8_t *pl = pkt + 42;
+    uint8_t *io = pkt + 42;             /* the UDP payload */
     uint32_t ulen;
     uint16_t plen;
 
+    (void)io;
     (void)room;
     (void)st;
     *out_len = len;
     /* framing: Ethernet + IPv4 (no options, not a fragment) + UDP to port 9003 */
     if (len < 42U || pkt[12] != 0x08 || pkt[13] != 0x00 || pkt[14] != 0x45 || pkt[23] != 17)
         return NICC_UNSELECTED;
-    if (dedup_ld16be(pkt + 20) & 0x3fff)
+    if (nicc_ld16be(pkt + 20) & 0x3fff)
         return NICC_UNSELECTED;
-    if (dedup_ld16be(pkt + 36) != 9003)
+    if (nicc_ld16be(pkt + 36) != 9003)
         return NICC_UNSELECTED;
-    ulen = dedup_ld16be(pkt + 38);
+    ulen = nicc_ld16be(pkt + 38);
     if (ulen < 8U || ulen - 8U > len - 42U)
         return NICC_UNSELECTED;
     plen = (uint16_t)(ulen - 8U);
-    (void)pl;
     (void)plen;
 
-    bool v1 = (plen < 8U);
-    if (v1) return NICC_MALFORMED;
-    if (plen < 8U) return NICC_MALFORMED;
-    uint64_t v2 = (uint64_t)dedup_ld64be(pl + 0);
-    uint64_t v3 = (uint64_t)(v2 & 16383ULL);
-    bool v4 = (uint64_t)v3 < 16384U && v2 > st->seen[v3];
-    if (v4) st->seen[v3] = v2;
-    bool v5 = !v4;
-    if (v5) return NICC_DROP;
+    /* dedup.py:22: def dedup(rec: Msg): */
+    if (plen < 8U)
+        return NICC_MALFORMED;
+    /* dedup.py:23: fresh = seen.update_if(rec.msg_id & (SLOTS - 1), rec.msg_id, "gt") */
+    if (plen < 8U)
+        return NICC_MALFORMED;
+    uint64_t msg_id = nicc_ld64be(io);
+    uint64_t v1 = (uint64_t)(msg_id & 16383ULL);
+    bool hit = false;
+    if ((uint64_t)v1 < 16384U) {
+        uint64_t old = __atomic_load_n(&st->seen[v1], __ATOMIC_RELAXED);
+        while (msg_id > old) {
+            if (__atomic_compare_exchange_n(&st->seen[v1], &old, msg_id, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+                hit = true;
+                break;
+            }
+        }
+    }
+    /* dedup.py:24: nd.drop_if(~fresh) */
+    if (!hit)
+        return NICC_DROP;
+    /* dedup.py:25: return nd.to_host() */
     return NICC_PASS;
 }
 

@@ -2,35 +2,11 @@
  * Semantics: nicc.compiler.interp (the reference interpreter); framing: nicc.compiler.framing. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "nicc_bytes.h"
 #include "normalize_process.h"
-
-/* Unaligned loads and stores of big- and little-endian integers. */
-static inline uint16_t normalize_ld16be(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static inline uint16_t normalize_ld16le(const uint8_t *p) { return (uint16_t)(p[1] << 8 | p[0]); }
-static inline uint32_t normalize_ld32be(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static inline uint32_t normalize_ld32le(const uint8_t *p)
-{
-    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
-}
-static inline uint64_t normalize_ld64be(const uint8_t *p)
-{
-    return (uint64_t)normalize_ld32be(p) << 32 | normalize_ld32be(p + 4);
-}
-static inline uint64_t normalize_ld64le(const uint8_t *p)
-{
-    return (uint64_t)normalize_ld32le(p + 4) << 32 | normalize_ld32le(p);
-}
-static inline void normalize_st16be(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = (uint8_t)v; }
-static inline void normalize_st16le(uint8_t *p, uint16_t v) { p[1] = v >> 8; p[0] = (uint8_t)v; }
-static inline void normalize_st32be(uint8_t *p, uint32_t v) { normalize_st16be(p, v >> 16); normalize_st16be(p + 2, (uint16_t)v); }
-static inline void normalize_st32le(uint8_t *p, uint32_t v) { normalize_st16le(p, (uint16_t)v); normalize_st16le(p + 2, v >> 16); }
-static inline void normalize_st64be(uint8_t *p, uint64_t v) { normalize_st32be(p, v >> 32); normalize_st32be(p + 4, (uint32_t)v); }
-static inline void normalize_st64le(uint8_t *p, uint64_t v) { normalize_st32le(p, (uint32_t)v); normalize_st32le(p + 4, v >> 32); }
 
 static const uint16_t normalize_lut_norm_r[256] = {
     49212, 49204, 49195, 49186, 49177, 49169, 49160, 49150, 49132, 49115, 49097, 49080, 49062, 49045, 49027, 49010,
@@ -89,27 +65,11 @@ static const uint16_t normalize_lut_norm_b[256] = {
     16578, 16587, 16596, 16605, 16614, 16622, 16631, 16640, 16649, 16658, 16667, 16676, 16685, 16694, 16703, 16712
 };
 
-/* framing.rewrite: the new payload after the 42 header bytes; IPv4 total length, UDP length,
- * IPv4 header checksum recomputed, UDP checksum 0, no Ethernet padding. */
-static int normalize_commit(uint8_t *pkt, uint32_t room, uint32_t *out_len,
-                         const uint8_t *out, uint32_t olen, int code)
+/* The new payload, written in place over the old one, leaves with the packet: lengths and the
+ * IPv4 checksum (framing.rewrite); no Ethernet padding is left. */
+static inline int normalize_finish(uint8_t *pkt, uint32_t *out_len, uint32_t olen, int code)
 {
-    uint32_t sum = 0;
-
-    if (42U + olen > room)
-        return NICC_UNHANDLED;          /* the new frame does not fit its buffer: unchanged, to the host */
-    memcpy(pkt + 42, out, olen);
-    normalize_st16be(pkt + 16, (uint16_t)(28U + olen));
-    pkt[24] = 0;
-    pkt[25] = 0;
-    for (int i = 14; i < 34; i += 2)
-        sum += normalize_ld16be(pkt + i);
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    normalize_st16be(pkt + 24, (uint16_t)~sum);
-    normalize_st16be(pkt + 38, (uint16_t)(8U + olen));
-    pkt[40] = 0;
-    pkt[41] = 0;
+    nicc_rewrite_headers(pkt, olen);
     *out_len = 42U + olen;
     return code;
 }
@@ -122,77 +82,75 @@ void normalize_state_init(struct normalize_state *st)
 int normalize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
                           struct normalize_state *st)
 {
-    const uint8_t *pl = pkt + 42;
+    uint8_t *io = pkt + 42;             /* the UDP payload */
     uint32_t ulen;
     uint16_t plen;
-    uint8_t out[1450];
-    uint32_t olen = 0;
 
+    (void)io;
     (void)room;
     (void)st;
     *out_len = len;
     /* framing: Ethernet + IPv4 (no options, not a fragment) + UDP to port 9001 */
     if (len < 42U || pkt[12] != 0x08 || pkt[13] != 0x00 || pkt[14] != 0x45 || pkt[23] != 17)
         return NICC_UNSELECTED;
-    if (normalize_ld16be(pkt + 20) & 0x3fff)
+    if (nicc_ld16be(pkt + 20) & 0x3fff)
         return NICC_UNSELECTED;
-    if (normalize_ld16be(pkt + 36) != 9001)
+    if (nicc_ld16be(pkt + 36) != 9001)
         return NICC_UNSELECTED;
-    ulen = normalize_ld16be(pkt + 38);
+    ulen = nicc_ld16be(pkt + 38);
     if (ulen < 8U || ulen - 8U > len - 42U)
         return NICC_UNSELECTED;
     plen = (uint16_t)(ulen - 8U);
-    (void)pl;
     (void)plen;
 
-    if (plen < 10U) return NICC_MALFORMED;
-    uint16_t v1 = (uint16_t)normalize_ld16be(pl + 8);
-    bool v2 = (v1 > 240U);
-    if (v2) return NICC_MALFORMED;
-    uint32_t v3 = (uint32_t)v1;
-    uint32_t v4 = (uint32_t)(v3 * 3U);
-    uint32_t v5 = (uint32_t)(v4 + 10U);
-    uint32_t v6 = (uint32_t)plen;
-    bool v7 = (v6 != v5);
-    if (v7) return NICC_MALFORMED;
-    int64_t k8 = (int64_t)v1 < 240 ? (int64_t)v1 : 240;
-    if ((int64_t)plen < (int64_t)(10ULL + (uint64_t)k8 * 3ULL)) return NICC_MALFORMED;
-    uint16_t m9[240];
-    uint16_t m10[240];
-    uint16_t m11[240];
-    for (int64_t i12 = 0; i12 < k8; i12++) {
-        uint8_t v13 = (uint8_t)(pl + 10 + (i12) * 3)[0];
-        uint8_t v14 = (uint8_t)(pl + 11 + (i12) * 3)[0];
-        uint8_t v15 = (uint8_t)(pl + 12 + (i12) * 3)[0];
-        uint16_t v16 = normalize_lut_norm_r[v13];
-        uint16_t v17 = normalize_lut_norm_g[v14];
-        uint16_t v18 = normalize_lut_norm_b[v15];
-        m9[i12] = v16;
-        m10[i12] = v17;
-        m11[i12] = v18;
+    /* normalize.py:42: def normalize(rec: ImageRow): */
+    if (plen < 10U)
+        return NICC_MALFORMED;
+    uint16_t count = nicc_ld16be(io + 8);
+    if (count > 240U)
+        return NICC_MALFORMED;
+    if ((uint32_t)plen != (uint32_t)((uint32_t)((uint32_t)count * 3U) + 10U))
+        return NICC_MALFORMED;
+    /* normalize.py:43: out = rec.pixels.map(lambda px: {"r": norm[0](px.r), "g": norm[1](px.g), "b": norm[2](px.b)}) */
+    uint32_t n_pixels = count < 240U ? count : 240U;
+    if (plen < 10U + n_pixels * 3U)
+        return NICC_MALFORMED;
+    uint16_t pixels_r[240];
+    uint16_t pixels_g[240];
+    uint16_t pixels_b[240];
+    for (uint32_t i1 = 0; i1 < n_pixels; i1++) {
+        uint8_t r = *(io + 10 + i1 * 3);
+        uint8_t g = *(io + 10 + i1 * 3 + 1);
+        uint8_t b = *(io + 10 + i1 * 3 + 2);
+        uint16_t v2 = normalize_lut_norm_r[r];
+        uint16_t v3 = normalize_lut_norm_g[g];
+        uint16_t v4 = normalize_lut_norm_b[b];
+        pixels_r[i1] = v2;
+        pixels_g[i1] = v3;
+        pixels_b[i1] = v4;
     }
-    if (plen < 4U) return NICC_MALFORMED;
-    uint32_t v19 = (uint32_t)normalize_ld32be(pl + 0);
-    if (plen < 6U) return NICC_MALFORMED;
-    uint16_t v20 = (uint16_t)normalize_ld16be(pl + 4);
-    if (plen < 8U) return NICC_MALFORMED;
-    uint16_t v21 = (uint16_t)normalize_ld16be(pl + 6);
-    olen = 0;
-    normalize_st32be(out + olen, (uint32_t)v19);
-    olen += 4;
-    normalize_st16be(out + olen, (uint16_t)v20);
-    olen += 2;
-    normalize_st16be(out + olen, (uint16_t)v21);
-    olen += 2;
-    normalize_st16be(out + olen, (uint16_t)v1);
-    olen += 2;
-    for (int64_t i22 = 0; i22 < k8; i22++) {
-        normalize_st16le(out + olen + 0, (uint16_t)m9[i22]);
-        normalize_st16le(out + olen + 2, (uint16_t)m10[i22]);
-        normalize_st16le(out + olen + 4, (uint16_t)m11[i22]);
-        olen += 6;
+    /* normalize.py:44: return nd.to_host(rec.image_id, rec.row, rec.col, rec.count, nd.le(out)) */
+    if (plen < 4U)
+        return NICC_MALFORMED;
+    uint32_t image_id = nicc_ld32be(io);
+    if (plen < 6U)
+        return NICC_MALFORMED;
+    uint16_t row = nicc_ld16be(io + 4);
+    if (plen < 8U)
+        return NICC_MALFORMED;
+    uint16_t col = nicc_ld16be(io + 6);
+    if (42U + 10U + n_pixels * 6U > room)
+        return NICC_UNHANDLED;          /* the new frame does not fit its buffer */
+    nicc_st32be(io, image_id);
+    nicc_st16be(io + 4, row);
+    nicc_st16be(io + 6, col);
+    nicc_st16be(io + 8, count);
+    for (uint32_t i5 = 0; i5 < n_pixels; i5++) {
+        nicc_st16le(io + 10 + i5 * 6, pixels_r[i5]);
+        nicc_st16le(io + 10 + i5 * 6 + 2, pixels_g[i5]);
+        nicc_st16le(io + 10 + i5 * 6 + 4, pixels_b[i5]);
     }
-    return normalize_commit(pkt, room, out_len, out, olen, NICC_PASS);
+    return normalize_finish(pkt, out_len, 10U + n_pixels * 6U, NICC_PASS);
 }
 
 static int
