@@ -113,6 +113,7 @@ class InterpTarget(Target):
 TARGETS = {
     "interp": "nicc.runtime.target:InterpTarget",
     "xdp": "nicc.runtime.xdp:XdpTarget",
+    "tc": "nicc.runtime.tc:TcTarget",
     "dpdk": "nicc.runtime.dpdk:DpdkTarget",
     "bmv2": "nicc.runtime.bmv2:Bmv2Target",
 }

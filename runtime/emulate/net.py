@@ -12,7 +12,8 @@ rewrite is what makes one interface enough, as in a cloud VM. The other end of e
 ``v<id>``, is a port of the bridge ``br0`` in the fabric namespace ``<tag>-f``; the bridge
 forwards by static FDB entries only (learning, flooding of unknown unicast, multicast and
 broadcast all off), so a frame reaches exactly the node it is addressed to. IPv6 is off
-everywhere, so nothing but the emulation's own traffic crosses the links.
+everywhere, so nothing but the emulation's own traffic crosses the links. A node's copy to its
+own host (redirected into its own eth0) carries its own source address: ``accept_local`` is on.
 """
 from __future__ import annotations
 
@@ -103,8 +104,11 @@ class Fabric:
     def _add_ns(self, name: str) -> None:
         sh("ip", "netns", "add", name)
         self.made.append(name)
+        # a node's copy to its own host arrives with its own source address: accept it (accept_local)
         sh("ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-           "net.ipv6.conf.default.disable_ipv6=1")
+           "net.ipv6.conf.default.disable_ipv6=1", "net.ipv4.conf.all.accept_local=1",
+           "net.ipv4.conf.default.accept_local=1", "net.ipv4.conf.all.rp_filter=0",
+           "net.ipv4.conf.default.rp_filter=0")
 
     def build(self) -> None:
         topo = self.topo
