@@ -35,7 +35,7 @@ from ...backends.p4.limits import check_switch_limits
 from ...compiler.interp import Reference, Result
 from ...compiler.ir import Pipeline
 from ..target import Artifact, Target, TargetUnavailable
-from .runner import WIRE_PORT, mcast_ports, run_switch
+from .runner import WIRE_PORT, mcast_ports, run_switch, sink_ports
 from .tools import Toolchain
 
 CONTROLS = ("auto", "p4runtime", "thrift")
@@ -163,7 +163,7 @@ class Bmv2Target(Target):
         self._tell(control)
         outs, report = run_switch(self.toolchain(), artifact.files, state, frames, control, timestamps=timestamps)
         self.last = report
-        return collect_results(ir, frames, outs, mcast_ports(state)[1])
+        return collect_results(ir, frames, outs, mcast_ports(state)[1], sink_ports(state))
 
     def raw_outputs(self, ir: Pipeline, frames: list[bytes], artifact: Artifact) -> list[list[tuple[int, bytes]]]:
         """Per frame, what the switch let out, as (run port, bytes): before the host part completes anything."""
@@ -184,8 +184,9 @@ class Bmv2Target(Target):
 
 
 def collect_results(ir: Pipeline, frames: list[bytes], outs: list[list[tuple[int, bytes]]],
-                    mcast: dict[int, int]) -> list[Result]:
-    """One Result per frame from its (run port, frame) outputs; completes the host part."""
+                    mcast: dict[int, int], sinks: set[int] = frozenset()) -> list[Result]:
+    """One Result per frame from its (run port, frame) outputs; completes the host part. A frame that
+    left only on a sink port was multicast to a group without members: no frames."""
     verdicts = _port_verdicts()
     results: list[Result | None] = []
     host_part = []
@@ -200,7 +201,7 @@ def collect_results(ir: Pipeline, frames: list[bytes], outs: list[list[tuple[int
             v, why = verdicts[ports[0]]
             results.append(Result(v, why, [o[0][1]]))
         elif set(ports) <= set(mcast) and len({mcast[p] for p in ports}) == 1:
-            results.append(Result("multicast", frames=[f for _, f in sorted(o)]))
+            results.append(Result("multicast", frames=[f for p, f in sorted(o) if p not in sinks]))
         else:
             results.append(Result("?", "unexpected ports " + ",".join(map(str, sorted(ports))),
                                   [f for _, f in o]))

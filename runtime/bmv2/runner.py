@@ -124,11 +124,13 @@ def ip_untag(out: bytes, original: bytes) -> bytes:
 
 
 def mcast_ports(state: dict) -> tuple[dict[int, list[int]], dict[int, int]]:
-    """Run ports of multicast copies: {group id: [run port per group port]} and {run port: group id}."""
+    """Run ports of multicast copies: {group id: [run port per group port]} and {run port: group id}.
+    A group without members gets one run port all the same, a *sink*: a multicast to it leaves one
+    frame there, which tells it from a drop and is then discarded (:func:`sink_ports`)."""
     port_map, owner, k = {}, {}, 0
     for g in state["multicast"]:
         ports = []
-        for _ in g["ports"]:
+        for _ in g["ports"] or [None]:
             if MCAST_BASE + k > MAX_RUN_PORT:
                 raise RunFailed(f"a run gives each group port a switch port from {MCAST_BASE}; "
                                 f"{k + 1} group ports do not fit below {MAX_RUN_PORT + 1}")
@@ -137,6 +139,12 @@ def mcast_ports(state: dict) -> tuple[dict[int, list[int]], dict[int, int]]:
             k += 1
         port_map[g["group"]] = ports
     return port_map, owner
+
+
+def sink_ports(state: dict) -> set[int]:
+    """The run ports of groups without members (see :func:`mcast_ports`)."""
+    port_map, _ = mcast_ports(state)
+    return {port_map[g["group"]][0] for g in state["multicast"] if not g["ports"]}
 
 
 def slot_ports(state: dict, port_map: dict[int, list[int]]) -> dict[int, list[int]]:

@@ -26,7 +26,7 @@ HISTORY = (1, 9101)
 # (role, which node of a 32-receiver H=2 tree, stamp_ns): the sender, the root (stamps), a level-2 proxy, a receiver
 NODES = [("sender", lambda t: t.sender, 0), ("proxy", lambda t: t.level(1)[0], 25_000),
          ("proxy", lambda t: t.level(2)[3], 0), ("receiver", lambda t: t.receivers[17], 0)]
-TARGETS = ["tc", "bmv2"]
+TARGETS = ["tc", "dpdk", "bmv2"]
 _ART = {}
 
 
