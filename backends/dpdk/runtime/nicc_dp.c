@@ -24,7 +24,7 @@
  *   --log FILE     one outcome byte per packet --ts FILE     timestamps (u64 ns, little-endian) per packet
  *   --wire P       wire port id                --host P      host port id
  *   --groups FILE  multicast members           --mlog FILE   copies per multicast packet (u16 each)
- *   --clone-min B  clone frames of B bytes or more (shorter ones are copied; default: copy all)
+ *   --clone-min B  clone frames of B bytes or more, copy shorter ones (default 1200: benchmarks/replicate.py)
  *   --delay-us US  hold every frame sent for US microseconds (a slowed relay)
  *   --idle-sleep-us US  sleep US microseconds when there is nothing to receive or send
  *   --seconds S    stop after S seconds of receiving (and print the loop's own time)

@@ -55,7 +55,7 @@ struct nicc_group {
 static struct nicc_group nicc_groups[NICC_MAX_GROUPS];
 static struct rte_mempool *nicc_hdr_pool;   /* header mbufs of clones */
 static struct rte_mempool *nicc_clone_pool; /* indirect mbufs (no data room) */
-static uint32_t nicc_clone_min = UINT32_MAX;   /* frames at least this long are cloned, shorter ones copied */
+static uint32_t nicc_clone_min = 1200;   /* frames at least this long are cloned, shorter ones copied (benchmarks/replicate.py) */
 
 static int
 nicc_parse_mac(const char *s, uint8_t mac[6])
