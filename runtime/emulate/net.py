@@ -66,7 +66,7 @@ def leftovers(tag: str) -> list[str]:
                     cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if f"--nicc-tag={tag} " in cmd + " ":
+            if f"--nicc-tag={tag} " in cmd + " " or f" {tag}-" in cmd or f"nicc_{tag}_" in cmd:
                 left.append(f"process {pid}: {cmd[:80]}")
     return left
 
@@ -124,10 +124,15 @@ class Fabric:
         batch(self.fabric, fab)
         batch(self.fabric, [f"fdb add {n.mac} dev {self.port(n.id)} master static" for n in topo.nodes], "bridge")
         for n in topo.nodes:
-            lines = ["link set lo up", f"link set {DEV} address {n.mac}", f"addr add {n.ip}/{PREFIX} dev {DEV}",
-                     f"link set {DEV} up"]
-            lines += [f"neigh add {m.ip} lladdr {m.mac} dev {DEV} nud permanent" for m in topo.nodes if m.id != n.id]
-            batch(self.node_ns(n.id), lines)
+            batch(self.node_ns(n.id), ["link set lo up", f"link set {DEV} address {n.mac}",
+                                       f"addr add {n.ip}/{PREFIX} dev {DEV}", f"link set {DEV} up"])
+            self.neighbours(n.id)
+
+    def neighbours(self, node: int) -> None:
+        """Static neighbour entries for every other node (again after something took eth0 down: a DPDK
+        PMD starting on it flushes them, and ARP cannot cross a bridge that floods no broadcasts)."""
+        batch(self.node_ns(node), [f"neigh replace {m.ip} lladdr {m.mac} dev {DEV} nud permanent"
+                                   for m in self.topo.nodes if m.id != node])
 
     def teardown(self) -> None:
         for ns in reversed(self.made):
