@@ -141,11 +141,13 @@ def emulate(tree, cfg: EmulateConfig, progress=None) -> dict:
     if topo.depth == 0:
         raise EmulateError("the tree has no proxies")
     tag = f"nicc{os.getpid()}"
-    work = tempfile.mkdtemp(prefix=f"{tag}-emulate-")
     proxies = [p for lvl in range(2, topo.n_levels - 1) for p in topo.level(lvl)]
     if cfg.slow_relay > len(proxies):
-        raise EmulateError(f"--slow-relay {cfg.slow_relay}: the tree has {len(proxies)} relays below the root")
+        raise EmulateError(f"--slow-relay {cfg.slow_relay}: the tree has {len(proxies)} relays below the root "
+                           f"(a tree of {cfg.receivers} receivers has {topo.depth} proxy level(s); the root proxy "
+                           "stamps the deadlines and stays on TC)")
     slow = set(random.Random(cfg.seed).sample(proxies, cfg.slow_relay))
+    work = tempfile.mkdtemp(prefix=f"{tag}-emulate-")
     t0 = time.monotonic()
     out: dict = {}
     fab = Fabric(topo, tag)

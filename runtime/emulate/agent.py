@@ -169,10 +169,10 @@ class History:
         """Answer what it can, keep what it will have; returns the ids it refuses (out of its history)."""
         refused = []
         for m in ids:
-            if m in self.msgs:
-                self.node.answer(ip, self.msgs[m])
-            elif self.size and m <= self.newest - self.size:
+            if self.size and m <= self.newest - self.size:
                 refused.append(m)
+            elif m in self.msgs:
+                self.node.answer(ip, self.msgs[m])
             else:
                 self.waiting.setdefault(m, set()).add(ip)
         return refused
@@ -204,13 +204,15 @@ class Gaps:
         self.attempt.pop(msg_id, None)
         return True
 
-    def saw(self, msg_id: int, now: int) -> None:
-        """A message or heartbeat says ids up to msg_id exist."""
+    def saw(self, msg_id: int, now: int, had: bool = True) -> None:
+        """msg_id exists: the message in hand (``had``), or the latest one a heartbeat names (and ids below
+        it exist too); what is missing is asked for ``reorder_us`` later."""
         if msg_id <= self.highest or not self.enabled:
             self.highest = max(self.highest, msg_id)
             return
         lo, self.highest = self.highest + 1, msg_id
-        missing = [m for m in range(lo, msg_id) if m >= len(self.have) or not self.have[m]]
+        hi = msg_id if had else msg_id + 1
+        missing = [m for m in range(lo, hi) if m >= len(self.have) or not self.have[m]]
         if missing:
             heapq.heappush(self.due, (now + self.reorder, missing))
             self.node.loop.at(now + self.reorder, self.tick)
@@ -349,8 +351,9 @@ class Relay(Node):
     def on_copy(self, data: bytes, addr) -> None:
         h = P.header(data)
         t = now_ns()
-        self.gaps.saw(h[0], t)
-        if h[3] & P.FLAG_HEARTBEAT:
+        hb = h[3] & P.FLAG_HEARTBEAT
+        self.gaps.saw(h[0], t, had=not hb)
+        if hb:
             return
         if self.gaps.got(h[0]):
             self.hist.add(h[0], data)
@@ -430,8 +433,9 @@ class Receiver(Node):
     def on_msg(self, data: bytes, addr) -> None:
         t = now_ns()
         h = P.header(data)
-        self.gaps.saw(h[0], t)
-        if h[3] & P.FLAG_HEARTBEAT:
+        hb = h[3] & P.FLAG_HEARTBEAT
+        self.gaps.saw(h[0], t, had=not hb)
+        if hb:
             self.count("heartbeats")
             return
         if h[0] < self.next or not self.gaps.got(h[0]):
