@@ -12,7 +12,7 @@ application sees every message once and in order.
     nicc sim examples/market.py --receivers 5000 --hedge 2 --json
     nicc emulate --receivers 32 --hedge 2 --messages 10000 --loss 0.01 --slow-relay 1 --json
     nicc ir examples/market.py:relay                   # one role's data plane
-    nicc compile examples/market.py --target bmv2 -o out/     # every role: out/sender, out/proxy, out/receiver
+    nicc compile examples/market.py --target tc -o out/       # every role: out/sender, out/proxy, out/receiver
 
 Roles. Each role is a pipeline on the tree's UDP port, registered with ``@market.ROLE``;
 the same compiled pipeline runs on every node of its role, and each node loads its own

@@ -110,12 +110,37 @@ def cmd_ir(a) -> int:
     return 0
 
 
+def _roles(spec: str):
+    """A file that declares nd.tree(...) with roles and no FILE:NAME: its roles' pipelines, by role."""
+    from nicc.compiler.passes import run_passes
+    from nicc.dsl import load_tree
+    if ":" in spec and not os.path.exists(spec):
+        return None
+    try:
+        tree = load_tree(spec)
+    except Exception:                 # noqa: BLE001  (not a tree file: the usual loading reports what is wrong)
+        return None
+    if len(tree.roles) < 2:
+        return None
+    return {role: run_passes(p.trace(), print_after=_load.print_after) for role, p in tree.roles.items()}
+
+
 def cmd_compile(a) -> int:
     if a.output:
         output_dir(a.output, "-o")
+    roles = _roles(a.pipeline)
+    if roles is not None:                 # a tree's roles: one artifact directory per role
+        for role, ir in roles.items():
+            out = os.path.join(a.output, role) if a.output else os.path.join("build", f"{role}-{a.target}")
+            print(f"{role} ({ir.name}):")
+            _compile_one(a, ir, out)
+        return 0
     ir = _load(a.pipeline)
+    return _compile_one(a, ir, a.output or os.path.join("build", f"{ir.name}-{a.target}"))
+
+
+def _compile_one(a, ir, out: str) -> int:
     t = _target(a.target)
-    out = a.output or os.path.join("build", f"{ir.name}-{a.target}")
     try:
         art = t.compile(ir, out)
     except OSError as e:
