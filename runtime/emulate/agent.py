@@ -5,8 +5,9 @@ each node's sockets are made inside the node's network namespace (setns), so the
 what that node's data plane passes up. Roles:
 
 - **sender** (the market feed): sends ``messages`` messages at ``rate`` per second to the
-  root proxy with ``send_ns = 0`` (its data plane stamps them), a heartbeat when idle for
-  ``heartbeat_us``; keeps every stamped message (its data plane's last copy) to answer repairs.
+  root proxy with ``send_ns = 0`` (its data plane stamps them), then a heartbeat every
+  ``heartbeat_us`` (naming the last id, so a lost last message is repaired too); keeps every
+  stamped message (its data plane's last copy) to answer repairs.
 - **proxy**: keeps the last ``history`` messages it forwarded (its data plane's last copy),
   answers children's repair requests (a request it cannot answer yet waits for the message;
   one older than its history is refused), repairs its own gaps from its parents, and
