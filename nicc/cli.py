@@ -380,7 +380,8 @@ def cmd_emulate(a) -> int:
         raise TargetUnavailable(str(e)) from None
     if a.json:
         keys = ("receivers", "messages", "delivered", "lost", "duplicated", "out_of_order", "release_error_us",
-                "late", "release_spread_us", "hedge", "loss", "seed", "rate", "slow_relays", "delay_us", "proxies",
+                "late", "release_spread_us", "global_owd_us", "hedge", "loss", "seed", "rate", "slow_relays", "delay_us",
+                "proxies", "depth",
                 "repairs", "repaired", "link_frames", "link_dropped", "setup_s", "run_s", "leftovers")
         doc = {k: out[k] for k in keys}
         if a.nodes:

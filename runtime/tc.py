@@ -27,7 +27,6 @@ whatever the ports.
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import socket
 import struct

@@ -47,7 +47,10 @@ class DataPlanes:
         self.arts: dict[str, object] = {}
         self.attached: dict[int, object] = {}
         self.procs: dict[int, subprocess.Popen] = {}
+        self.proc_args: dict[int, list[str]] = {}
+        self.proc_out: dict[int, list[str]] = {}      # each DPDK relay's stdout (its counters at exit)
         self.dpdk_counters: dict[int, dict] = {}
+        self.final: dict[int, dict] | None = None     # every node's counters, once stopped
         self.root = topo.level(1)[0] if topo.depth else None
         self.stamp_map = f"/sys/fs/bpf/{fab.tag}-stamp"
 
@@ -94,8 +97,7 @@ class DataPlanes:
         proc = subprocess.Popen(["ip", "netns", "exec", self.fab.node_ns(node), *args], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.procs[node] = proc
-        self._args = getattr(self, "_args", {})
-        self._args[node] = args
+        self.proc_args[node] = args
         seen = []
         for line in proc.stdout:                      # "relay: ready, ..." once the ports are up (PMD notes before)
             seen.append(line)
@@ -107,8 +109,7 @@ class DataPlanes:
         self.fab.neighbours(node)                     # the PMD took eth0 down and up: neighbours flushed
         out: list[str] = []
         threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True).start()
-        self._out = getattr(self, "_out", {})
-        self._out[node] = out
+        self.proc_out[node] = out
 
     def counters(self) -> dict[int, dict]:
         out = {n: a.counters() for n, a in self.attached.items()}
@@ -116,7 +117,7 @@ class DataPlanes:
         return out
 
     def stop(self) -> None:
-        if getattr(self, "final", None) is not None:
+        if self.final is not None:
             return
         for node, proc in self.procs.items():
             if proc.poll() is None:
@@ -126,13 +127,13 @@ class DataPlanes:
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
-            got = parse_json_line("".join(self._out.get(node, [])))
+            got = parse_json_line("".join(self.proc_out.get(node, [])))
             if got is not None:
                 self.dpdk_counters[node] = {**{k: got[k] for k in ("pass", "transmit", "drop", "multicast",
                                                                     "malformed", "unselected", "unhandled")},
                                             "copies": got["ports"][0]["tx"] + got["ports"][2]["tx"],
                                             "copies_failed": got["copy_failed"], "dpdk": True}
-            remove_runtime_dir(self._args[node])
+            remove_runtime_dir(self.proc_args[node])
         self.procs = {}
         counters = {n: a.counters() for n, a in self.attached.items()}
         for a in self.attached.values():

@@ -1,6 +1,5 @@
 """Pieces of nicc emulate that need no kernel: the delivery report, the agents' history and gap repair,
 the wire formats."""
-import heapq
 
 import numpy as np
 

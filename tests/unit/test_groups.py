@@ -9,7 +9,7 @@ from scapy.layers.l2 import Ether
 
 import nicc.dsl as nd
 from nicc.compiler.errors import NiccError
-from nicc.compiler.groups import Addr, Group, Member, bind_groups
+from nicc.compiler.groups import Addr, Member, bind_groups
 from nicc.compiler.interp import Reference
 from nicc.compiler.parser import parse_pipeline
 from nicc.compiler.passes import verify
