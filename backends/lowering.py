@@ -241,5 +241,5 @@ def explain(p: Pipeline) -> list[dict]:
     """The notes on ``p`` (the midend's and this pass's) as rows for ``manifest["explain"]``, which
     ``nicc compile --explain`` prints as a table: where, op, choice, reason."""
     import os
-    return [dict(line=f"{os.path.basename(m.node.loc.file)}:{m.node.loc.line}", op=m.node.op.value,
-                 choice=m.choice, reason=m.reason) for m in p.notes]
+    return [dict(section="lowering", line=f"{os.path.basename(m.node.loc.file)}:{m.node.loc.line}",
+                 op=m.node.op.value, choice=m.choice, reason=m.reason) for m in p.notes]

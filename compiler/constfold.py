@@ -9,7 +9,9 @@ packet), so what the diagnostics call "always 0" is what every target computes.
 """
 from __future__ import annotations
 
+from .interp import EVAL_RULES
 from .ir import ARITH, COMPARE, Node, Op, Pipeline
+from .types import is_float
 from .walker import Walker
 
 FOLDABLE = frozenset({Op.CONST, *ARITH, Op.NOT, *COMPARE, Op.SELECT, Op.CAST, Op.LUT, Op.BUCKETIZE, Op.CRC32})
@@ -19,7 +21,6 @@ class _OnePacket(Walker):
     """The reference interpreter's rules on a batch of one packet, outside any map."""
 
     def __init__(self, pipeline: Pipeline):
-        from .interp import EVAL_RULES
         super().__init__(pipeline)
         self.rules = EVAL_RULES
         self.B = 1
@@ -38,8 +39,8 @@ def constant_nodes(n: Node) -> list[Node] | None:
             continue
         if id(m) in seen:
             continue
-        if m.op not in FOLDABLE or m.body is not None:
-            return None
+        if m.op not in FOLDABLE or m.body is not None or is_float(m.type):
+            return None                  # floats are not folded (the IR holds no float results)
         seen.add(id(m))
         stack.append((m, True))
         stack.extend((a, False) for a in m.args if id(a) not in seen)

@@ -9,7 +9,8 @@ bytes after the UDP header. IPv4 total length and checksums are not consulted.
 
 A rewritten packet keeps the first 42 bytes except IPv4 total length, UDP
 length (both set to the new size), the IPv4 header checksum (recomputed) and
-the UDP checksum (0); it carries no Ethernet padding.
+the UDP checksum (0); it carries no Ethernet padding. A payload emitted for a host part
+(``emit[port=P]``, docs/partition.md) also gets UDP destination port P.
 """
 from __future__ import annotations
 
@@ -45,9 +46,12 @@ def ipv4_checksum(header: bytes) -> int:
     return ~s & 0xFFFF
 
 
-def rewrite(frame: bytes, payload: bytes) -> bytes:
-    """The frame with its UDP payload replaced and lengths and checksums fixed."""
+def rewrite(frame: bytes, payload: bytes, dport: int | None = None) -> bytes:
+    """The frame with its UDP payload replaced and lengths and checksums fixed (and its UDP
+    destination port set to ``dport``, when the payload goes to a host part)."""
     hdr = bytearray(frame[:ETH_IP_UDP])
+    if dport is not None:
+        struct.pack_into("!H", hdr, 36, dport)
     struct.pack_into("!H", hdr, 16, 28 + len(payload))       # IPv4 total length
     struct.pack_into("!H", hdr, 24, 0)
     struct.pack_into("!H", hdr, 24, ipv4_checksum(bytes(hdr[14:34])))
@@ -94,7 +98,7 @@ def _put_be16(hdr: np.ndarray, col: int, v: np.ndarray) -> None:
     hdr[:, col + 1] = v & 0xFF
 
 
-def rewrite_headers(hdr: np.ndarray, payload_len: np.ndarray) -> np.ndarray:
+def rewrite_headers(hdr: np.ndarray, payload_len: np.ndarray, dport: int | None = None) -> np.ndarray:
     """:func:`rewrite`'s header changes on ``(n, 42)`` headers (in place), for new payload lengths."""
     if len(payload_len) and int(payload_len.max()) > 0xFFFF - 28:
         raise struct.error("'H' format requires 0 <= number <= 65535")     # as rewrite() fails
@@ -106,4 +110,6 @@ def rewrite_headers(hdr: np.ndarray, payload_len: np.ndarray) -> np.ndarray:
     _put_be16(hdr, 24, ~s & 0xFFFF)                           # IPv4 header checksum
     _put_be16(hdr, 38, 8 + payload_len)                       # UDP length
     hdr[:, 40:42] = 0                                         # UDP checksum
+    if dport is not None:
+        _put_be16(hdr, 36, np.full(len(hdr), dport))          # UDP destination port (to a host part)
     return hdr

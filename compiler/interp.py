@@ -28,15 +28,11 @@ from . import framing
 from .contract import COUNTER_KEYS, UNLIMITED, Limits, Result, counters  # noqa: F401  (Result, counters re-exported)
 from .errors import InternalError
 from .interp_ops import ArrVal, PURE_RULES, crc32_be, dt  # noqa: F401  (ArrVal, crc32_be re-exported)
+from .interp_ops import CODE, DROP, HOST, MALFORMED, MULTICAST, PASS, TRANSMIT, UNDECIDED  # noqa: F401  (batch codes)
 from .interp_state import STATE_RULES, StatePlan, plan_state, rounds
 from .ir import Node, Op, Pipeline
 from .types import Array
 from .walker import Walker
-
-# Verdict codes inside a batch.
-UNDECIDED, PASS, TRANSMIT, DROP, MULTICAST, MALFORMED = range(6)
-HOST = 6                      # passed with the payload a host function made (host_if)
-CODE = {"pass": PASS, "transmit": TRANSMIT, "drop": DROP, "multicast": MULTICAST}
 
 
 def r_reject_if(w, n, c):
@@ -425,7 +421,8 @@ class _Run:
             if len(frames) == 0:
                 return
         out[:, :framing.ETH_IP_UDP] = framing.rewrite_headers(framing.rows(self.buf, self.starts[frames],
-                                                                           framing.ETH_IP_UDP), plen)
+                                                                           framing.ETH_IP_UDP), plen,
+                                                              self.p.emit().attr("port"))
         offsets = np.zeros(len(frames) + 1, np.int64)
         np.cumsum(plen + framing.ETH_IP_UDP, out=offsets[1:])
         self.parts.append((frames, out.ravel() if used is None else out[used], offsets))

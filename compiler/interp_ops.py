@@ -21,8 +21,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InternalError
+from .hostfuncs import call
 from .ir import Op
 from .types import BOOL, Array, Scalar
+
+# Verdict codes inside a batch (shared by the rule modules and the interpreter).
+UNDECIDED, PASS, TRANSMIT, DROP, MULTICAST, MALFORMED = range(6)
+HOST = 6                      # passed with the payload a host function made (host_if)
+CODE = {"pass": PASS, "transmit": TRANSMIT, "drop": DROP, "multicast": MULTICAST}
 
 U64 = np.uint64
 U64_MAX = np.uint64(2**64 - 1)
@@ -146,9 +152,15 @@ _BITWISE = {Op.AND: np.bitwise_and, Op.OR: np.bitwise_or, Op.XOR: np.bitwise_xor
 _EXACT = {Op.ADD: np.add, Op.SUB: np.subtract, Op.MUL: np.multiply}
 
 
+_FLOAT = {Op.ADD: np.add, Op.SUB: np.subtract, Op.MUL: np.multiply, Op.DIV: np.true_divide}
+
+
 def r_arith(w, n, a, b):
     t: Scalar = n.type
     op = n.op
+    if t.kind == "f":                                # host float math: numpy's, in the type's precision
+        d = dt(t)
+        return _FLOAT[op](np.asarray(a, d), np.asarray(b, d), dtype=d)
     if op in _BITWISE:
         return _BITWISE[op](a, b) if t == BOOL else _typed(t, _BITWISE[op](a, b))
     if op in (Op.SHL, Op.SHR):
@@ -187,6 +199,8 @@ def r_cast(w, n, a):
     t: Scalar = n.type
     if t == BOOL:
         return a != 0
+    if t.kind == "f":                                # to a float: numpy's conversion (round to nearest)
+        return np.asarray(a).astype(dt(t))
     a = np.asarray(a)
     if a.dtype == np.bool_:
         a = a.astype(np.int64)
@@ -201,7 +215,10 @@ def r_cast(w, n, a):
 
 def r_const(w, n):
     shape = (w.B, 1) if w.map_inputs else (w.B,)      # inside a map body: broadcast over elements
-    return np.full(shape, n.attr("value"), dtype=dt(n.type))
+    t = n.type
+    if t.kind == "f":                                # a float constant holds its IEEE bit pattern
+        return np.full(shape, n.attr("value"), dtype=f"u{t.nbytes}").view(dt(t))
+    return np.full(shape, n.attr("value"), dtype=dt(t))
 
 
 def r_payload_len(w, n):
@@ -376,10 +393,15 @@ def r_yield(w, n, *vals):
     return None
 
 
+def r_call(w, n, *args):
+    return call(n.attr("fn"), *args, dtype=dt(n.type))
+
+
 PURE_RULES = {
     Op.CONST: r_const, Op.PAYLOAD_LEN: r_payload_len, Op.TIMESTAMP: r_timestamp, Op.FIELD: r_field,
     Op.ARRAY: r_array, **{op: r_arith for op in (Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MOD, Op.AND, Op.OR, Op.XOR,
                                                     Op.SHL, Op.SHR)},
     Op.NOT: r_not, **{op: r_compare for op in _CMP}, Op.SELECT: r_select, Op.CAST: r_cast, Op.LUT: r_lut,
     Op.BUCKETIZE: r_bucketize, Op.CRC32: r_crc32, Op.MAP: r_map, Op.ELEM: r_elem, Op.YIELD: r_yield,
+    Op.CALL: r_call,
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import InternalError
-from .interp import HOST, MALFORMED, ArrVal
+from .interp_ops import HOST, MALFORMED, ArrVal
 from .ir import Node, Op, Pipeline
 from .types import Array, SCALARS, Scalar
 

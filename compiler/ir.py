@@ -19,135 +19,24 @@ the final ``verdict`` node gives the verdict of packets that reach the end.
       ...
     }
 
-The data-flow graph of a pipeline is a networkx DiGraph (:meth:`Pipeline.graph`),
-used by passes (dead code, partitioning) and for drawing.
+Passes and lowerings record why they decided something as :class:`Note` s on the
+pipeline (``p.note(node, "fuse=emit", "only the emit uses it")``); the text form
+prints them as ``# choice: reason`` lines after their node. Op kinds and their
+attributes are in :mod:`nicc.compiler.opcodes` (re-exported here); the data-flow
+graph and its drawing in :mod:`nicc.compiler.graph`.
 """
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Any, Iterator, NamedTuple
 
-import networkx as nx
 import numpy as np
 
 from .errors import SourceLoc, InternalError
+from .opcodes import ARITH, BODY_OPS, COMPARE, EFFECTS, SPECS, VERDICTS, Op, OpSpec  # noqa: F401  (re-exported)
+from .printer import print_pipeline
 from .groups import Addr, Group, Member  # noqa: F401  (multicast groups: see groups.py)
 from .types import Array, Type, Scalar
-
-
-class Op(enum.Enum):
-    # sources
-    CONST = "const"               # [value]               -> scalar
-    PAYLOAD_LEN = "payload_len"   #                       -> u16
-    FIELD = "field"               # [name, offset, endian] -> scalar
-    ARRAY = "array"               # [name, offset] (count) -> array
-    TIMESTAMP = "timestamp"       #                       -> u64 ns
-    # arithmetic and logic (operands of one type)
-    ADD = "add"                   # [overflow]
-    SUB = "sub"                   # [overflow]
-    MUL = "mul"                   # [overflow]
-    DIV = "div"                   # x / 0 == 0 (as eBPF)
-    MOD = "mod"                   # x % 0 == x (as eBPF)
-    AND = "and"
-    OR = "or"
-    XOR = "xor"
-    SHL = "shl"
-    SHR = "shr"
-    NOT = "not"
-    EQ = "eq"
-    NE = "ne"
-    LT = "lt"
-    LE = "le"
-    GT = "gt"
-    GE = "ge"
-    SELECT = "select"             # (cond, a, b)
-    CAST = "cast"                 # [to, overflow]
-    # tables and hashing
-    LUT = "lut"                   # [table] (index)
-    BUCKETIZE = "bucketize"       # [boundaries] (x) -> u8
-    CRC32 = "crc32"               # (x) zlib crc32 of x's big-endian bytes -> u32
-    # arrays
-    MAP = "map"                   # (arrays...) { elem ... yield }
-    ELEM = "elem"                 # [input, field] element of the map's input
-    YIELD = "yield"               # [names] (values...) end of a map body
-    # per-flow state
-    STATE_READ = "state_read"     # [state] (index)
-    STATE_WRITE = "state_write"   # [state] (index, value, cond)
-    STATE_UPDATE_IF = "state_update_if"  # [state, cmp] (index, value) -> bool: value <cmp> old then store
-    # streams across packets, windows, scans, the host part (docs/streams.md)
-    STREAM_READ = "stream_read"   # [stream, field] (slot) -> field type
-    STREAM_WRITE = "stream_write"  # [stream, field] (slot, value, cond) | (slot, offset, array, cond)
-    ROM = "rom"                   # [table] -> T[len]: a constant table as an array value
-    RANGE = "range"               # [max] (count) -> u16[<=max]: 0 .. count-1
-    GATHER = "gather"             # [field] (array, index) -> scalar; index >= count reads 0
-    SCAN = "scan"                 # [max, names, out, out_max] (inits...) { ... yield } -> {names}
-    CARRY = "carry"               # [index] current value of a carry (scan body)
-    PUT = "put"                   # (index, value, cond) out[index] = value (scan body)
-    GET = "get"                   # [name] (scan) -> final carry
-    SCAN_OUT = "scan_out"         # [count] (scan) -> out[<=out_max], count = final carry
-    HOST_IF = "host_if"           # [host] (cond) leave with the host function's payload
-    # effects and verdicts
-    REJECT_IF = "reject_if"       # (cond) malformed: pass unchanged, stop
-    VERDICT_IF = "verdict_if"     # [verdict, group] (cond) stop with verdict
-    EMIT = "emit"                 # [endian] (values...) new payload
-    VERDICT = "verdict"           # [verdict, group] final verdict
-
-
-VERDICTS = ("pass", "transmit", "drop", "multicast")
-ARITH = (Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MOD, Op.AND, Op.OR, Op.XOR, Op.SHL, Op.SHR)
-COMPARE = (Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE)
-EFFECTS = (Op.STATE_WRITE, Op.STATE_UPDATE_IF, Op.REJECT_IF, Op.VERDICT_IF, Op.EMIT, Op.VERDICT, Op.YIELD,
-           Op.STREAM_WRITE, Op.PUT, Op.SCAN, Op.HOST_IF)
-BODY_OPS = (Op.MAP, Op.SCAN)      # ops that hold a nested block
-
-
-@dataclass(frozen=True)
-class OpSpec:
-    """What an op kind looks like: its attribute names and whether it has a result."""
-    attrs: tuple[str, ...] = ()
-    result: bool = True
-    arity: int | None = None      # None: variadic
-
-
-SPECS: dict[Op, OpSpec] = {
-    Op.CONST: OpSpec(("value",), arity=0),
-    Op.PAYLOAD_LEN: OpSpec(arity=0),
-    Op.FIELD: OpSpec(("name", "offset", "endian"), arity=0),
-    Op.ARRAY: OpSpec(("name", "offset"), arity=1),
-    Op.TIMESTAMP: OpSpec(arity=0),
-    **{op: OpSpec(("overflow",), arity=2) for op in (Op.ADD, Op.SUB, Op.MUL)},
-    **{op: OpSpec(arity=2) for op in (Op.DIV, Op.MOD, Op.AND, Op.OR, Op.XOR, Op.SHL, Op.SHR)},
-    Op.NOT: OpSpec(arity=1),
-    **{op: OpSpec(arity=2) for op in COMPARE},
-    Op.SELECT: OpSpec(arity=3),
-    Op.CAST: OpSpec(("overflow",), arity=1),
-    Op.LUT: OpSpec(("table",), arity=1),
-    Op.BUCKETIZE: OpSpec(("boundaries",), arity=1),
-    Op.CRC32: OpSpec(arity=1),
-    Op.MAP: OpSpec(),
-    Op.ELEM: OpSpec(("input", "field"), arity=0),
-    Op.YIELD: OpSpec(("names",), result=False),
-    Op.STATE_READ: OpSpec(("state",), arity=1),
-    Op.STATE_WRITE: OpSpec(("state",), result=False, arity=3),
-    Op.STATE_UPDATE_IF: OpSpec(("state", "cmp"), arity=2),
-    Op.STREAM_READ: OpSpec(("stream", "field"), arity=1),
-    Op.STREAM_WRITE: OpSpec(("stream", "field"), result=False),
-    Op.ROM: OpSpec(("table",), arity=0),
-    Op.RANGE: OpSpec(("max",), arity=1),
-    Op.GATHER: OpSpec(("field",), arity=2),
-    Op.SCAN: OpSpec(("max", "names", "out", "out_max")),
-    Op.CARRY: OpSpec(("index",), arity=0),
-    Op.PUT: OpSpec(result=False, arity=3),
-    Op.GET: OpSpec(("name",), arity=1),
-    Op.SCAN_OUT: OpSpec(("count",), arity=1),
-    Op.HOST_IF: OpSpec(("host",), result=False, arity=1),
-    Op.REJECT_IF: OpSpec(result=False, arity=1),
-    Op.VERDICT_IF: OpSpec(("verdict", "group"), result=False, arity=1),
-    Op.EMIT: OpSpec(("endian",), result=False),
-    Op.VERDICT: OpSpec(("verdict", "group"), result=False, arity=0),
-}
-assert set(SPECS) == set(Op)
 
 
 class Node:
@@ -173,14 +62,13 @@ class Node:
         return default
 
     def set_attr(self, name: str, value: Any) -> None:
-        """Set attribute ``name`` (replaced where it is, else appended); ``None`` removes it."""
-        kept = [(k, v) for k, v in self.attrs if k != name]
-        if value is None:
-            self.attrs = tuple(kept)
-        elif len(kept) < len(self.attrs):
-            self.attrs = tuple((k, value if k == name else v) for k, v in self.attrs)
-        else:
-            self.attrs = (*self.attrs, (name, value))
+        """Set attribute ``name`` (``None`` removes it), keeping attributes in the order SPECS lists them."""
+        attrs = dict(self.attrs)
+        attrs[name] = value
+        spec = SPECS[self.op]
+        order = {k: i for i, k in enumerate(spec.attrs + spec.optional)}
+        kept = sorted(((k, v) for k, v in attrs.items() if v is not None), key=lambda kv: order.get(kv[0], len(order)))
+        self.attrs = tuple(kept)
 
     def replace(self, **kw) -> "Node":
         d = dict(op=self.op, args=self.args, attrs=self.attrs, type=self.type, loc=self.loc, body=self.body)
@@ -284,8 +172,19 @@ class Pipeline:
     notes: list[Note] = field(default_factory=list)
 
     def __str__(self) -> str:
-        from .printer import print_pipeline
         return print_pipeline(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):      # Jupyter: the data-flow graph (compiler/graph.py)
+        from .graph import mimebundle, to_dot
+        return mimebundle(to_dot(self))
+
+    def _repr_svg_(self) -> str | None:
+        from .graph import svg, to_dot
+        return svg(to_dot(self))
+
+    def _repr_html_(self) -> str:
+        from .graph import html, to_dot
+        return html(to_dot(self))
 
     def note(self, node: Node, choice: str, reason: str = "") -> None:
         """Record why ``choice`` was made for ``node`` (replacing an earlier note of the same choice)."""
@@ -294,6 +193,10 @@ class Pipeline:
         key = choice.split("=", 1)[0]
         self.notes = [m for m in self.notes if not (m.node is node and m.choice.split("=", 1)[0] == key)]
         self.notes.append(Note(node, choice, reason))
+
+    def unnote(self, node: Node, *choices: str) -> None:
+        """Forget ``node``'s notes on these choices (``"fuse"`` also forgets ``"fuse=emit"``)."""
+        self.notes = [m for m in self.notes if not (m.node is node and m.choice.split("=", 1)[0] in choices)]
 
     def notes_of(self, node: Node) -> list[Note]:
         return [m for m in self.notes if m.node is node]
@@ -317,24 +220,4 @@ class Pipeline:
         e = self.emit()
         if e is None:
             return None
-        from .types import Array
         return sum(a.type.max * a.type.struct.nbytes if isinstance(a.type, Array) else a.type.nbytes for a in e.args)
-
-    def graph(self) -> nx.DiGraph:
-        """Data-flow graph of the top-level block (edges: operand -> user; effects chained in order)."""
-        g = nx.DiGraph()
-        prev_effect = None
-        for i, n in enumerate(self.body.nodes):
-            g.add_node(n, index=i)
-            for a in n.args:
-                g.add_edge(a, n, kind="data")
-            if n.body is not None:   # uses of outer values inside a map body
-                for inner in n.body.walk():
-                    for a in inner.args:
-                        if a in g and a is not n:
-                            g.add_edge(a, n, kind="data")
-            if n.op in EFFECTS or n.op in (Op.STATE_READ, Op.TIMESTAMP, Op.STREAM_READ):
-                if prev_effect is not None:
-                    g.add_edge(prev_effect, n, kind="order")
-                prev_effect = n
-        return g

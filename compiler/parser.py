@@ -10,21 +10,27 @@ import numpy as np
 
 from .errors import NiccError, SourceLoc
 from .groups import Addr, Member, make_addr
-from .ir import BODY_OPS, Block, Group, Host, Node, Op, Pipeline, SPECS, State, Stream, Table
+from .ir import BODY_OPS, Block, Group, Host, Node, Note, Op, Pipeline, SPECS, State, Stream, Table
 from .printer import blob_values
 from .types import Scalar, parse_type
 
 _GRAMMAR = os.path.join(os.path.dirname(__file__), "ir.lark")
-_parser: lark.Lark | None = None
+_PARSER: lark.Lark | None = None
 _LOC_RE = re.compile(r"#\s*(.*):(\d+)\s*$")
 
 
 def _lark() -> lark.Lark:
-    global _parser
-    if _parser is None:
+    global _PARSER
+    if _PARSER is None:
         with open(_GRAMMAR) as f:
-            _parser = lark.Lark(f.read(), parser="lalr", propagate_positions=True)
-    return _parser
+            _PARSER = lark.Lark(f.read(), parser="lalr", propagate_positions=True)
+    return _PARSER
+
+
+def _note(tok) -> tuple[str, str]:
+    """``# choice: reason`` -> (choice, reason)."""
+    choice, _, reason = str(tok)[1:].strip().partition(": ")
+    return choice, reason
 
 
 def _loc(tok) -> SourceLoc:
@@ -38,6 +44,7 @@ class _Builder:
     def __init__(self, filename: str):
         self.filename = filename
         self.env: dict[str, Node] = {}
+        self.notes: list[Note] = []
 
     def err(self, msg: str, tree) -> NiccError:
         line = getattr(getattr(tree, "meta", None), "line", None) or getattr(tree, "line", 0)
@@ -94,6 +101,8 @@ class _Builder:
                 raise self.err(f"use of undefined value {missing[0]}", t)
             args = tuple(self.env[v] for v in names)
         loc = _loc(kids.pop(0))
+        notes = [_note(c.children[0]) for c in kids if c.data == "note"]
+        kids = [c for c in kids if c.data != "note"]
         body = Block([self.node(c) for c in kids]) if op in BODY_OPS else None
         if kids and op not in BODY_OPS:
             raise self.err(f"op '{opname}' takes no body", t)
@@ -109,6 +118,7 @@ class _Builder:
         n = Node(op, args, attrs, typ, loc, body)
         if result is not None:
             self.env[str(result.children[0])] = n
+        self.notes.extend(Note(n, choice, reason) for choice, reason in notes)
         return n
 
     def pipeline(self, tree) -> Pipeline:
@@ -141,6 +151,7 @@ class _Builder:
                 p.groups[str(t.children[0])[1:]] = self.group(t)
             else:
                 p.body.nodes.append(self.node(t))
+        p.notes = self.notes
         return p
 
 

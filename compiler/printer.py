@@ -5,6 +5,12 @@ One line per node, jaxpr-like, with the user's location as a trailing comment::
     %3:bool = gt %1, %2  # normalize.py:12
     reject_if %3  # normalize.py:12
 
+The notes passes leave on a node (why a check went, why a loop is fused) follow it
+as comment lines, ``# choice: reason``::
+
+    %3:u8 = field[name=label, offset=0, endian=be, checked=1]  # criteo.py:22
+    # checked: bytes 0..1 are present: payload_len == 157 after the check at criteo.py:21
+
 Names are assigned when printing. ``print -> parse -> print`` is the identity.
 """
 from __future__ import annotations
@@ -13,11 +19,15 @@ import base64
 import json
 import os
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .ir import Block, Node, Op, Pipeline, SPECS
 from .errors import SourceLoc
+from .opcodes import SPECS
+
+if TYPE_CHECKING:
+    from .ir import Block, Node, Note, Pipeline
 
 
 BLOB_MIN = 4096      # tables longer than this print as one compressed line
@@ -51,11 +61,16 @@ def fmt_loc(loc: SourceLoc, root: str | None) -> str:
     return f"# {path}:{loc.line}"
 
 
+def fmt_note(note: Note) -> str:
+    return f"# {note.choice}: {note.reason}" if note.reason else f"# {note.choice}"
+
+
 class Printer:
     def __init__(self, root: str | None = None):
         self.names: dict[int, str] = {}
         self.root = root if root is not None else os.getcwd()
         self.lines: list[str] = []
+        self.notes: dict[int, list[Note]] = {}
 
     def name(self, n: Node) -> str:
         return self.names[id(n)]
@@ -73,16 +88,20 @@ class Printer:
         loc = fmt_loc(n.loc, self.root)
         if n.body is not None:
             self.lines.append(f"{indent}{head}{text} {{  {loc}")
+            self.lines.extend(f"{indent}{fmt_note(m)}" for m in self.notes.get(id(n), ()))
             self.block(n.body, indent + "  ")
             self.lines.append(f"{indent}}}")
         else:
             self.lines.append(f"{indent}{head}{text}  {loc}")
+            self.lines.extend(f"{indent}{fmt_note(m)}" for m in self.notes.get(id(n), ()))
 
     def block(self, b: Block, indent: str) -> None:
         for n in b.nodes:
             self.node(n, indent)
 
     def pipeline(self, p: Pipeline) -> str:
+        for m in p.notes:
+            self.notes.setdefault(id(m.node), []).append(m)
         self.lines.append(f"pipeline {p.name} port {p.port} {{  {fmt_loc(p.loc, self.root)}")
         for t in p.tables.values():
             if len(t.values) > BLOB_MIN:
@@ -112,3 +131,12 @@ class Printer:
 def print_pipeline(p: Pipeline, root: str | None = None) -> str:
     """Text form of ``p``; source paths are shown relative to ``root`` (default: cwd)."""
     return Printer(root).pipeline(p)
+
+
+def note_rows(p: Pipeline) -> list[dict[str, str]]:
+    """The notes in program order as table rows (``where``, ``op``, ``choice``, ``reason``), the
+    shape ``manifest["explain"]`` takes, for ``nicc compile --explain``."""
+    order = {id(n): i for i, n in enumerate(p.body.walk())}
+    notes = sorted((m for m in p.notes if id(m.node) in order), key=lambda m: order[id(m.node)])
+    return [{"section": "lowering", "where": f"{os.path.basename(m.node.loc.file)}:{m.node.loc.line}",
+             "op": m.node.op.value, "choice": m.choice, "reason": m.reason} for m in notes]

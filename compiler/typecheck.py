@@ -12,6 +12,7 @@ from __future__ import annotations
 from .constfold import constant_value
 from .errors import NiccError
 from .ir import ARITH, COMPARE, Node, Op, Pipeline, VERDICTS
+from .hostfuncs import HOST_FUNCS
 from .types import Array, BOOL, Scalar, Struct, U8, U16, U32, U64, Type
 from .walker import Walker
 from .typecheck_streams import STREAM_TYPE_RULES, ScanScope
@@ -36,6 +37,13 @@ def _int(n: Node, t: Type, what: str) -> Scalar:
     return t
 
 
+def _float(n: Node, t: Type, what: str) -> Scalar:
+    t = _scalar(n, t, what)
+    if not t.is_float:
+        raise _err(n, f"{what} must be a float (f32 or f64), got {t}: convert it with .astype(np.float32)")
+    return t
+
+
 def _bool(n: Node, t: Type, what: str) -> Scalar:
     if t != BOOL:
         raise _err(n, f"{what} must be bool, got {t}")
@@ -55,6 +63,10 @@ SYMBOL = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "//", Op.MOD: "%", Op.A
 def t_const(w, n):
     t = _scalar(n, n.type, "constant")
     v = n.attr("value")
+    if t.is_float:                  # a float constant holds its IEEE bit pattern
+        if not isinstance(v, int) or not 0 <= v < 1 << t.bits:
+            raise _err(n, f"float constant {v} is not a {t} bit pattern")
+        return t
     if not isinstance(v, int) or not (t.fits(v) or (t == BOOL and v in (0, 1))):
         raise _err(n, f"constant {v} does not fit {t}")
     return t
@@ -95,6 +107,12 @@ def t_arith(w, n, a, b):
         return a
     if n.op in (Op.AND, Op.OR, Op.XOR) and a == BOOL and b == BOOL:
         return BOOL
+    if isinstance(a, Scalar) and a.is_float:            # float math (host only): + - * and / (true division)
+        if n.op not in (Op.ADD, Op.SUB, Op.MUL, Op.DIV):
+            raise _err(n, f"{sym} is not defined on {a}")
+        _float(n, b, f"right operand of {'/' if n.op is Op.DIV else sym}")
+        _same(n, a, b, "/" if n.op is Op.DIV else sym)
+        return a
     _int(n, a, f"left operand of {sym}")
     _int(n, b, f"right operand of {sym}")
     _same(n, a, b, sym)
@@ -129,6 +147,9 @@ def t_select(w, n, c, a, b):
 def t_cast(w, n, a):
     _scalar(n, a, "cast operand")
     t = _scalar(n, n.type, "cast target")
+    if a.is_float and not t.is_float:
+        raise _err(n, f"a cast from {a} to {t} is not supported (a float out of range has no integer value); "
+                      "keep float results as floats")
     if n.attr("overflow") not in ("wrap", "sat"):
         raise _err(n, f"overflow must be wrap or sat, got {n.attr('overflow')}")
     return t
@@ -271,13 +292,25 @@ def t_verdict(w, n):
     _verdict(w, n)
 
 
+def t_call(w, n, *args):
+    f = HOST_FUNCS.get(n.attr("fn"))
+    if f is None:
+        raise _err(n, f"unknown host function '{n.attr('fn')}' (known: {', '.join(sorted(HOST_FUNCS))})")
+    if len(args) != f.arity:
+        raise _err(n, f"{f.name} takes {f.arity} operand(s), got {len(args)}")
+    t = _float(n, args[0], f"operand of {f.name}")
+    for a in args[1:]:
+        _same(n, t, _float(n, a, f"operand of {f.name}"), ",")
+    return t
+
+
 TYPE_RULES = {
     Op.CONST: t_const, Op.PAYLOAD_LEN: t_payload_len, Op.TIMESTAMP: t_timestamp, Op.FIELD: t_field,
     Op.ARRAY: t_array, **{op: t_arith for op in ARITH}, Op.NOT: t_not, **{op: t_compare for op in COMPARE},
     Op.SELECT: t_select, Op.CAST: t_cast, Op.LUT: t_lut, Op.BUCKETIZE: t_bucketize, Op.CRC32: t_crc32,
     Op.MAP: t_map, Op.ELEM: t_elem, Op.YIELD: t_yield, Op.STATE_READ: t_state_read,
     Op.STATE_WRITE: t_state_write, Op.STATE_UPDATE_IF: t_state_update_if, Op.REJECT_IF: t_cond,
-    Op.VERDICT_IF: t_cond, Op.EMIT: t_emit, Op.VERDICT: t_verdict,
+    Op.VERDICT_IF: t_cond, Op.EMIT: t_emit, Op.VERDICT: t_verdict, Op.CALL: t_call,
     **STREAM_TYPE_RULES,
 }
 

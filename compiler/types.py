@@ -14,12 +14,14 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Scalar:
-    """A fixed-width scalar: ``u<N>``/``i<N>`` integers, ``bool``, or ``f16``.
+    """A fixed-width scalar: ``u<N>``/``i<N>`` integers, ``bool``, ``f16``, or ``f32``/``f64``.
 
     ``f16`` is an IEEE half float kept as its 16 raw bits: NIC code only moves
     and stores it (it is produced by exact lookup tables), never computes on it.
+    ``f32`` and ``f64`` are IEEE floats computed with numpy's rules; no NIC target
+    has floating point, so the partition pass puts their computations on the host.
     """
-    kind: str  # "u", "i", "bool", "f16"
+    kind: str  # "u", "i", "bool", "f16", "f"
     bits: int
 
     def __str__(self) -> str:
@@ -36,6 +38,11 @@ class Scalar:
     @property
     def is_int(self) -> bool:
         return self.kind in ("u", "i")
+
+    @property
+    def is_float(self) -> bool:
+        """A float the host computes with (not ``f16``, which only carries bits)."""
+        return self.kind == "f"
 
     @property
     def nbytes(self) -> int:
@@ -56,6 +63,8 @@ class Scalar:
             return np.dtype(np.bool_)
         if self.kind == "f16":
             return np.dtype(np.uint16)
+        if self.kind == "f":
+            return np.dtype(f"f{self.nbytes}")
         return np.dtype(f"{'i' if self.signed else 'u'}{self.nbytes}")
 
     def fits(self, v: int) -> bool:
@@ -66,7 +75,23 @@ U8, U16, U32, U64 = (Scalar("u", b) for b in (8, 16, 32, 64))
 I8, I16, I32, I64 = (Scalar("i", b) for b in (8, 16, 32, 64))
 BOOL = Scalar("bool", 1)
 F16 = Scalar("f16", 16)
-SCALARS = {str(t): t for t in (U8, U16, U32, U64, I8, I16, I32, I64, BOOL, F16)}
+F32, F64 = Scalar("f", 32), Scalar("f", 64)
+SCALARS = {str(t): t for t in (U8, U16, U32, U64, I8, I16, I32, I64, BOOL, F16, F32, F64)}
+
+
+def is_float(t) -> bool:
+    """``t`` is a float scalar the host computes with (``f32``/``f64``)."""
+    return isinstance(t, Scalar) and t.kind == "f"
+
+
+def float_bits(v: float, t: Scalar) -> int:
+    """The IEEE bit pattern of ``v`` rounded to ``t`` (how the IR holds a float constant)."""
+    return int(np.array(v, dtype=t.dtype).view(f"u{t.nbytes}"))
+
+
+def bits_float(bits: int, t: Scalar):
+    """The float whose IEEE bit pattern (in type ``t``) is ``bits``."""
+    return np.array(bits, dtype=f"u{t.nbytes}").view(t.dtype)[()]
 
 
 @dataclass(frozen=True)

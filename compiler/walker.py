@@ -19,10 +19,6 @@ from .ir import Block, Node, Op, Pipeline
 Rule = Callable[..., Any]
 
 
-class Stop(Exception):
-    """Raised by a rule to end the walk of the current packet early."""
-
-
 class Walker:
     rules: dict[Op, Rule] = {}
 

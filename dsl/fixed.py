@@ -15,33 +15,8 @@ from __future__ import annotations
 from ..compiler.errors import NiccError, user_loc
 from ..compiler.ir import Op
 from ..compiler.types import Scalar
-from .tracer import Value, as_value, tracer
+from .tracer import MODES, Value, as_value, shr_round, tracer  # noqa: F401  (shr_round: nd.Fixed's rounding)
 
-MODES = ("half_up", "half_even", "floor")
-
-
-def shr_round(x: Value, n: int, mode: str = "half_up") -> Value:
-    """``x / 2**n`` rounded: ``half_up`` = floor(x/2^n + 1/2), ``half_even`` (ties to even), ``floor``."""
-    if mode not in MODES:
-        raise NiccError(f"rounding mode must be one of {', '.join(MODES)}, got {mode!r}", user_loc())
-    t = x.type
-    if not isinstance(t, Scalar) or not t.is_int:
-        raise NiccError(f"shr_round needs an integer, got {t}", user_loc())
-    if not isinstance(n, int) or not 0 <= n < t.bits:
-        raise NiccError(f"shift must be 0..{t.bits - 1} for {t}, got {n!r}", user_loc())
-    if n == 0:
-        return x
-    sh = lambda k: tracer().const(k, Scalar("u", t.bits))      # noqa: E731
-    q = x >> sh(n)
-    if mode == "floor":
-        return q
-    half_bit = (x >> sh(n - 1)) & as_value(1, x)                 # the bit worth 1/2
-    if mode == "half_up":
-        return q + half_bit
-    rest = x & as_value((1 << (n - 1)) - 1, x)                   # the bits below 1/2
-    tie = (rest == as_value(0, x)) & (half_bit == as_value(1, x))
-    up = tracer().value(Op.SELECT, (tie, q & as_value(1, x), half_bit))
-    return q + up
 
 
 class Fixed:

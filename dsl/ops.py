@@ -10,9 +10,9 @@ import numpy as np
 
 from ..compiler.errors import NiccError, SourceLoc, user_loc
 from ..compiler.groups import Addr, Member, make_addr
-from ..compiler.ir import Block, Group, Node, Op, State, Table
-from ..compiler.types import Array, BOOL, F16, Scalar, U32
-from .tracer import ArrayValue, Element, Value, as_value, tracer, wrap
+from ..compiler.ir import Group, Op, State, Table
+from ..compiler.types import BOOL, F16, Scalar, U32
+from .tracer import ArrayValue, Value, as_value, trace_map, tracer
 
 
 def const(v: int, t: Scalar) -> Value:
@@ -21,10 +21,12 @@ def const(v: int, t: Scalar) -> Value:
         raise NiccError(f"nd.const needs a scalar type such as nd.u16, got {t!r}", user_loc())
     if not isinstance(v, numbers.Integral):
         raise NiccError(f"nd.const needs an integer, got {type(v).__name__} {v!r}", user_loc())
-    return as_value(int(v), _TypedLike(t))
+    return as_value(int(v), _OfType(t))
 
 
-class _TypedLike:
+class _OfType:
+    """Stands in for a value of type ``t`` where ``as_value`` wants one to type a constant."""
+
     def __init__(self, t):
         self.type = t
 
@@ -156,7 +158,7 @@ def bucketize(x, boundaries) -> Value:
     t = x.type
     if isinstance(t, Scalar) and t.is_int and t.bits == 64 and any(
             not isinstance(b, numbers.Integral) and abs(b) >= 2 ** 53 for b in raw):
-        raise NiccError(f"bucketize of a 64-bit value with float boundaries of 2**53 or more: numpy compares "
+        raise NiccError("bucketize of a 64-bit value with float boundaries of 2**53 or more: numpy compares "
                         "such values after rounding x to a float64, not exactly; give the boundaries as integers",
                         loc)
     bounds = tuple(int(b) if isinstance(b, numbers.Integral) else _ceil(b) for b in raw)
@@ -185,36 +187,7 @@ def map(fn, *arrays: ArrayValue) -> ArrayValue:
     ``fn`` receives one element per array (a value, or an element with a field per struct
     member) and returns a value, a tuple, or a dict naming the result's fields.
     """
-    tr = tracer()
-    loc = user_loc()
-    if len(tr.blocks) > 1:
-        raise NiccError("nested map: a map body runs once per element and cannot loop again; process the "
-                        "arrays side by side with nd.map(fn, a, b), one map after another", loc)
-    if not arrays:
-        raise NiccError("map needs at least one array", loc)
-    for a in arrays:
-        if not isinstance(a, ArrayValue):
-            what = f"a scalar value ({a.type})" if isinstance(a, Value) else f"{type(a).__name__} {a!r}"
-            raise NiccError(f"map applies to arrays (record fields declared with nd.array), got {what}", loc)
-    types = [a.type for a in arrays]
-    if any((t.max, t.dynamic) != (types[0].max, types[0].dynamic) for t in types):
-        raise NiccError("map over arrays of different lengths", loc)
-    with tr.block(types) as body:
-        elems = []
-        for i, t in enumerate(types):
-            st = t.struct
-            fields = {f: tr.value(Op.ELEM, (), {"input": i, "field": f}, ft, loc) for f, ft in st.fields}
-            elems.append(fields["_"] if isinstance(t.elem, Scalar) else Element(fields))
-        out = fn(*elems)
-        if isinstance(out, dict):
-            names, vals = tuple(out), list(out.values())
-        elif isinstance(out, tuple):
-            names, vals = tuple(f"f{i}" for i in range(len(out))), list(out)
-        else:
-            names, vals = ("_",), [out]
-        vals = [as_value(v) for v in vals]
-        tr.add(Op.YIELD, vals, {"names": names}, loc=loc)
-    return wrap(tr.add(Op.MAP, arrays, (), loc=loc, body=body))
+    return trace_map(fn, *arrays)
 
 
 class StateArray:
@@ -242,7 +215,7 @@ class StateArray:
     def _index(self, idx) -> Value:
         """A traced index, or a Python int as a u32 constant (checked against the size when traced)."""
         if isinstance(idx, numbers.Integral) and not isinstance(idx, bool) and 0 <= idx <= U32.hi:
-            return as_value(int(idx), _TypedLike(U32))
+            return as_value(int(idx), _OfType(U32))
         if isinstance(idx, numbers.Integral) and not isinstance(idx, bool):
             raise NiccError(f"state index {idx} is out of range for @{self.name} (size {self.size})", user_loc())
         return as_value(idx)
@@ -256,13 +229,13 @@ class StateArray:
 
     def write(self, idx, v, when=True):
         tr = self._register()
-        v = as_value(v, _TypedLike(self.elem))
+        v = as_value(v, _OfType(self.elem))
         tr.add(Op.STATE_WRITE, (self._index(idx), v, as_value(when)), {"state": self.name})
 
     def update_if(self, idx, v, cmp: str = "gt") -> Value:
         """Store ``v`` if ``v <cmp> old`` (cmp in eq ne lt le gt ge always); return whether it was stored."""
         tr = self._register()
-        v = as_value(v, _TypedLike(self.elem))
+        v = as_value(v, _OfType(self.elem))
         return tr.value(Op.STATE_UPDATE_IF, (self._index(idx), v), {"state": self.name, "cmp": cmp})
 
 
@@ -356,13 +329,13 @@ def multicast_if(cond, group: str) -> None:
 
 
 @dataclass
-class _LE:
+class _LittleEndian:
     value: Value
 
 
-def le(v: Value) -> _LE:
+def le(v: Value) -> _LittleEndian:
     """Mark a value to be emitted little-endian."""
-    return _LE(v)
+    return _LittleEndian(v)
 
 
 def emit(*items) -> None:
@@ -370,7 +343,7 @@ def emit(*items) -> None:
     vals, ends = [], []
     for it in items:
         end = "be"
-        if isinstance(it, _LE):
+        if isinstance(it, _LittleEndian):
             it, end = it.value, "le"
         if not isinstance(it, Value):
             raise NiccError(f"emit takes traced values (give constants a type with nd.const), got {it!r}", user_loc())
@@ -413,3 +386,25 @@ def multicast(group: str, *items) -> Verdict:
 
 def drop() -> Verdict:
     return Verdict("drop")
+
+
+def _pin(v, place: str):
+    if not isinstance(v, Value):
+        raise NiccError(f"nd.on_{place} takes a traced value (the stage that makes it is pinned), got {v!r}",
+                        user_loc())
+    v.node.set_attr("place", place)
+    return v
+
+
+def on_host(v):
+    """Pin the stage that makes ``v`` to the host: the partition pass puts it, and what follows it, there.
+
+        dense = nd.on_host(rec.dense.map(lambda x: nd.bucketize(x, B)))   # keep the NIC for the rest
+    """
+    return _pin(v, "host")
+
+
+def on_nic(v):
+    """Pin the stage that makes ``v`` to the NIC (a pipeline whose pinned stage the target cannot run
+    is refused at that line)."""
+    return _pin(v, "nic")

@@ -8,10 +8,11 @@ import typing
 
 from ..compiler.errors import NiccError, SourceLoc, user_code, user_loc
 from ..compiler.ir import Block, Op, Pipeline
+from ..compiler.passes.verify import verify
 from ..compiler.types import Array, Scalar, U32
-from .ops import Verdict, reject_if
+from .ops import Verdict
 from .schema import ArraySpec, Record, _Rest
-from .tracer import Tracer, Value, as_value, wrap
+from .tracer import Tracer, Value, traced_value
 
 
 class RecordView:
@@ -101,7 +102,7 @@ class RecordView:
             else:
                 count = tr.const(spec.n, Scalar("u", 16), loc)
             t = Array(spec.elem, spec.bound, dynamic=spec.count is not None or spec.rest)
-            v = wrap(tr.add(Op.ARRAY, (count,), {"name": name, "offset": off}, t, loc))
+            v = traced_value(tr.add(Op.ARRAY, (count,), {"name": name, "offset": off}, t, loc))
         else:
             raise NiccError(f"field '{name}' is the unparsed rest of the payload; it is carried unchanged "
                             "and cannot be read", loc or user_loc())
@@ -142,6 +143,28 @@ class PipelineDef:
     def __repr__(self) -> str:
         return f"<nicc pipeline {self.name} on UDP port {self.port}>"
 
+    def _dot(self) -> str:
+        from ..compiler.graph import to_dot
+        from ..compiler.passes import run_passes
+        return to_dot(run_passes(trace(self)))
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Jupyter: the traced pipeline's data-flow graph after the passes (a mistake: its message)."""
+        from ..compiler.graph import mimebundle
+        try:
+            return mimebundle(self._dot())
+        except NiccError as e:
+            import html
+            return {"text/html": f"<pre>{html.escape(e.format())}</pre>", "text/plain": e.format()}
+
+    def _repr_svg_(self) -> str | None:
+        from ..compiler.graph import svg
+        return svg(self._dot())
+
+    def _repr_html_(self) -> str:
+        from ..compiler.graph import html
+        return html(self._dot())
+
 
 def trace(pdef: PipelineDef) -> Pipeline:
     p = Pipeline(pdef.name, pdef.port, Block(), loc=pdef.loc, traffic=pdef.traffic)
@@ -159,7 +182,6 @@ def trace(pdef: PipelineDef) -> Pipeline:
         if len(emits) > 1:
             raise NiccError("the payload is emitted more than once", emits[1].loc)
         tr.add(Op.VERDICT, (), {"verdict": result.kind, "group": result.group}, loc=result.loc)
-    from ..compiler.passes import verify
     verify(p)
     return p
 

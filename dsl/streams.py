@@ -22,8 +22,8 @@ from ..compiler.ir import Host, Op, Stream, Table
 from ..compiler.typecheck_streams import ScanScope
 from ..compiler.types import Array, BOOL, U16, U32, Scalar
 from .schema import ArraySpec
-from .tracer import ArrayValue, Value, as_value, tracer, wrap
-from . import ops
+from .tracer import ArrayValue, Value, as_value, traced_value, tracer
+from .ops import const, reject_if
 
 
 class StreamDef:
@@ -80,7 +80,7 @@ class StreamArray(ArrayValue):
 
 
 def _u(v, t: Scalar = U16) -> Value:
-    return v if isinstance(v, Value) else ops.const(v, t)
+    return v if isinstance(v, Value) else const(v, t)
 
 
 class Slot:
@@ -106,7 +106,7 @@ class Slot:
             v = StreamArray(n)
             v._where = (sd, slot, name)
             return v
-        return wrap(n)
+        return traced_value(n)
 
     def __setattr__(self, name: str, value) -> None:
         self.write(**{name: value})
@@ -119,7 +119,7 @@ class Slot:
             if isinstance(t, Array):
                 raise NiccError(f"'{name}' is an array field: store into it with .{name}.write_at(offset, values)",
                                 user_loc())
-            v = v if isinstance(v, Value) else ops.const(v, t)
+            v = v if isinstance(v, Value) else const(v, t)
             tracer().add(Op.STREAM_WRITE, (slot, v, as_value(when)), {"stream": sd.name, "field": name})
 
     def expect(self, restart=False, **fields) -> None:
@@ -133,7 +133,7 @@ class Slot:
             same = eq if same is None else same & eq
         if same is not None:
             ok = ok | same
-        ops.reject_if(~ok)
+        reject_if(~ok)
 
 
 class Rom:
@@ -154,7 +154,7 @@ class Rom:
             tr.pipeline.tables[self.name] = Table(self.name, U32, self.elem, self.values, self.loc)
         elif have.values is not self.values:
             raise NiccError(f"two different tables are named '{self.name}'", user_loc())
-        return wrap(tr.add(Op.ROM, (), {"table": self.name}))
+        return traced_value(tr.add(Op.ROM, (), {"table": self.name}))
 
     def __getitem__(self, i) -> Value:
         return self.array()[i]
@@ -172,7 +172,7 @@ def rom(values, elem: Scalar, name: str) -> Rom:
 
 def range_(count, max: int) -> ArrayValue:
     """The array 0, 1, ..., count - 1 (u16, at most ``max`` elements): a bounded loop index."""
-    return wrap(tracer().add(Op.RANGE, (_u(count),), {"max": int(max)}))
+    return traced_value(tracer().add(Op.RANGE, (_u(count),), {"max": int(max)}))
 
 
 class Carries:
@@ -204,8 +204,8 @@ class ScanResult:
         if name == "out":
             if self._count is None:
                 raise NiccError("this scan declared no count=: name the carry that counts its output", user_loc())
-            return wrap(tracer().add(Op.SCAN_OUT, (self._node,), {"count": self._count}))
-        return wrap(tracer().add(Op.GET, (self._node,), {"name": name}))
+            return traced_value(tracer().add(Op.SCAN_OUT, (self._node,), {"count": self._count}))
+        return traced_value(tracer().add(Op.GET, (self._node,), {"name": name}))
 
 
 def scan(step, *, max_steps: int, out: Scalar = U16, out_max: int = 0, count: str | None = None,

@@ -40,7 +40,7 @@ def main() -> int:
         with open(os.path.join(OUT, f"{name}.nir"), "w") as f:
             f.write(str(ir))
         try:
-            from nicc.runtime.graph import draw
+            from nicc.compiler.graph import draw
             draw(ir, os.path.join(OUT, f"{name}.svg"))
         except RuntimeError:
             draw(ir, os.path.join(OUT, f"{name}.dot"))

@@ -18,6 +18,7 @@ examples:
   nicc test examples/dedup.py --target xdp --count 2000
   nicc bench examples/criteo.py --target dpdk
   nicc serve examples/criteo.py --udp 9002        host runtime on live datagrams, counters each second
+  nicc serve examples/criteo_log.py --iface eth0 --target xdp   NIC part on XDP, host part on eth0
   nicc targets                                    which targets work on this machine
   nicc sim examples/market.py --receivers 5000 --hedge 2 --json   simulate a dissemination tree
   nicc emulate examples/market.py --receivers 32 --hedge 2 --loss 0.01 --slow-relay 1 --json
@@ -93,19 +94,16 @@ def cannot_write(e: OSError, what: str) -> UsageError:
 def cmd_ir(a) -> int:
     if a.graph:
         output_file(a.graph, "--graph")
+    elif a.target:
+        raise UsageError("--target shows a placement in the graph: give --graph FILE")
     ir = _load(a.pipeline)
     if a.graph:
-        import subprocess
-        from nicc.runtime.graph import draw
-        try:
-            draw(ir, a.graph)
-        except OSError as e:
-            raise cannot_write(e, "the graph") from None
-        except subprocess.CalledProcessError:
-            raise UsageError(f"Graphviz's dot could not write '{a.graph}' (its message is above)") from None
-        except RuntimeError as e:
-            raise UsageError(str(e)) from None
-        print(f"wrote {a.graph}", file=sys.stderr)
+        from nicc.compiler.graph import draw
+        placement = None
+        if a.target:
+            from nicc.runtime.split import plan
+            placement = plan(ir, a.target).placement()
+        _draw(a.graph, lambda path: draw(ir, path, placement))
     sys.stdout.write(str(ir))
     return 0
 
@@ -125,11 +123,38 @@ def _roles(spec: str):
     return {role: run_passes(p.trace(), print_after=_load.print_after) for role, p in tree.roles.items()}
 
 
+def _draw(path: str, how) -> None:
+    """Write a drawing with ``how(path)``; a missing Graphviz or an unwritable path is a usage error."""
+    import subprocess
+    try:
+        how(path)
+    except OSError as e:
+        raise cannot_write(e, "the graph") from None
+    except subprocess.CalledProcessError:
+        raise UsageError(f"Graphviz's dot could not write '{path}' (its message is above)") from None
+    except RuntimeError as e:
+        raise UsageError(str(e)) from None
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _draw_compiled(ir, target: str, art, path: str) -> None:
+    """The compiled pipeline's drawing: its placement and the target's resource bars."""
+    from nicc.compiler.graph import draw
+    from nicc.runtime.compiled import resource_bars
+    from nicc.runtime.split import plan
+    sp = getattr(art, "split", None) or plan(ir, target)
+    draw(ir, path, sp.placement(), resource_bars(target, art, sp))
+
+
 def cmd_compile(a) -> int:
     if a.output:
         output_dir(a.output, "-o")
+    if a.graph:
+        output_file(a.graph, "--graph")
     roles = _roles(a.pipeline)
     if roles is not None:                 # a tree's roles: one artifact directory per role
+        if a.graph:
+            raise UsageError("--graph draws one pipeline: give FILE:NAME (one role of the tree)")
         for role, ir in roles.items():
             out = os.path.join(a.output, role) if a.output else os.path.join("build", f"{role}-{a.target}")
             print(f"{role} ({ir.name}):")
@@ -149,33 +174,17 @@ def _compile_one(a, ir, out: str) -> int:
         print(f"  {role:10} {path}")
     for line in art.manifest.get("notes", []):
         print(f"note: {line}")
+    if a.graph:
+        _draw(a.graph, lambda path: _draw_compiled(ir, a.target, art, path))
     if a.explain:
+        from nicc.runtime.compiled import bars_table, explain_table, resource_bars
+        from nicc.runtime.split import plan
         print(explain_table(art.manifest))
+        print()
+        print(bars_table(resource_bars(a.target, art, getattr(art, "split", None) or plan(ir, a.target))))
     elif "resources" in art.manifest:
         print("resources: " + json.dumps(art.manifest["resources"]))
     return 0
-
-
-def explain_table(manifest: dict) -> str:
-    """``manifest["explain"]`` (a list of row dicts, columns in first-seen order) and ``manifest["resources"]``
-    as text tables; any target may fill these keys."""
-    rows = manifest.get("explain") or []
-    out = []
-    if rows:
-        cols = list(dict.fromkeys(k for r in rows for k in r))
-        cells = [[("" if r.get(c) is None else str(r.get(c))) for c in cols] for r in rows]
-        width = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-        out.append("  ".join(c.ljust(w) for c, w in zip(cols, width)).rstrip())
-        out.append("  ".join("-" * w for w in width))
-        out += ["  ".join(v.ljust(w) for v, w in zip(row, width)).rstrip() for row in cells]
-    else:
-        out.append(f"(target {manifest.get('target', '?')} gives no per-object breakdown)")
-    res = manifest.get("resources") or {}
-    if res:
-        out.append("")
-        w = max(len(k) for k in res)
-        out += [f"{k.ljust(w)}  {v}" for k, v in res.items()]
-    return "\n".join(out)
 
 
 def cmd_run(a) -> int:
@@ -272,9 +281,25 @@ def cmd_serve(a) -> int:
                          + (f" (got {' and '.join(given)})" if given else ""))
     if a.nic and not a.iface:
         raise UsageError("--nic attaches to an interface: give --iface")
+    if a.target and (not a.iface or a.nic):
+        raise UsageError("--target T serves a split pipeline live: its NIC part attached to --iface IF, its host "
+                         "part on the same interface (give --iface, and no --nic)")
+    if a.target and a.target != "xdp":
+        raise UsageError(f"--target {a.target}: live split serving attaches the NIC part with XDP (--target xdp); "
+                         f"run {a.target} live with `nicc run --target {a.target} --iface`")
     if a.pcap and not os.path.isfile(a.pcap):
         raise UsageError(f"cannot read capture '{a.pcap}'")
     ir = _load(a.pipeline)
+    if a.target:
+        from nicc.runtime.host import SplitServer
+        try:
+            SplitServer(ir, a.iface, a.target, netns=a.netns, mode=a.mode).serve(
+                interval=a.interval, duration=a.duration, as_json=a.json, batch=a.batch, batch_time=a.batch_time,
+                prefetch=a.prefetch)
+        except PermissionError as e:
+            raise TargetUnavailable(f"cannot open the interface: {e.strerror or e} (XDP and AF_PACKET need root)") \
+                from None
+        return 0
     if a.iface:
         src = AfPacketSource(a.iface, netns=a.netns)
     elif a.udp:
@@ -431,6 +456,8 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("ir", help="print a pipeline's typed IR (the canonical text form)")
     s.add_argument("pipeline", metavar="PIPELINE")
     s.add_argument("--graph", metavar="FILE", help="also draw the data-flow graph (.dot, .svg or .png)")
+    s.add_argument("--target", "-t", **{**tgt, "help": "with --graph: draw where each stage runs on T "
+                                        "(NIC and host clusters, the wire payload between them)"})
     s.set_defaults(fn=cmd_ir)
 
     s = sub.add_parser("compile", help="compile a pipeline for a target into a directory")
@@ -439,6 +466,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", metavar="DIR", help="output directory (default build/NAME-TARGET)")
     s.add_argument("--explain", action="store_true",
                    help="print what the target's compiler says the program costs (per object, and totals)")
+    s.add_argument("--graph", metavar="FILE", help="draw the placement and the target's resource bars "
+                   "(.dot, .svg or .png)")
     s.set_defaults(fn=cmd_compile)
 
     s = sub.add_parser("run", help="run a pipeline on a packet capture (or live on an interface)")
@@ -530,7 +559,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--rate", type=float, metavar="FPS", help="--pcap: replay at FPS frames/s into a ring, like a line")
     s.add_argument("--netns", metavar="NS", help="open the socket (and attach the NIC part) in network namespace NS")
     s.add_argument("--nic", metavar="xdp:PIPELINE", help="attach PIPELINE to --iface with XDP as the NIC part")
-    s.add_argument("--mode", choices=["native", "generic"], default="generic", help="XDP attach mode for --nic")
+    s.add_argument("--target", "-t", **{**tgt, "help": "serve a split pipeline: partition PIPELINE for T (xdp), "
+                                        "attach its NIC part to --iface and run its host part there"})
+    s.add_argument("--mode", choices=["native", "generic"], default="generic",
+                   help="XDP attach mode for --nic and --target")
     s.add_argument("--batch", type=int, default=4096, help="frames per batch at most (default 4096)")
     s.add_argument("--batch-time", type=float, metavar="S", help="close a batch S seconds after its first frame "
                    "(default 0.05 on live sources)")

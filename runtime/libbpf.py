@@ -97,10 +97,11 @@ def strerror(rc: int) -> str:
 class Loaded:
     """One BPF object opened and loaded: its first program's fd and its maps (``close()`` unloads).
 
-    ``log_size`` > 0 keeps the verifier's log (level 1) in a buffer of that size. A map named
+    ``log_size`` > 0 keeps the verifier's log (``log_level``: 1, or 4 for its statistics alone) in a
+    buffer of that size. A map named
     ``nicc_scratch`` gets one entry per possible CPU before loading."""
 
-    def __init__(self, obj_path: str, log_size: int = 0):
+    def __init__(self, obj_path: str, log_size: int = 0, log_level: int = 1):
         self.bpf = Libbpf.get()
         self.log = ctypes.create_string_buffer(log_size) if log_size else None
         self.obj = self.bpf.lib.bpf_object__open_file(obj_path.encode(), None)
@@ -112,7 +113,7 @@ class Loaded:
             self.bpf.lib.bpf_map__set_max_entries(scratch, self.bpf.ncpus)
         if self.log is not None:
             self.bpf.lib.bpf_program__set_log_buf(self.prog, self.log, log_size)
-            self.bpf.lib.bpf_program__set_log_level(self.prog, 1)
+            self.bpf.lib.bpf_program__set_log_level(self.prog, log_level)
         del self.bpf.messages[:]
         self.rc = self.bpf.lib.bpf_object__load(self.obj)
         self.fd = self.bpf.lib.bpf_program__fd(self.prog) if self.rc == 0 else -1

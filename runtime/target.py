@@ -110,6 +110,7 @@ class InterpTarget(Target):
         return Reference(ir, self.limits).run(frames, timestamps)
 
 
+NIC_TARGETS = ("xdp", "dpdk", "bmv2")
 TARGETS = {
     "interp": "nicc.runtime.target:InterpTarget",
     "xdp": "nicc.runtime.xdp:XdpTarget",
@@ -129,4 +130,8 @@ def get_target(name: str) -> Target:
         if e.name == mod:
             raise TargetUnavailable(f"target {name} is not built into this nicc yet") from None
         raise
-    return getattr(m, cls)()
+    t = getattr(m, cls)()
+    if name in NIC_TARGETS:          # a pipeline the target cannot run whole is split with the host
+        from .split import SplitTarget
+        t = SplitTarget(t)
+    return t

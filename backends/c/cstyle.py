@@ -32,7 +32,7 @@ from ...compiler.errors import InternalError, NiccError
 from ...compiler.ir import ARITH, COMPARE, Node, Op, Pipeline
 from ...compiler.types import Array, BOOL, Scalar
 from ...compiler.walker import Walker
-from ..pending import PENDING, refusal
+from ..pending import HOST_ONLY, PENDING, refusal
 
 CRC_POLY = 0xEDB88320
 
@@ -470,5 +470,5 @@ def _r_pending(self, n, *args):
     raise refusal(n, self.target_name)
 
 
-for _op in PENDING:
+for _op in PENDING | HOST_ONLY:
     setattr(CRenderer, f"r_{_op.value}", _r_pending)

@@ -30,6 +30,7 @@ from ...compiler.ir import Op, Pipeline
 from ...compiler.types import Scalar
 from ..pending import refuse_pending
 from ..c.core import CCore
+from ..pending import refuse_pending
 from ..c.values import FusedMap, PacketArray, field_offset
 from ..c.cstyle import c_const, cond
 from ..c.emitplan import Piece
@@ -199,7 +200,8 @@ def render(pipeline: Pipeline) -> dict:
     return dict(
         name=p.name, NAME=p.name.upper(), port=p.port, source=r.loc_comment(), groups=groups,
         body=body, helpers=helpers, luts=r.lut_definitions(),
-        states=states, max_out=r.max_out, emits=r.emitted, in_place=r.in_place, uses_simd=r.uses_simd,
+        states=states, max_out=r.max_out, emits=r.emitted, in_place=r.in_place,
+        emit_port=pipeline.emit().attr("port") if pipeline.emit() is not None else None, uses_simd=r.uses_simd,
         copies=r.emitted and not r.in_place,
     )
 

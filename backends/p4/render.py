@@ -286,6 +286,9 @@ def _finish(w: P4Renderer, prog: P4Program, lay: Layout) -> list[str]:
              "hdr.udp.len = (bit<16>)(32w8 + meta.newlen);",
              "hdr.udp.checksum = 16w0;",
              "meta.rewrite = 1w1;"]
+    port = w.pipeline.emit().attr("port")
+    if port is not None:             # the payload goes to a host part (docs/partition.md)
+        body.append(f"hdr.udp.dstPort = 16w{port};")
     out.append(f"if (meta.emitted == 1w1 && meta.code != 8w{MALFORMED} && meta.code != 8w{DROP}) {{")
     out.extend("    " + s for s in body)
     out.append("}")

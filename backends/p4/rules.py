@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ...compiler.ir import ARITH, COMPARE, Op
 from ...compiler.types import BOOL, Scalar
-from ..pending import PENDING, refusal
+from ..pending import HOST_ONLY, PENDING, refusal
 from .layout import ArraySeg, Partition
 
 # Verdict codes in meta.code (the same numbering as the reference interpreter).
@@ -526,8 +526,8 @@ def r_pending(w, n, *args):
     raise refusal(n, w.target_name)
 
 
-P4_RULES.update({op: r_pending for op in PENDING})
+P4_RULES.update({op: r_pending for op in PENDING | HOST_ONLY})
 # Op kinds the renderer refuses (with a NiccError at the user's line) instead of rendering.
-REFUSED = set(PENDING)
+REFUSED = set(PENDING) | HOST_ONLY
 
 

@@ -52,6 +52,7 @@ from ...compiler.ir import ARITH, Node, Op, Pipeline
 from ...compiler.types import Array, BOOL, Scalar
 from ..pending import refuse_pending
 from ..c.core import CCore
+from ..pending import refuse_pending
 from ..c.cstyle import c_const
 from .state import CAS_TRIES, BpfMapState, slot_type  # noqa: F401  (CAS_TRIES: re-exported)
 from ..lowering import choose_lowerings, explain, trip_count, variable_loops
@@ -444,6 +445,7 @@ def render(pipeline: Pipeline, renderer_cls: type[XdpRenderer] = XdpRenderer, sp
         codes=CODES, ncounters=NCOUNTERS, actions=ACTIONS, body=body,
         helpers=list(r.helpers.values()), luts=r.lut_definitions(), states=states,
         reads=r.reads, io_size=io_size, max_out=r.max_out, emits=r.emitted, in_place=r.in_place,
+        emit_port=pipeline.emit().attr("port") if pipeline.emit() is not None else None,
         copy_always=r.copy_always, scratch_top=r.uses_scratch_top or r.copy_always,
         scratch=scratch, callbacks=callbacks, uses_timestamp=r.uses_timestamp, uses_bounded=r.uses_bounded,
         stages=r.stages, rendered=r.rendered, scratch_bytes=scratch_bytes,

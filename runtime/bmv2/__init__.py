@@ -32,7 +32,7 @@ import sys
 from ...backends.p4 import HOST_PART_PORT, cli_commands, p4info_text, render_program, runtime_state
 from ...backends.p4.copies import group_state
 from ...backends.p4.limits import check_switch_limits
-from ...compiler.interp import Reference, Result
+from ...compiler.interp import Result
 from ...compiler.ir import Pipeline
 from ..target import Artifact, Target, TargetUnavailable
 from .runner import WIRE_PORT, mcast_ports, run_switch, sink_ports
@@ -188,15 +188,13 @@ def collect_results(ir: Pipeline, frames: list[bytes], outs: list[list[tuple[int
     """One Result per frame from its (run port, frame) outputs; completes the host part. A frame that
     left only on a sink port was multicast to a group without members: no frames."""
     verdicts = _port_verdicts()
-    results: list[Result | None] = []
-    host_part = []
+    results: list[Result] = []
     for i, o in enumerate(outs):
         ports = [p for p, _ in o]
         if not o:
             results.append(Result("drop"))
-        elif ports == [HOST_PART_PORT]:
-            results.append(None)
-            host_part.append(i)
+        elif ports == [HOST_PART_PORT]:          # handed to the host part, unchanged
+            results.append(Result("pass", "host", [bytes(frames[i])]))
         elif len(o) == 1 and ports[0] in verdicts:
             v, why = verdicts[ports[0]]
             results.append(Result(v, why, [o[0][1]]))
@@ -205,11 +203,8 @@ def collect_results(ir: Pipeline, frames: list[bytes], outs: list[list[tuple[int
         else:
             results.append(Result("?", "unexpected ports " + ",".join(map(str, sorted(ports))),
                                   [f for _, f in o]))
-    if host_part:
-        done = Reference(ir).run([frames[i] for i in host_part])     # host part: stateless by construction
-        for i, r in zip(host_part, done):
-            results[i] = r
-    return results
+    from ..split import finish_handoffs
+    return finish_handoffs(ir, results, frames)
 
 
 __all__ = ["Bmv2Target", "collect_results", "Toolchain"]

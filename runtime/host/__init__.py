@@ -10,7 +10,8 @@ batched with numpy, and hand the results to a training or inference loop.
 Modules: :mod:`.batch` (FrameBatch, HostBatch, counters), :mod:`.program` (the evaluator),
 :mod:`.sources` (pcap, list, UDP), :mod:`.afpacket` (AF_PACKET with a TPACKET_V3 ring),
 :mod:`.runtime` (HostRuntime), :mod:`.dataset` (torch), :mod:`.serve` (``nicc serve``),
-:mod:`.nic` (NIC parts for serve: XDP), :mod:`.scaleout` (Ray).
+:mod:`.nic` (NIC parts for serve: XDP), :mod:`.live` (a split pipeline served live: NIC part with XDP,
+host part on the same interface), :mod:`.scaleout` (Ray).
 """
 from .batch import COUNTERS, FrameBatch, HostBatch, add_counters, check_counters, concat, format_counters  # noqa: F401
 from .program import Column, HostProgram, columns  # noqa: F401
@@ -19,6 +20,7 @@ from .sources import ListSource, PcapSource, Source, UdpSource  # noqa: F401
 from .afpacket import AfPacketSource  # noqa: F401
 from .serve import NicPart, serve  # noqa: F401
 from .nic import XdpNic  # noqa: F401
+from .live import SplitServer  # noqa: F401
 
 
 def __getattr__(name):          # torch and ray are optional: imported when asked for

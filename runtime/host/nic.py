@@ -10,7 +10,6 @@ native-mode XDP before the kernel builds the packet at all.
 from __future__ import annotations
 
 import socket
-import tempfile
 
 from ...compiler.errors import NiccError
 from .runtime import as_pipeline
@@ -25,15 +24,16 @@ class XdpNic:
         self.ir = as_pipeline(pipeline)
         self.iface, self.netns, self.mode, self.outdir = iface, netns, mode, outdir
         self.name = f"xdp:{self.ir.name}"
-        self.loaded = None
+        self.loaded = self.art = None
 
     def attach(self) -> None:
         from ..target import TargetUnavailable
-        from ..libbpf import strerror as _err
+        from ..libbpf import strerror
         from ..xdp import XDP_FLAGS, XDP_FLAGS_UPDATE_IF_NOEXIST, XdpTarget
         t = XdpTarget()
         t.check_available()
-        art = t.compile(self.ir, self.outdir or tempfile.mkdtemp(prefix="nicc-serve-xdp-"))
+        # an artifact of its own lives (in a temporary directory) as long as the NIC part is attached
+        art = self.art = t.compile(self.ir, self.outdir) if self.outdir else t.ensure_artifact(self.ir, None)
         with in_netns(self.netns):
             try:
                 self.ifindex = socket.if_nametoindex(self.iface)
@@ -43,7 +43,7 @@ class XdpNic:
             rc = l.bpf.lib.bpf_xdp_attach(self.ifindex, l.fd, XDP_FLAGS[self.mode] | XDP_FLAGS_UPDATE_IF_NOEXIST, None)
         if rc:
             l.close()
-            raise TargetUnavailable(f"cannot attach XDP to {self.iface} in {self.mode} mode: {_err(rc)}")
+            raise TargetUnavailable(f"cannot attach XDP to {self.iface} in {self.mode} mode: {strerror(rc)}")
         self.loaded = l
 
     def counters(self) -> dict[str, int]:
@@ -57,4 +57,4 @@ class XdpNic:
         with in_netns(self.netns):
             self.loaded.bpf.lib.bpf_xdp_detach(self.ifindex, XDP_FLAGS[self.mode], None)
         self.loaded.close()
-        self.loaded = None
+        self.loaded = self.art = None

@@ -195,7 +195,7 @@ def test_bench_quick_run(tmp_path):
                 assert v["p25_ns"] <= v["median_ns"] <= v["p75_ns"] and v["pps"] == pytest.approx(1e9 / v["median_ns"])
         full = rows[(t, "full")]["variants"]
         assert full["floor"]["median_ns"] < full["hand"]["median_ns"]      # E2 does work beyond the floor
-    assert set(rows[("host", "full")]["variants"]) == {"numpy+zlib", "interpreter"}
+    assert set(rows[("host", "full")]["variants"]) == {"numpy+zlib", "interpreter", "interpreter, columnar"}
     assert rows[("host", "full")]["outcomes"] == {"pass": 128}
     text = report.table(res)
     assert "E2 criteo" in text and "E2 on dpdk, nicc / hand-written" in text

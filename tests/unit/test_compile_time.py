@@ -25,7 +25,9 @@ def trace(fn, **fields):
 
 
 def bucketize_node(t, bounds):
-    ir = trace(lambda rec: nd.to_host(nd.bucketize(rec.x, bounds)), x=t)
+    """The traced bucketize node (before the passes, which fold one whose result is known)."""
+    fn = lambda rec: nd.to_host(nd.bucketize(rec.x, bounds))
+    ir = PipelineDef(fn, 9000, type("Rec", (nd.Record,), {"x": t}), None, _def_loc(fn)).trace()
     return next(n for n in ir.body if n.op is Op.BUCKETIZE)
 
 

@@ -45,8 +45,6 @@ struct {
  * 32 KiB. */
 struct nicc_scratch {
     __u8 io[160];
-    __u8 dense_out[13];
-    __u32 cats_out[26];
 };
 
 struct {
@@ -322,15 +320,15 @@ int nicc_criteo(struct xdp_md *ctx)
     if (ulen < 8U || ulen - 8U > blen - NICC_ETH_IP_UDP)
         return nicc_done(cnt, NICC_UNSELECTED);
     plen = (__u16)(ulen - 8U);
-    s = bpf_map_lookup_elem(&nicc_scratch, &cpu);
-    if (!s)
-        return nicc_done(cnt, NICC_UNHANDLED);
     /* the payload: read (and rewritten) in the packet when the frame is one linear buffer; a frame with
      * fragments gets the bytes the pipeline reads (157 at most) copied into scratch memory */
     if ((__u32)((__u8 *)data_end - pkt) == blen) {
         io = pkt + NICC_ETH_IP_UDP;
         io_end = data_end;
     } else {
+        s = bpf_map_lookup_elem(&nicc_scratch, &cpu);
+        if (!s)
+            return nicc_done(cnt, NICC_UNHANDLED);
         if (plen > 0 && bpf_xdp_load_bytes(ctx, NICC_ETH_IP_UDP, s->io, plen < 157U ? plen : 157U))
             return nicc_done(cnt, NICC_UNHANDLED);
         io = s->io;
@@ -345,43 +343,30 @@ int nicc_criteo(struct xdp_md *ctx)
     if (plen != 157U) /* @1 */
         return nicc_done(cnt, NICC_MALFORMED);
     /* criteo.py:22: nd.drop_if(rec.label > 1) */
-    if (plen < 1U) /* @2 */
-        return nicc_done(cnt, NICC_MALFORMED);
-    if (io + 157 > io_end)
+    if (io + 157 > io_end) /* @2 */
         return nicc_done(cnt, NICC_UNHANDLED);
     __u8 label = *io;
     if (label > 1U) /* @3 */
         return nicc_done(cnt, NICC_DROP);
+    /* criteo.py:25: return nd.to_host(rec.label, buckets, nd.le(hashes)) */
+    *io = label; /* @4 */
     /* criteo.py:23: buckets = rec.dense.map(lambda x: nd.bucketize(x, BOUNDARIES)) */
-    if (plen < 53U) /* @4 */
-        return nicc_done(cnt, NICC_MALFORMED);
     #pragma unroll
     for (__u32 i1 = 0; i1 < 13U; i1++) { /* @5 */
         __u32 v2 = nicc_ld32be(io + 1 + i1 * 4); /* @6 */
         __u8 v3 = (__u8)nicc_bitlen32(v2); /* @7 */
-        s->dense_out[i1] = v3; /* @5 */
+        *(io + 1 + i1) = v3; /* @5 */
     }
     /* criteo.py:24: hashes = rec.cats.map(lambda x: nd.crc32(x) & ((1 << HASH_BITS) - 1)) */
-    if (plen < 157U) /* @8 */
-        return nicc_done(cnt, NICC_MALFORMED);
     #pragma unroll
-    for (__u32 i4 = 0; i4 < 26U; i4++) { /* @9 */
-        __u32 v5 = nicc_ld32be(io + 53 + i4 * 4); /* @10 */
-        __u32 v6 = nicc_crc32_be32(v5); /* @11 */
-        __u32 v7 = (__u32)(v6 & 1048575U); /* @12 */
-        s->cats_out[i4] = v7; /* @9 */
+    for (__u32 i4 = 0; i4 < 26U; i4++) { /* @8 */
+        __u32 v5 = nicc_ld32be(io + 53 + i4 * 4); /* @9 */
+        __u32 v6 = nicc_crc32_be32(v5); /* @10 */
+        __u32 v7 = (__u32)(v6 & 1048575U); /* @11 */
+        nicc_st32le(io + 14 + i4 * 4, v7); /* @8 */
     }
     /* criteo.py:25: return nd.to_host(rec.label, buckets, nd.le(hashes)) */
-    *io = label; /* @13 */
-    #pragma unroll
-    for (__u32 i8 = 0; i8 < 13U; i8++) {
-        *(io + 1 + i8) = s->dense_out[i8];
-    }
-    #pragma unroll
-    for (__u32 i9 = 0; i9 < 26U; i9++) {
-        nicc_st32le(io + 14 + i9 * 4, s->cats_out[i9]);
-    }
-    return nicc_finish(ctx, cnt, io_copy, 118U, NICC_PASS); /* @14 */
+    return nicc_finish(ctx, cnt, io_copy, 118U, NICC_PASS); /* @12 */
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

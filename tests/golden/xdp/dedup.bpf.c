@@ -137,9 +137,7 @@ int nicc_dedup(struct xdp_md *ctx)
     if (plen < 8U) /* @1 */
         return nicc_done(cnt, NICC_MALFORMED);
     /* dedup.py:23: fresh = seen.update_if(rec.msg_id & (SLOTS - 1), rec.msg_id, "gt") */
-    if (plen < 8U) /* @2 */
-        return nicc_done(cnt, NICC_MALFORMED);
-    if (io + 8 > io_end)
+    if (io + 8 > io_end) /* @2 */
         return nicc_done(cnt, NICC_UNHANDLED);
     __u64 msg_id = nicc_ld64be(io);
     __u64 v1 = (__u64)(msg_id & 16383ULL); /* @3 */

@@ -45,9 +45,6 @@ struct {
  * 32 KiB. */
 struct nicc_scratch {
     __u8 io[1456];
-    __u16 pixels_r[240];
-    __u16 pixels_g[240];
-    __u16 pixels_b[240];
 };
 
 struct {
@@ -177,66 +174,6 @@ static const __u16 nicc_lut_norm_b[256] __attribute__((section(".rodata"))) = {
     16578, 16587, 16596, 16605, 16614, 16622, 16631, 16640, 16649, 16658, 16667, 16676, 16685, 16694, 16703, 16712
 };
 
-struct nicc_loop_ctx {
-    struct nicc_scratch *s;
-    __u16 plen;
-    __u32 n;
-};
-
-static long nicc_loop(__u32 i, void *arg)
-{
-    /* normalize.py:43: out = rec.pixels.map(lambda px: {"r": norm[0](px.r), "g": norm[1](px.g), "b": norm[2](px.b)}) */
-    struct nicc_loop_ctx *c = arg; /* @4 */
-    struct nicc_scratch *s = c->s;
-    __u8 *io = s->io;
-    __u8 *io_end = s->io + sizeof(s->io);
-    __u16 plen = c->plen;
-    __u32 n = c->n;
-
-    (void)io_end;
-    (void)plen;
-    if (i >= n || i >= 240U)          /* (a bound the verifier sees) */
-        return 1;
-    const __u8 *e1 = io + 10 + i * 3;
-    __u8 r = *e1; /* @5 */
-    __u8 g = *(e1 + 1); /* @5 */
-    __u8 b = *(e1 + 2); /* @5 */
-    __u16 v2 = nicc_lut_norm_r[r]; /* @6 */
-    __u16 v3 = nicc_lut_norm_g[g]; /* @7 */
-    __u16 v4 = nicc_lut_norm_b[b]; /* @8 */
-    s->pixels_r[i] = v2; /* @4 */
-    s->pixels_g[i] = v3;
-    s->pixels_b[i] = v4;
-    return 0;
-}
-
-struct nicc_loop5_ctx {
-    struct nicc_scratch *s;
-    __u16 plen;
-    __u32 n;
-};
-
-static long nicc_loop5(__u32 i, void *arg)
-{
-    /* normalize.py:44: return nd.to_host(rec.image_id, rec.row, rec.col, rec.count, nd.le(out)) */
-    struct nicc_loop5_ctx *c = arg; /* @12 */
-    struct nicc_scratch *s = c->s;
-    __u8 *io = s->io;
-    __u8 *io_end = s->io + sizeof(s->io);
-    __u16 plen = c->plen;
-    __u32 n = c->n;
-
-    (void)io_end;
-    (void)plen;
-    if (i >= n || i >= 240U)          /* (a bound the verifier sees) */
-        return 1;
-    __u8 *o6 = io + 10 + i * 6;
-    nicc_st16le(o6, s->pixels_r[i]);
-    nicc_st16le(o6 + 2, s->pixels_g[i]);
-    nicc_st16le(o6 + 4, s->pixels_b[i]);
-    return 0;
-}
-
 SEC("xdp.frags")
 int nicc_normalize(struct xdp_md *ctx)
 {
@@ -268,15 +205,21 @@ int nicc_normalize(struct xdp_md *ctx)
     if (ulen < 8U || ulen - 8U > blen - NICC_ETH_IP_UDP)
         return nicc_done(cnt, NICC_UNSELECTED);
     plen = (__u16)(ulen - 8U);
-    s = bpf_map_lookup_elem(&nicc_scratch, &cpu);
-    if (!s)
-        return nicc_done(cnt, NICC_UNHANDLED);
-    /* the payload bytes the pipeline reads (730 at most), copied: the program works on the copy */
-    io = s->io;
-    io_end = s->io + sizeof(s->io);
-    io_copy = s->io;
-    if (plen > 0 && bpf_xdp_load_bytes(ctx, NICC_ETH_IP_UDP, s->io, plen < 730U ? plen : 730U))
-        return nicc_done(cnt, NICC_UNHANDLED);
+    /* the payload: read (and rewritten) in the packet when the frame is one linear buffer; a frame with
+     * fragments gets the bytes the pipeline reads (730 at most) copied into scratch memory */
+    if ((__u32)((__u8 *)data_end - pkt) == blen) {
+        io = pkt + NICC_ETH_IP_UDP;
+        io_end = data_end;
+    } else {
+        s = bpf_map_lookup_elem(&nicc_scratch, &cpu);
+        if (!s)
+            return nicc_done(cnt, NICC_UNHANDLED);
+        if (plen > 0 && bpf_xdp_load_bytes(ctx, NICC_ETH_IP_UDP, s->io, plen < 730U ? plen : 730U))
+            return nicc_done(cnt, NICC_UNHANDLED);
+        io = s->io;
+        io_end = s->io + sizeof(s->io);
+        io_copy = s->io;
+    }
     (void)io;
     (void)io_end;
     (void)s;
@@ -293,26 +236,50 @@ int nicc_normalize(struct xdp_md *ctx)
         return nicc_done(cnt, NICC_MALFORMED);
     /* normalize.py:43: out = rec.pixels.map(lambda px: {"r": norm[0](px.r), "g": norm[1](px.g), "b": norm[2](px.b)}) */
     __u32 n_pixels = count < 240U ? count : 240U; /* @3 */
-    if (plen < 10U + n_pixels * 3U)
-        return nicc_done(cnt, NICC_MALFORMED);
-    struct nicc_loop_ctx nicc_loop_c = { .s = s, .plen = plen, .n = n_pixels }; /* @4 */
-    bpf_loop(n_pixels, nicc_loop, &nicc_loop_c, 0);
     /* normalize.py:44: return nd.to_host(rec.image_id, rec.row, rec.col, rec.count, nd.le(out)) */
-    if (plen < 4U) /* @9 */
-        return nicc_done(cnt, NICC_MALFORMED);
-    __u32 image_id = nicc_ld32be(io);
-    if (plen < 6U) /* @10 */
-        return nicc_done(cnt, NICC_MALFORMED);
-    __u16 row = nicc_ld16be(io + 4);
-    if (plen < 8U) /* @11 */
-        return nicc_done(cnt, NICC_MALFORMED);
-    __u16 col = nicc_ld16be(io + 6);
-    nicc_st32be(io, image_id); /* @12 */
+    __u32 image_id = nicc_ld32be(io); /* @4 */
+    __u16 row = nicc_ld16be(io + 4); /* @5 */
+    __u16 col = nicc_ld16be(io + 6); /* @6 */
+    if (!io_copy) { /* @7 */
+        long grow = (long)(NICC_ETH_IP_UDP + 10U + n_pixels * 6U) - (long)bpf_xdp_get_buff_len(ctx);
+
+        if (grow > 0) {
+            if (bpf_xdp_adjust_tail(ctx, (int)grow))
+                return nicc_done(cnt, NICC_UNHANDLED);
+            io = (__u8 *)(long)ctx->data + NICC_ETH_IP_UDP;
+            io_end = (__u8 *)(long)ctx->data_end;
+        }
+    }
+    if (io + 10 > io_end)
+        return nicc_done(cnt, NICC_UNHANDLED);
+    nicc_st32be(io, image_id);
     nicc_st16be(io + 4, row);
     nicc_st16be(io + 6, col);
     nicc_st16be(io + 8, count);
-    struct nicc_loop5_ctx nicc_loop5_c = { .s = s, .plen = plen, .n = n_pixels }; /* @12 */
-    bpf_loop(n_pixels, nicc_loop5, &nicc_loop5_c, 0);
+    /* normalize.py:43: out = rec.pixels.map(lambda px: {"r": norm[0](px.r), "g": norm[1](px.g), "b": norm[2](px.b)}) */
+    for (__u32 k1 = 0; k1 < n_pixels; k1++) { /* @8 */
+        __u32 i2 = n_pixels - 1 - k1;
+
+        barrier_var(i2);                     /* keep the bound below for the verifier */
+        if (i2 >= 240U)
+            return nicc_done(cnt, NICC_UNHANDLED);
+        const __u8 *e3 = io + 10 + i2 * 3;
+        if (e3 + 3 > io_end)
+            return nicc_done(cnt, NICC_UNHANDLED);
+        __u8 r = *e3; /* @9 */
+        __u8 g = *(e3 + 1); /* @9 */
+        __u8 b = *(e3 + 2); /* @9 */
+        __u16 v4 = nicc_lut_norm_r[r]; /* @10 */
+        __u16 v5 = nicc_lut_norm_g[g]; /* @11 */
+        __u16 v6 = nicc_lut_norm_b[b]; /* @12 */
+        __u8 *o7 = io + 10 + i2 * 6; /* @8 */
+        if (o7 + 6 > io_end)
+            return nicc_done(cnt, NICC_UNHANDLED);
+        nicc_st16le(o7, v4);
+        nicc_st16le(o7 + 2, v5);
+        nicc_st16le(o7 + 4, v6);
+    }
+    /* normalize.py:44: return nd.to_host(rec.image_id, rec.row, rec.col, rec.count, nd.le(out)) */
     return nicc_finish(ctx, cnt, io_copy, 10U + n_pixels * 6U, NICC_PASS); /* @13 */
 }
 

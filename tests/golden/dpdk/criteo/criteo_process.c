@@ -200,42 +200,27 @@ int criteo_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
     if (plen != 157U)
         return NICC_MALFORMED;
     /* criteo.py:22: nd.drop_if(rec.label > 1) */
-    if (plen < 1U)
-        return NICC_MALFORMED;
     uint8_t label = *io;
     if (label > 1U)
         return NICC_DROP;
+    /* criteo.py:25: return nd.to_host(rec.label, buckets, nd.le(hashes)) */
+    *io = label;
     /* criteo.py:23: buckets = rec.dense.map(lambda x: nd.bucketize(x, BOUNDARIES)) */
-    if (plen < 53U)
-        return NICC_MALFORMED;
-    uint8_t dense_out[13];
     #pragma GCC unroll 13
     for (uint32_t i1 = 0; i1 < 13U; i1++) {
         uint32_t v2 = nicc_ld32be(io + 1 + i1 * 4);
         uint8_t v3 = (uint8_t)(v2 ? 32 - __builtin_clz((uint32_t)v2) : 0);
-        dense_out[i1] = v3;
+        *(io + 1 + i1) = v3;
     }
     /* criteo.py:24: hashes = rec.cats.map(lambda x: nd.crc32(x) & ((1 << HASH_BITS) - 1)) */
-    if (plen < 157U)
-        return NICC_MALFORMED;
-    uint32_t cats_out[26];
     #pragma GCC unroll 26
     for (uint32_t i4 = 0; i4 < 26U; i4++) {
         uint32_t v5 = nicc_ld32be(io + 53 + i4 * 4);
         uint32_t v6 = criteo_crc32_be32(v5);
         uint32_t v7 = (uint32_t)(v6 & 1048575U);
-        cats_out[i4] = v7;
+        nicc_st32le(io + 14 + i4 * 4, v7);
     }
     /* criteo.py:25: return nd.to_host(rec.label, buckets, nd.le(hashes)) */
-    *io = label;
-    #pragma GCC unroll 13
-    for (uint32_t i8 = 0; i8 < 13U; i8++) {
-        *(io + 1 + i8) = dense_out[i8];
-    }
-    #pragma GCC unroll 26
-    for (uint32_t i9 = 0; i9 < 26U; i9++) {
-        nicc_st32le(io + 14 + i9 * 4, cats_out[i9]);
-    }
     return criteo_finish(pkt, out_len, 118U, NICC_PASS);
 }
 

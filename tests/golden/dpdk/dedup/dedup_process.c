@@ -44,8 +44,6 @@ int dedup_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
     if (plen < 8U)
         return NICC_MALFORMED;
     /* dedup.py:23: fresh = seen.update_if(rec.msg_id & (SLOTS - 1), rec.msg_id, "gt") */
-    if (plen < 8U)
-        return NICC_MALFORMED;
     uint64_t msg_id = nicc_ld64be(io);
     uint64_t v1 = (uint64_t)(msg_id & 16383ULL);
     bool hit = false;

@@ -9,6 +9,369 @@
 #include "nicc_bytes.h"
 #include "normalize_process.h"
 
+/* AVX-512 VBMI helpers of the simd maps: the mask of the bytes [start, start + 64) below n, and a
+ * 256-entry byte table looked up 64 bytes at a time (two 2-register permutes, blended by index bit 7).
+ * Off x86 the build has the scalar loops only. */
+#if defined(__x86_64__) || defined(__i386__)
+#define NICC_X86 1
+#include <immintrin.h>
+
+static inline uint64_t nicc_mask64(uint32_t n, uint32_t start)
+{
+    return n <= start ? 0 : n - start >= 64 ? ~0ULL : (1ULL << (n - start)) - 1;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static inline __m512i nicc_lut256(const uint8_t *t, __m512i idx, __mmask64 high)
+{
+    __m512i lo = _mm512_permutex2var_epi8(_mm512_load_si512(t), idx, _mm512_load_si512(t + 64));
+    __m512i hi = _mm512_permutex2var_epi8(_mm512_load_si512(t + 128), idx, _mm512_load_si512(t + 192));
+
+    return _mm512_mask_blend_epi8(high, lo, hi);
+}
+
+/* Whether the simd maps run as AVX-512 VBMI (the CPU has it and NICC_SIMD is not "scalar"); asked once. */
+static int nicc_simd_vbmi(void)
+{
+    static int level = -1;
+
+    if (level < 0) {
+        const char *env = getenv("NICC_SIMD");
+
+        level = !(env != NULL && strcmp(env, "scalar") == 0) && __builtin_cpu_supports("avx512f") &&
+                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
+    }
+    return level;
+}
+#else
+#define NICC_X86 0
+
+static int nicc_simd_vbmi(void)
+{
+    return 0;
+}
+#endif
+
+#if NICC_X86
+static const uint8_t normalize_pixels_gather0_a[64] __attribute__((aligned(64))) = {
+      0,   3,   6,   9,  12,  15,  18,  21,  24,  27,  30,  33,  36,  39,  42,  45,
+     48,  51,  54,  57,  60,  63,  66,  69,  72,  75,  78,  81,  84,  87,  90,  93,
+     96,  99, 102, 105, 108, 111, 114, 117, 120, 123, 126,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0
+};
+static const uint8_t normalize_pixels_gather0_b[64] __attribute__((aligned(64))) = {
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   1,   4,   7,  10,  13,
+     16,  19,  22,  25,  28,  31,  34,  37,  40,  43,  46,  49,  52,  55,  58,  61
+};
+static const uint8_t normalize_pixels_gather1_a[64] __attribute__((aligned(64))) = {
+      1,   4,   7,  10,  13,  16,  19,  22,  25,  28,  31,  34,  37,  40,  43,  46,
+     49,  52,  55,  58,  61,  64,  67,  70,  73,  76,  79,  82,  85,  88,  91,  94,
+     97, 100, 103, 106, 109, 112, 115, 118, 121, 124, 127,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0
+};
+static const uint8_t normalize_pixels_gather1_b[64] __attribute__((aligned(64))) = {
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   2,   5,   8,  11,  14,
+     17,  20,  23,  26,  29,  32,  35,  38,  41,  44,  47,  50,  53,  56,  59,  62
+};
+static const uint8_t normalize_pixels_gather2_a[64] __attribute__((aligned(64))) = {
+      2,   5,   8,  11,  14,  17,  20,  23,  26,  29,  32,  35,  38,  41,  44,  47,
+     50,  53,  56,  59,  62,  65,  68,  71,  74,  77,  80,  83,  86,  89,  92,  95,
+     98, 101, 104, 107, 110, 113, 116, 119, 122, 125,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0
+};
+static const uint8_t normalize_pixels_gather2_b[64] __attribute__((aligned(64))) = {
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   3,   6,   9,  12,  15,
+     18,  21,  24,  27,  30,  33,  36,  39,  42,  45,  48,  51,  54,  57,  60,  63
+};
+static const uint8_t normalize_pixels_out0_0[64] __attribute__((aligned(64))) = {
+      0,  64,   0,   0,   0,   0,   1,  65,   0,   0,   0,   0,   2,  66,   0,   0,
+      0,   0,   3,  67,   0,   0,   0,   0,   4,  68,   0,   0,   0,   0,   5,  69,
+      0,   0,   0,   0,   6,  70,   0,   0,   0,   0,   7,  71,   0,   0,   0,   0,
+      8,  72,   0,   0,   0,   0,   9,  73,   0,   0,   0,   0,  10,  74,   0,   0
+};
+static const uint8_t normalize_pixels_out0_1[64] __attribute__((aligned(64))) = {
+      0,   0,   0,  64,   0,   0,   0,   0,   1,  65,   0,   0,   0,   0,   2,  66,
+      0,   0,   0,   0,   3,  67,   0,   0,   0,   0,   4,  68,   0,   0,   0,   0,
+      5,  69,   0,   0,   0,   0,   6,  70,   0,   0,   0,   0,   7,  71,   0,   0,
+      0,   0,   8,  72,   0,   0,   0,   0,   9,  73,   0,   0,   0,   0,  10,  74
+};
+static const uint8_t normalize_pixels_out0_2[64] __attribute__((aligned(64))) = {
+      0,   0,   0,   0,   0,  64,   0,   0,   0,   0,   1,  65,   0,   0,   0,   0,
+      2,  66,   0,   0,   0,   0,   3,  67,   0,   0,   0,   0,   4,  68,   0,   0,
+      0,   0,   5,  69,   0,   0,   0,   0,   6,  70,   0,   0,   0,   0,   7,  71,
+      0,   0,   0,   0,   8,  72,   0,   0,   0,   0,   9,  73,   0,   0,   0,   0
+};
+static const uint8_t normalize_pixels_out1_0[64] __attribute__((aligned(64))) = {
+      0,   0,  11,  75,   0,   0,   0,   0,  12,  76,   0,   0,   0,   0,  13,  77,
+      0,   0,   0,   0,  14,  78,   0,   0,   0,   0,  15,  79,   0,   0,   0,   0,
+     16,  80,   0,   0,   0,   0,  17,  81,   0,   0,   0,   0,  18,  82,   0,   0,
+      0,   0,  19,  83,   0,   0,   0,   0,  20,  84,   0,   0,   0,   0,  21,  85
+};
+static const uint8_t normalize_pixels_out1_1[64] __attribute__((aligned(64))) = {
+      0,   0,   0,   0,  11,  75,   0,   0,   0,   0,  12,  76,   0,   0,   0,   0,
+     13,  77,   0,   0,   0,   0,  14,  78,   0,   0,   0,   0,  15,  79,   0,   0,
+      0,   0,  16,  80,   0,   0,   0,   0,  17,  81,   0,   0,   0,   0,  18,  82,
+      0,   0,   0,   0,  19,  83,   0,   0,   0,   0,  20,  84,   0,   0,   0,   0
+};
+static const uint8_t normalize_pixels_out1_2[64] __attribute__((aligned(64))) = {
+     10,  74,   0,   0,   0,   0,  11,  75,   0,   0,   0,   0,  12,  76,   0,   0,
+      0,   0,  13,  77,   0,   0,   0,   0,  14,  78,   0,   0,   0,   0,  15,  79,
+      0,   0,   0,   0,  16,  80,   0,   0,   0,   0,  17,  81,   0,   0,   0,   0,
+     18,  82,   0,   0,   0,   0,  19,  83,   0,   0,   0,   0,  20,  84,   0,   0
+};
+static const uint8_t normalize_pixels_out2_0[64] __attribute__((aligned(64))) = {
+      0,   0,   0,   0,  22,  86,   0,   0,   0,   0,  23,  87,   0,   0,   0,   0,
+     24,  88,   0,   0,   0,   0,  25,  89,   0,   0,   0,   0,  26,  90,   0,   0,
+      0,   0,  27,  91,   0,   0,   0,   0,  28,  92,   0,   0,   0,   0,  29,  93,
+      0,   0,   0,   0,  30,  94,   0,   0,   0,   0,  31,  95,   0,   0,   0,   0
+};
+static const uint8_t normalize_pixels_out2_1[64] __attribute__((aligned(64))) = {
+     21,  85,   0,   0,   0,   0,  22,  86,   0,   0,   0,   0,  23,  87,   0,   0,
+      0,   0,  24,  88,   0,   0,   0,   0,  25,  89,   0,   0,   0,   0,  26,  90,
+      0,   0,   0,   0,  27,  91,   0,   0,   0,   0,  28,  92,   0,   0,   0,   0,
+     29,  93,   0,   0,   0,   0,  30,  94,   0,   0,   0,   0,  31,  95,   0,   0
+};
+static const uint8_t normalize_pixels_out2_2[64] __attribute__((aligned(64))) = {
+      0,   0,  21,  85,   0,   0,   0,   0,  22,  86,   0,   0,   0,   0,  23,  87,
+      0,   0,   0,   0,  24,  88,   0,   0,   0,   0,  25,  89,   0,   0,   0,   0,
+     26,  90,   0,   0,   0,   0,  27,  91,   0,   0,   0,   0,  28,  92,   0,   0,
+      0,   0,  29,  93,   0,   0,   0,   0,  30,  94,   0,   0,   0,   0,  31,  95
+};
+static const uint8_t normalize_pixels_out3_0[64] __attribute__((aligned(64))) = {
+     32,  96,   0,   0,   0,   0,  33,  97,   0,   0,   0,   0,  34,  98,   0,   0,
+      0,   0,  35,  99,   0,   0,   0,   0,  36, 100,   0,   0,   0,   0,  37, 101,
+      0,   0,   0,   0,  38, 102,   0,   0,   0,   0,  39, 103,   0,   0,   0,   0,
+     40, 104,   0,   0,   0,   0,  41, 105,   0,   0,   0,   0,  42, 106,   0,   0
+};
+static const uint8_t normalize_pixels_out3_1[64] __attribute__((aligned(64))) = {
+      0,   0,  32,  96,   0,   0,   0,   0,  33,  97,   0,   0,   0,   0,  34,  98,
+      0,   0,   0,   0,  35,  99,   0,   0,   0,   0,  36, 100,   0,   0,   0,   0,
+     37, 101,   0,   0,   0,   0,  38, 102,   0,   0,   0,   0,  39, 103,   0,   0,
+      0,   0,  40, 104,   0,   0,   0,   0,  41, 105,   0,   0,   0,   0,  42, 106
+};
+static const uint8_t normalize_pixels_out3_2[64] __attribute__((aligned(64))) = {
+      0,   0,   0,   0,  32,  96,   0,   0,   0,   0,  33,  97,   0,   0,   0,   0,
+     34,  98,   0,   0,   0,   0,  35,  99,   0,   0,   0,   0,  36, 100,   0,   0,
+      0,   0,  37, 101,   0,   0,   0,   0,  38, 102,   0,   0,   0,   0,  39, 103,
+      0,   0,   0,   0,  40, 104,   0,   0,   0,   0,  41, 105,   0,   0,   0,   0
+};
+static const uint8_t normalize_pixels_out4_0[64] __attribute__((aligned(64))) = {
+      0,   0,  43, 107,   0,   0,   0,   0,  44, 108,   0,   0,   0,   0,  45, 109,
+      0,   0,   0,   0,  46, 110,   0,   0,   0,   0,  47, 111,   0,   0,   0,   0,
+     48, 112,   0,   0,   0,   0,  49, 113,   0,   0,   0,   0,  50, 114,   0,   0,
+      0,   0,  51, 115,   0,   0,   0,   0,  52, 116,   0,   0,   0,   0,  53, 117
+};
+static const uint8_t normalize_pixels_out4_1[64] __attribute__((aligned(64))) = {
+      0,   0,   0,   0,  43, 107,   0,   0,   0,   0,  44, 108,   0,   0,   0,   0,
+     45, 109,   0,   0,   0,   0,  46, 110,   0,   0,   0,   0,  47, 111,   0,   0,
+      0,   0,  48, 112,   0,   0,   0,   0,  49, 113,   0,   0,   0,   0,  50, 114,
+      0,   0,   0,   0,  51, 115,   0,   0,   0,   0,  52, 116,   0,   0,   0,   0
+};
+static const uint8_t normalize_pixels_out4_2[64] __attribute__((aligned(64))) = {
+     42, 106,   0,   0,   0,   0,  43, 107,   0,   0,   0,   0,  44, 108,   0,   0,
+      0,   0,  45, 109,   0,   0,   0,   0,  46, 110,   0,   0,   0,   0,  47, 111,
+      0,   0,   0,   0,  48, 112,   0,   0,   0,   0,  49, 113,   0,   0,   0,   0,
+     50, 114,   0,   0,   0,   0,  51, 115,   0,   0,   0,   0,  52, 116,   0,   0
+};
+static const uint8_t normalize_pixels_out5_0[64] __attribute__((aligned(64))) = {
+      0,   0,   0,   0,  54, 118,   0,   0,   0,   0,  55, 119,   0,   0,   0,   0,
+     56, 120,   0,   0,   0,   0,  57, 121,   0,   0,   0,   0,  58, 122,   0,   0,
+      0,   0,  59, 123,   0,   0,   0,   0,  60, 124,   0,   0,   0,   0,  61, 125,
+      0,   0,   0,   0,  62, 126,   0,   0,   0,   0,  63, 127,   0,   0,   0,   0
+};
+static const uint8_t normalize_pixels_out5_1[64] __attribute__((aligned(64))) = {
+     53, 117,   0,   0,   0,   0,  54, 118,   0,   0,   0,   0,  55, 119,   0,   0,
+      0,   0,  56, 120,   0,   0,   0,   0,  57, 121,   0,   0,   0,   0,  58, 122,
+      0,   0,   0,   0,  59, 123,   0,   0,   0,   0,  60, 124,   0,   0,   0,   0,
+     61, 125,   0,   0,   0,   0,  62, 126,   0,   0,   0,   0,  63, 127,   0,   0
+};
+static const uint8_t normalize_pixels_out5_2[64] __attribute__((aligned(64))) = {
+      0,   0,  53, 117,   0,   0,   0,   0,  54, 118,   0,   0,   0,   0,  55, 119,
+      0,   0,   0,   0,  56, 120,   0,   0,   0,   0,  57, 121,   0,   0,   0,   0,
+     58, 122,   0,   0,   0,   0,  59, 123,   0,   0,   0,   0,  60, 124,   0,   0,
+      0,   0,  61, 125,   0,   0,   0,   0,  62, 126,   0,   0,   0,   0,  63, 127
+};
+static const uint8_t normalize_pixels_t0_0[256] __attribute__((aligned(64))) = {
+     60,  52,  43,  34,  25,  17,   8, 254, 236, 219, 201, 184, 166, 149, 131, 114,
+     96,  79,  61,  44,  26,   8, 247, 229, 212, 194, 177, 159, 142, 124, 107,  89,
+     72,  54,  37,  19,   1, 240, 222, 205, 187, 170, 152, 135, 117, 100,  82,  65,
+     47,  29,  12, 250, 233, 215, 198, 180, 163, 145, 128, 110,  93,  75,  58,  40,
+     22,   5, 231, 196, 161, 126,  90,  55,  20, 241, 206, 171, 136, 101,  66,  31,
+    252, 217, 182, 147, 111,  76,  41,   6, 227, 192, 157, 122,  87,  52,  17, 219,
+    149,  79,   9, 195, 125,  54, 240, 170, 100,  30, 216, 146,  75,   5, 126, 242,
+    102, 218,  77, 193,  53,  81,  56,  32,   7, 221,  88, 235, 179, 207,  25,  74,
+    189, 214, 239,   4, 144,  28, 168,  53, 193,  77, 218,  51, 121, 191,   5,  76,
+    146, 216,  30, 100, 170, 240,  55, 125, 195,   4,  40,  75, 110, 145, 180, 215,
+    250,  29,  64,  99, 134, 169, 204, 239,  19,  54,  89, 124, 159, 194, 229,   8,
+     43,  78, 113, 148, 183, 218, 254,  16,  34,  51,  69,  86, 104, 122, 139, 157,
+    174, 192, 209, 227, 244,   6,  23,  41,  58,  76,  93, 111, 129, 146, 164, 181,
+    199, 216, 234, 251,  13,  30,  48,  65,  83, 101, 118, 136, 153, 171, 188, 206,
+    223, 241,   2,  20,  37,  55,  72,  90, 108, 125, 143, 160, 178, 195, 213, 230,
+    248,   5,  13,  22,  31,  40,  49,  57,  66,  75,  84,  92, 101, 110, 119, 127
+};
+static const uint8_t normalize_pixels_t0_1[256] __attribute__((aligned(64))) = {
+    192, 192, 192, 192, 192, 192, 192, 191, 191, 191, 191, 191, 191, 191, 191, 191,
+    191, 191, 191, 191, 191, 191, 190, 190, 190, 190, 190, 190, 190, 190, 190, 190,
+    190, 190, 190, 190, 190, 189, 189, 189, 189, 189, 189, 189, 189, 189, 189, 189,
+    189, 189, 189, 188, 188, 188, 188, 188, 188, 188, 188, 188, 188, 188, 188, 188,
+    188, 188, 187, 187, 187, 187, 187, 187, 187, 186, 186, 186, 186, 186, 186, 186,
+    185, 185, 185, 185, 185, 185, 185, 185, 184, 184, 184, 184, 184, 184, 184, 183,
+    183, 183, 183, 182, 182, 182, 181, 181, 181, 181, 180, 180, 180, 180, 179, 178,
+    178, 177, 177, 176, 176, 175, 174, 173, 172, 169, 167, 161,  29,  37,  41,  43,
+     44,  45,  46,  48,  48,  49,  49,  50,  50,  51,  51,  52,  52,  52,  53,  53,
+     53,  53,  54,  54,  54,  54,  55,  55,  55,  56,  56,  56,  56,  56,  56,  56,
+     56,  57,  57,  57,  57,  57,  57,  57,  58,  58,  58,  58,  58,  58,  58,  59,
+     59,  59,  59,  59,  59,  59,  59,  60,  60,  60,  60,  60,  60,  60,  60,  60,
+     60,  60,  60,  60,  60,  61,  61,  61,  61,  61,  61,  61,  61,  61,  61,  61,
+     61,  61,  61,  61,  62,  62,  62,  62,  62,  62,  62,  62,  62,  62,  62,  62,
+     62,  62,  63,  63,  63,  63,  63,  63,  63,  63,  63,  63,  63,  63,  63,  63,
+     63,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64
+};
+static const uint8_t normalize_pixels_t1_0[256] __attribute__((aligned(64))) = {
+     18,   9,   0, 239, 221, 203, 185, 167, 149, 131, 113,  95,  77,  60,  42,  24,
+      6, 244, 226, 208, 190, 172, 154, 136, 118, 100,  82,  65,  47,  29,  11, 249,
+    231, 213, 195, 177, 159, 141, 123, 105,  87,  70,  52,  34,  16, 254, 236, 218,
+    200, 182, 164, 146, 128, 110,  93,  75,  57,  39,  21,   3, 226, 190, 154, 118,
+     82,  47,  11, 231, 195, 159, 123,  87,  52,  16, 236, 200, 164, 128,  93,  57,
+     21, 241, 205, 169, 133,  98,  62,  26, 236, 164,  93,  21, 205, 133,  62, 246,
+    174, 103,  31, 215, 143,  72,   0, 113, 225,  82, 194,  51, 163,  20,   9, 234,
+    204,  90,  28, 189,   5, 116, 181,  24,  43,  74, 105, 136,  83, 227, 114,   1,
+    145,  32, 176,  32, 103, 175, 247,  62, 134, 206,  22,  93, 165, 237,  52, 124,
+    196,   6,  42,  77, 113, 149, 185, 221,   1,  37,  72, 108, 144, 180, 216, 252,
+     32,  67, 103, 139, 175, 211, 247,  27,  62,  98, 134, 170, 206, 242,  11,  29,
+     47,  65,  82, 100, 118, 136, 154, 172, 190, 208, 226, 244,   6,  24,  42,  60,
+     77,  95, 113, 131, 149, 167, 185, 203, 221, 239,   1,  19,  37,  54,  72,  90,
+    108, 126, 144, 162, 180, 198, 216, 234, 252,  14,  32,  49,  67,  85, 103, 121,
+    139, 157, 175, 193, 211, 229, 247,   4,  13,  22,  31,  40,  49,  58,  67,  76,
+     85,  94, 103, 112, 121, 130, 139, 148, 157, 166, 175, 184, 193, 202, 210, 219
+};
+static const uint8_t normalize_pixels_t1_1[256] __attribute__((aligned(64))) = {
+    192, 192, 192, 191, 191, 191, 191, 191, 191, 191, 191, 191, 191, 191, 191, 191,
+    191, 190, 190, 190, 190, 190, 190, 190, 190, 190, 190, 190, 190, 190, 190, 189,
+    189, 189, 189, 189, 189, 189, 189, 189, 189, 189, 189, 189, 189, 188, 188, 188,
+    188, 188, 188, 188, 188, 188, 188, 188, 188, 188, 188, 188, 187, 187, 187, 187,
+    187, 187, 187, 186, 186, 186, 186, 186, 186, 186, 185, 185, 185, 185, 185, 185,
+    185, 184, 184, 184, 184, 184, 184, 184, 183, 183, 183, 183, 182, 182, 182, 181,
+    181, 181, 181, 180, 180, 180, 180, 179, 178, 178, 177, 177, 176, 176, 175, 173,
+    172, 171, 169, 165, 157,  34,  39,  42,  44,  45,  46,  47,  48,  48,  49,  50,
+     50,  51,  51,  52,  52,  52,  52,  53,  53,  53,  54,  54,  54,  54,  55,  55,
+     55,  56,  56,  56,  56,  56,  56,  56,  57,  57,  57,  57,  57,  57,  57,  57,
+     58,  58,  58,  58,  58,  58,  58,  59,  59,  59,  59,  59,  59,  59,  60,  60,
+     60,  60,  60,  60,  60,  60,  60,  60,  60,  60,  60,  60,  61,  61,  61,  61,
+     61,  61,  61,  61,  61,  61,  61,  61,  61,  61,  62,  62,  62,  62,  62,  62,
+     62,  62,  62,  62,  62,  62,  62,  62,  62,  63,  63,  63,  63,  63,  63,  63,
+     63,  63,  63,  63,  63,  63,  63,  64,  64,  64,  64,  64,  64,  64,  64,  64,
+     64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64
+};
+static const uint8_t normalize_pixels_t2_0[256] __attribute__((aligned(64))) = {
+     56,  38,  20,   2, 240, 223, 205, 187, 169, 151, 133, 115,  98,  80,  62,  44,
+     26,   8, 246, 229, 211, 193, 175, 157, 139, 122, 104,  86,  68,  50,  32,  14,
+    253, 235, 217, 199, 181, 163, 146, 128, 110,  92,  74,  56,  38,  21,   3, 226,
+    190, 154, 119,  83,  47,  12, 232, 196, 161, 125,  89,  53,  18, 238, 202, 167,
+    131,  95,  60,  24, 244, 209, 173, 137, 101,  66,  30, 245, 173, 102,  31, 215,
+    144,  72,   1, 186, 114,  43, 227, 156,  85,  13, 140, 253, 110, 223,  81, 194,
+     51,  73,  43,  14, 224, 165, 212, 187,  50, 143, 131, 190, 252,  26,  56,  43,
+    185,  72, 215, 102, 244, 131,   9,  80, 152, 223,  39, 110, 181, 253,  68, 140,
+    211,  26,  98, 169, 240,  28,  64,  99, 135, 171, 206, 242,  22,  57,  93, 129,
+    165, 200, 236,  16,  51,  87, 123, 158, 194, 230,  10,  45,  81, 117, 152, 188,
+    224,   2,  20,  37,  55,  73,  91, 109, 127, 144, 162, 180, 198, 216, 234, 252,
+     13,  31,  49,  67,  85, 103, 120, 138, 156, 174, 192, 210, 228, 245,   7,  25,
+     43,  61,  79,  97, 114, 132, 150, 168, 186, 204, 221, 239,   1,  19,  37,  55,
+     73,  90, 108, 126, 144, 162, 180, 197, 215, 233, 251,   6,  15,  24,  33,  42,
+     51,  60,  69,  78,  87,  96, 105, 114, 122, 131, 140, 149, 158, 167, 176, 185,
+    194, 203, 212, 221, 230, 238, 247,   0,   9,  18,  27,  36,  45,  54,  63,  72
+};
+static const uint8_t normalize_pixels_t2_1[256] __attribute__((aligned(64))) = {
+    191, 191, 191, 191, 190, 190, 190, 190, 190, 190, 190, 190, 190, 190, 190, 190,
+    190, 190, 189, 189, 189, 189, 189, 189, 189, 189, 189, 189, 189, 189, 189, 189,
+    188, 188, 188, 188, 188, 188, 188, 188, 188, 188, 188, 188, 188, 188, 188, 187,
+    187, 187, 187, 187, 187, 187, 186, 186, 186, 186, 186, 186, 186, 185, 185, 185,
+    185, 185, 185, 185, 184, 184, 184, 184, 184, 184, 184, 183, 183, 183, 183, 182,
+    182, 182, 182, 181, 181, 181, 180, 180, 180, 180, 179, 178, 178, 177, 177, 176,
+    176, 175, 174, 173, 171, 169, 166, 160,  32,  38,  41,  43,  44,  46,  47,  48,
+     48,  49,  49,  50,  50,  51,  52,  52,  52,  52,  53,  53,  53,  53,  54,  54,
+     54,  55,  55,  55,  55,  56,  56,  56,  56,  56,  56,  56,  57,  57,  57,  57,
+     57,  57,  57,  58,  58,  58,  58,  58,  58,  58,  59,  59,  59,  59,  59,  59,
+     59,  60,  60,  60,  60,  60,  60,  60,  60,  60,  60,  60,  60,  60,  60,  60,
+     61,  61,  61,  61,  61,  61,  61,  61,  61,  61,  61,  61,  61,  61,  62,  62,
+     62,  62,  62,  62,  62,  62,  62,  62,  62,  62,  62,  62,  63,  63,  63,  63,
+     63,  63,  63,  63,  63,  63,  63,  63,  63,  63,  63,  64,  64,  64,  64,  64,
+     64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,
+     64,  64,  64,  64,  64,  64,  64,  65,  65,  65,  65,  65,  65,  65,  65,  65
+};
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static void normalize_pixels_vbmi(const uint8_t *in, uint8_t *out, uint32_t n, int backward)
+{
+    uint32_t nb = (n + 63) / 64;
+
+    for (uint32_t s = 0; s < nb; s++) {        /* 64 elements a block, the last one masked */
+        uint32_t b = backward ? nb - 1 - s : s;
+        uint32_t in_bytes = (n - b * 64 < 64 ? n - b * 64 : 64) * 3;
+        uint32_t out_bytes = in_bytes / 3 * 6;
+        const uint8_t *ip = in + b * 192;
+        uint8_t *op = out + b * 384;
+        __m512i in0 = _mm512_maskz_loadu_epi8(nicc_mask64(in_bytes, 0), ip + 0);
+        __m512i in1 = _mm512_maskz_loadu_epi8(nicc_mask64(in_bytes, 64), ip + 64);
+        __m512i in2 = _mm512_maskz_loadu_epi8(nicc_mask64(in_bytes, 128), ip + 128);
+        /* x<f>: byte f of each element, side by side (h<f>: its top bit, which half of the table) */
+        __m512i x0 = _mm512_permutex2var_epi8(in0, _mm512_load_si512(normalize_pixels_gather0_a), in1);
+        x0 = _mm512_mask_permutexvar_epi8(x0, 0xfffff80000000000ULL, _mm512_load_si512(normalize_pixels_gather0_b), in2);
+        __mmask64 h0 = _mm512_movepi8_mask(x0);
+        __m512i x1 = _mm512_permutex2var_epi8(in0, _mm512_load_si512(normalize_pixels_gather1_a), in1);
+        x1 = _mm512_mask_permutexvar_epi8(x1, 0xfffff80000000000ULL, _mm512_load_si512(normalize_pixels_gather1_b), in2);
+        __mmask64 h1 = _mm512_movepi8_mask(x1);
+        __m512i x2 = _mm512_permutex2var_epi8(in0, _mm512_load_si512(normalize_pixels_gather2_a), in1);
+        x2 = _mm512_mask_permutexvar_epi8(x2, 0xfffffc0000000000ULL, _mm512_load_si512(normalize_pixels_gather2_b), in2);
+        __mmask64 h2 = _mm512_movepi8_mask(x2);
+        /* p<q>: output byte q of each element, looked up in the byte plane of its table */
+        __m512i p0 = nicc_lut256(normalize_pixels_t0_0, x0, h0);
+        __m512i p1 = nicc_lut256(normalize_pixels_t0_1, x0, h0);
+        __m512i p2 = nicc_lut256(normalize_pixels_t1_0, x1, h1);
+        __m512i p3 = nicc_lut256(normalize_pixels_t1_1, x1, h1);
+        __m512i p4 = nicc_lut256(normalize_pixels_t2_0, x2, h2);
+        __m512i p5 = nicc_lut256(normalize_pixels_t2_1, x2, h2);
+        /* y<m>: output vector m, interleaved from the planes two at a time, then stored */
+        __m512i y0 = _mm512_permutex2var_epi8(p0, _mm512_load_si512(normalize_pixels_out0_0), p1);
+        y0 = _mm512_mask_blend_epi8(0xc30c30c30c30c30cULL, y0, _mm512_permutex2var_epi8(p2, _mm512_load_si512(normalize_pixels_out0_1), p3));
+        y0 = _mm512_mask_blend_epi8(0x0c30c30c30c30c30ULL, y0, _mm512_permutex2var_epi8(p4, _mm512_load_si512(normalize_pixels_out0_2), p5));
+        _mm512_mask_storeu_epi8(op + 0, nicc_mask64(out_bytes, 0), y0);
+        __m512i y1 = _mm512_permutex2var_epi8(p0, _mm512_load_si512(normalize_pixels_out1_0), p1);
+        y1 = _mm512_mask_blend_epi8(0x0c30c30c30c30c30ULL, y1, _mm512_permutex2var_epi8(p2, _mm512_load_si512(normalize_pixels_out1_1), p3));
+        y1 = _mm512_mask_blend_epi8(0x30c30c30c30c30c3ULL, y1, _mm512_permutex2var_epi8(p4, _mm512_load_si512(normalize_pixels_out1_2), p5));
+        _mm512_mask_storeu_epi8(op + 64, nicc_mask64(out_bytes, 64), y1);
+        __m512i y2 = _mm512_permutex2var_epi8(p0, _mm512_load_si512(normalize_pixels_out2_0), p1);
+        y2 = _mm512_mask_blend_epi8(0x30c30c30c30c30c3ULL, y2, _mm512_permutex2var_epi8(p2, _mm512_load_si512(normalize_pixels_out2_1), p3));
+        y2 = _mm512_mask_blend_epi8(0xc30c30c30c30c30cULL, y2, _mm512_permutex2var_epi8(p4, _mm512_load_si512(normalize_pixels_out2_2), p5));
+        _mm512_mask_storeu_epi8(op + 128, nicc_mask64(out_bytes, 128), y2);
+        __m512i y3 = _mm512_permutex2var_epi8(p0, _mm512_load_si512(normalize_pixels_out3_0), p1);
+        y3 = _mm512_mask_blend_epi8(0xc30c30c30c30c30cULL, y3, _mm512_permutex2var_epi8(p2, _mm512_load_si512(normalize_pixels_out3_1), p3));
+        y3 = _mm512_mask_blend_epi8(0x0c30c30c30c30c30ULL, y3, _mm512_permutex2var_epi8(p4, _mm512_load_si512(normalize_pixels_out3_2), p5));
+        _mm512_mask_storeu_epi8(op + 192, nicc_mask64(out_bytes, 192), y3);
+        __m512i y4 = _mm512_permutex2var_epi8(p0, _mm512_load_si512(normalize_pixels_out4_0), p1);
+        y4 = _mm512_mask_blend_epi8(0x0c30c30c30c30c30ULL, y4, _mm512_permutex2var_epi8(p2, _mm512_load_si512(normalize_pixels_out4_1), p3));
+        y4 = _mm512_mask_blend_epi8(0x30c30c30c30c30c3ULL, y4, _mm512_permutex2var_epi8(p4, _mm512_load_si512(normalize_pixels_out4_2), p5));
+        _mm512_mask_storeu_epi8(op + 256, nicc_mask64(out_bytes, 256), y4);
+        __m512i y5 = _mm512_permutex2var_epi8(p0, _mm512_load_si512(normalize_pixels_out5_0), p1);
+        y5 = _mm512_mask_blend_epi8(0x30c30c30c30c30c3ULL, y5, _mm512_permutex2var_epi8(p2, _mm512_load_si512(normalize_pixels_out5_1), p3));
+        y5 = _mm512_mask_blend_epi8(0xc30c30c30c30c30cULL, y5, _mm512_permutex2var_epi8(p4, _mm512_load_si512(normalize_pixels_out5_2), p5));
+        _mm512_mask_storeu_epi8(op + 320, nicc_mask64(out_bytes, 320), y5);
+    }
+}
+#else
+static void normalize_pixels_vbmi(const uint8_t *in, uint8_t *out, uint32_t n, int backward)
+{
+    (void)in; (void)out; (void)n; (void)backward;
+    __builtin_unreachable();     /* nicc_simd_vbmi() is 0 off x86 */
+}
+#endif
+
 static const uint16_t normalize_lut_norm_r[256] = {
     49212, 49204, 49195, 49186, 49177, 49169, 49160, 49150, 49132, 49115, 49097, 49080, 49062, 49045, 49027, 49010,
     48992, 48975, 48957, 48940, 48922, 48904, 48887, 48869, 48852, 48834, 48817, 48799, 48782, 48764, 48747, 48729,
@@ -114,31 +477,9 @@ int normalize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_l
         return NICC_MALFORMED;
     /* normalize.py:43: out = rec.pixels.map(lambda px: {"r": norm[0](px.r), "g": norm[1](px.g), "b": norm[2](px.b)}) */
     uint32_t n_pixels = count < 240U ? count : 240U;
-    if (plen < 10U + n_pixels * 3U)
-        return NICC_MALFORMED;
-    uint16_t pixels_r[240];
-    uint16_t pixels_g[240];
-    uint16_t pixels_b[240];
-    for (uint32_t i1 = 0; i1 < n_pixels; i1++) {
-        uint8_t r = *(io + 10 + i1 * 3);
-        uint8_t g = *(io + 10 + i1 * 3 + 1);
-        uint8_t b = *(io + 10 + i1 * 3 + 2);
-        uint16_t v2 = normalize_lut_norm_r[r];
-        uint16_t v3 = normalize_lut_norm_g[g];
-        uint16_t v4 = normalize_lut_norm_b[b];
-        pixels_r[i1] = v2;
-        pixels_g[i1] = v3;
-        pixels_b[i1] = v4;
-    }
     /* normalize.py:44: return nd.to_host(rec.image_id, rec.row, rec.col, rec.count, nd.le(out)) */
-    if (plen < 4U)
-        return NICC_MALFORMED;
     uint32_t image_id = nicc_ld32be(io);
-    if (plen < 6U)
-        return NICC_MALFORMED;
     uint16_t row = nicc_ld16be(io + 4);
-    if (plen < 8U)
-        return NICC_MALFORMED;
     uint16_t col = nicc_ld16be(io + 6);
     if (42U + 10U + n_pixels * 6U > room)
         return NICC_UNHANDLED;          /* the new frame does not fit its buffer */
@@ -146,11 +487,23 @@ int normalize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_l
     nicc_st16be(io + 4, row);
     nicc_st16be(io + 6, col);
     nicc_st16be(io + 8, count);
-    for (uint32_t i5 = 0; i5 < n_pixels; i5++) {
-        nicc_st16le(io + 10 + i5 * 6, pixels_r[i5]);
-        nicc_st16le(io + 10 + i5 * 6 + 2, pixels_g[i5]);
-        nicc_st16le(io + 10 + i5 * 6 + 4, pixels_b[i5]);
+    if (nicc_simd_vbmi()) {
+        normalize_pixels_vbmi(io + 10, io + 10, n_pixels, 1);
+    } else {
+        /* normalize.py:43: out = rec.pixels.map(lambda px: {"r": norm[0](px.r), "g": norm[1](px.g), "b": norm[2](px.b)}) */
+        for (uint32_t i1 = n_pixels; i1-- > 0;) {
+            uint8_t r = *(io + 10 + i1 * 3);
+            uint8_t g = *(io + 10 + i1 * 3 + 1);
+            uint8_t b = *(io + 10 + i1 * 3 + 2);
+            uint16_t v2 = normalize_lut_norm_r[r];
+            uint16_t v3 = normalize_lut_norm_g[g];
+            uint16_t v4 = normalize_lut_norm_b[b];
+            nicc_st16le(io + 10 + i1 * 6, v2);
+            nicc_st16le(io + 10 + i1 * 6 + 2, v3);
+            nicc_st16le(io + 10 + i1 * 6 + 4, v4);
+        }
     }
+    /* normalize.py:44: return nd.to_host(rec.image_id, rec.row, rec.col, rec.count, nd.le(out)) */
     return normalize_finish(pkt, out_len, 10U + n_pixels * 6U, NICC_PASS);
 }
 
