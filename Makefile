@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 P4_SHARED := $(abspath ../shared/p4)
 export NICC_P4_PREFIX ?= $(if $(wildcard $(P4_SHARED)/bin/simple_switch),$(P4_SHARED))
 
-.PHONY: all deps apt p4deps venv demo test test-unit fuzz slow bench load fresh-check goldens clean
+.PHONY: all deps apt p4deps venv demo test test-unit fuzz slow bench bench-replicate emulate load fresh-check goldens clean
 
 all: test
 
@@ -70,6 +70,16 @@ slow: deps
 
 bench: deps
 	$(PY) benchmarks/run.py
+
+# DPDK replication rate on one core (issue 12: >= 5 M copies/s of a 128-byte message to 10 children),
+# beside a copy-only floor; results in benchmarks/results/replicate.json.
+bench-replicate: deps
+	$(PY) -m nicc.benchmarks.replicate
+
+# The dissemination tree emulated at full size (issue 12): 32 receivers, H = 2, 10,000 messages, 1% loss
+# per link, one relay slowed by 2 ms; JSON on stdout.
+emulate: deps
+	$(NICC) emulate examples/market.py --receivers 32 --hedge 2 --messages 10000 --loss 0.01 --slow-relay 1 --json
 
 # Live load: every example on XDP and on DPDK, attached to a veth pair in network namespaces, flooded
 # by trafgen for LOAD_SECONDS; per-verdict counters must add up to what was sent (see README).

@@ -14,6 +14,7 @@ target   what it cannot do (everything else it runs)
 all NIC  floating point (``f32``/``f64`` values, ``call``): no NIC target has an FPU in its data path
 xdp      nothing else; limits: 1M verified instructions, 512 bytes of stack, frames up to the
          test-run limits (nicc.runtime.xdp.LIMITS)
+tc       as xdp (the eBPF backend's TC dialect, which also replicates: multicast)
 dpdk     nothing else; no limit but per-core cycles
 bmv2     loops over data-dependent trip counts (a hand-off: packets reaching a ``scan`` go to the host
          part unchanged); growth <= 512 bytes per packet (a guard: packets that would grow more go to
@@ -104,6 +105,8 @@ CAPABILITIES: dict[str, Capabilities] = {
     "interp": Capabilities("interp", {}, {"note": "the reference interpreter runs everything"}),
     "xdp": Capabilities("xdp", {},
                         {"verified instructions": 1_000_000, "stack bytes": 512, "floating point": "none"}),
+    "tc": Capabilities("tc", {},
+                       {"verified instructions": 1_000_000, "stack bytes": 512, "floating point": "none"}),
     "dpdk": Capabilities("dpdk", {},
                          {"floating point": "none in the generated data path (host math goes to the host part)"}),
     "bmv2": Capabilities("bmv2", {},

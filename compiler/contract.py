@@ -8,7 +8,7 @@ the pipeline's initial state, and gives each input frame exactly one *outcome*:
     pass         the frame (rewritten if emitted)     pass
     transmit     the frame (rewritten if emitted)     transmit
     drop         none                                 drop
-    multicast    one copy per port of the group       multicast
+    multicast    one copy per group member, in order  multicast
     malformed    the frame, unchanged                 pass + malformed
     unselected   the frame, unchanged                 pass + unselected
     unhandled    the frame, unchanged                 pass + unhandled

@@ -20,7 +20,7 @@ from __future__ import annotations
 import gc
 import struct
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -164,12 +164,15 @@ class Outcomes:
     ``verdict`` and ``reason`` hold codes (``VERDICTS[v]``, ``REASONS[r]``); ``copies`` the
     number of frames each input leaves as (0 when dropped, a group's size for multicast).
     Each of ``parts`` is ``(inputs, data, offsets)``: input ``inputs[k]`` leaves rewritten as
-    ``data[offsets[k]:offsets[k + 1]]`` (uint8); every other frame leaves as it came."""
+    ``data[offsets[k]:offsets[k + 1]]`` (uint8); every other frame leaves as it came.
+    ``copy_groups`` holds ``(inputs, group)`` for multicasts to groups that rewrite each copy's
+    headers: those inputs leave as ``group.copies(frame)`` of the frame above (:meth:`results`)."""
     verdict: np.ndarray
     reason: np.ndarray
     copies: np.ndarray
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
     inputs: list
+    copy_groups: list = field(default_factory=list)
 
     VERDICTS = (None, "pass", "transmit", "drop", "multicast")
     REASONS = ("selected", "malformed", "unselected", "unhandled", "host")
@@ -203,8 +206,21 @@ class Outcomes:
         frames = self.frames_out()
         with _no_gc():
             frames = [[f] for f in frames]
+            done = set()
+            for rows, grp in self.copy_groups:
+                rows = rows[self.verdict[rows] == self.VERDICTS.index("multicast")].tolist()
+                if not rows:
+                    continue
+                base = [frames[i][0] for i in rows]
+                heads = grp.copy_headers(np.frombuffer(b"".join(f[:framing.ETH_IP_UDP] for f in base), np.uint8)
+                                         .reshape(len(rows), framing.ETH_IP_UDP))
+                for j, i in enumerate(rows):
+                    tail = base[j][framing.ETH_IP_UDP:]
+                    frames[i] = [h.tobytes() + tail for h in heads[j]]
+                done.update(rows)
             for i in np.flatnonzero(self.copies != 1).tolist():
-                frames[i] = frames[i] * int(self.copies[i])
+                if i not in done:
+                    frames[i] = frames[i] * int(self.copies[i])
             return list(map(Result, v, r, frames))
 
     def counters(self) -> dict[str, int]:
@@ -339,6 +355,7 @@ class _Run:
         self.pending: list[tuple] = []                                       # walks not yet flushed
         self.pending_packets = 0
         self.groups = ["none", *ref.pipeline.groups]
+        self.copy_groups: list = []                                          # as Outcomes.copy_groups
 
     def walker(self, idx: np.ndarray, dry: bool = False) -> BatchWalker:
         width, plen = self.ref.width, self.plen[idx]
@@ -375,7 +392,11 @@ class _Run:
         self.reason[idx[host]] = HOST_REASON
         self.copies[idx[code == DROP]] = 0
         for g in np.unique(group[code == MULTICAST]).tolist():
-            self.copies[idx[(code == MULTICAST) & (group == g)]] = len(self.p.groups[self.groups[g]].ports)
+            grp = self.p.groups[self.groups[g]]
+            rows = idx[(code == MULTICAST) & (group == g)]
+            self.copies[rows] = len(grp.members)
+            if grp.rewrites and grp.members:
+                self.copy_groups.append((rows, grp))
         if emitted is None:
             return
         rows = np.flatnonzero(emitted[0] & ~mal & ~host & (code != DROP))
@@ -418,7 +439,7 @@ class _Run:
 
     def outcomes(self, frames: list) -> Outcomes:
         self.flush()
-        return Outcomes(self.verdict, self.reason, self.copies, self.parts, frames)
+        return Outcomes(self.verdict, self.reason, self.copies, self.parts, frames, self.copy_groups)
 
 
 from .interp_streams import STREAM_EVAL_RULES, stream_state  # noqa: E402  (its rules use the helpers above)

@@ -35,6 +35,7 @@ import numpy as np
 from .errors import SourceLoc, InternalError
 from .opcodes import ARITH, BODY_OPS, COMPARE, EFFECTS, SPECS, VERDICTS, Op, OpSpec  # noqa: F401  (re-exported)
 from .printer import print_pipeline
+from .groups import Addr, Group, Member  # noqa: F401  (multicast groups: see groups.py)
 from .types import Array, Type, Scalar
 
 
@@ -145,14 +146,6 @@ class Host:
         for part in attr.split("."):
             fn = getattr(fn, part)
         return fn
-
-
-@dataclass
-class Group:
-    """A multicast group: ``ports`` receive one copy each."""
-    name: str
-    ports: tuple[int, ...]
-    loc: SourceLoc
 
 
 class Note(NamedTuple):

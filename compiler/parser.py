@@ -9,6 +9,7 @@ import lark
 import numpy as np
 
 from .errors import NiccError, SourceLoc
+from .groups import Addr, Member, make_addr
 from .ir import BODY_OPS, Block, Group, Host, Node, Note, Op, Pipeline, SPECS, State, Stream, Table
 from .printer import blob_values
 from .types import Scalar, parse_type
@@ -55,6 +56,32 @@ class _Builder:
         if t.data == "name_value":
             return str(t.children[0])
         return tuple(self.value(c) for c in t.children)
+
+    def addr(self, t) -> Addr:
+        kv = {}
+        for item in t.children:
+            k, v = item.children
+            kv[str(k)] = json.loads(str(v)) if v.type == "STRING" else int(v)
+        bad = set(kv) - set(Addr.__dataclass_fields__)
+        if bad:
+            raise self.err(f"unknown address field(s) {sorted(bad)} (fields: mac, ip, udp)", t)
+        return make_addr(**kv, what="group address", loc=SourceLoc(self.filename, t.meta.line))
+
+    def group(self, t) -> Group:
+        g, *rest = t.children
+        attrs = {}
+        if isinstance(rest[0], lark.Tree) and rest[0].data == "attrs":
+            attrs = {str(a.children[0]): self.value(a.children[1]) for a in rest.pop(0).children}
+        members_t, *rest = rest
+        src = self.addr(rest.pop(0).children[0]) if isinstance(rest[0], lark.Tree) else None
+        members = tuple(Member(int(m.children[0]), self.addr(m.children[1]) if len(m.children) > 1 else Addr())
+                        for m in members_t.children)
+        bad = set(attrs) - {"max", "rewrite", "source"}
+        if bad:
+            raise self.err(f"unknown group attribute(s) {sorted(bad)} (attributes: max, rewrite, source)", t)
+        as_tuple = lambda v: v if isinstance(v, tuple) else (v,)       # noqa: E731
+        return Group(str(g)[1:], members, _loc(rest[0]), max=attrs.get("max"),
+                     rewrite=as_tuple(attrs.get("rewrite", ())), source=as_tuple(attrs.get("source", ())), src=src)
 
     def node(self, t) -> Node:
         kids = list(t.children)
@@ -121,8 +148,7 @@ class _Builder:
                 p.hosts[str(g)[1:]] = Host(str(g)[1:], json.loads(str(ref)), tuple(json.loads(str(a)) for a in args),
                                            _loc(loc))
             elif t.data == "group":
-                g, ints, loc = t.children
-                p.groups[str(g)[1:]] = Group(str(g)[1:], tuple(int(v) for v in ints.children), _loc(loc))
+                p.groups[str(t.children[0])[1:]] = self.group(t)
             else:
                 p.body.nodes.append(self.node(t))
         p.notes = self.notes

@@ -122,7 +122,7 @@ class Printer:
             args = " ".join(json.dumps(a) for a in h.args)
             self.lines.append(f"  host @{h.name} = {json.dumps(h.ref)} ({args})  {fmt_loc(h.loc, self.root)}")
         for g in p.groups.values():
-            self.lines.append(f"  group @{g.name} = [{', '.join(map(str, g.ports))}]  {fmt_loc(g.loc, self.root)}")
+            self.lines.append(f"  {g.text()}  {fmt_loc(g.loc, self.root)}")
         self.block(p.body, "  ")
         self.lines.append("}")
         return "\n".join(self.lines) + "\n"

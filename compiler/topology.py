@@ -5,6 +5,7 @@
     topo.count("proxy")                     # 111: 1 root proxy, 10, 100
     topo.children(topo.sender)[0]           # Child(node=1, port=0, primary=True)
     topo.parents(topo.level(4)[0])          # (12, 111, 110): primary parent first, then hedging parents
+    members, src = topo.copies(5, host=(1, 9101))   # what node 5 loads into its multicast group
 
 Shape. The sender (level 0) sends one copy to the root proxy (level 1). Proxy levels
 1..D fan out; receivers sit at level D+1, so every sender-to-receiver path has D+1 hops.
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .errors import InternalError, NiccError, SourceLoc
+from .groups import Addr, Member
 
 ROLES = ("sender", "proxy", "receiver")
 
@@ -229,6 +231,19 @@ class Topology:
     def primary_parent(self, node: int) -> int | None:
         p = self._parents[node]
         return p[0] if p else None
+
+    def copies(self, node: int, port: int = 0, host: tuple[int, int] | None = None) -> tuple[list[Member], Addr]:
+        """What ``node`` loads into its multicast group: one member per copy it sends, in send order
+        (egress ``port``, rewritten to the child's MAC, IPv4 address and the tree's UDP port), then,
+        with ``host=(port, udp)``, a copy to its own host on that port and UDP port (for its repair
+        history); and its own source addresses (MAC, IPv4)."""
+        udp = self.spec.port
+        members = [Member(port, Addr(self.nodes[c.node].mac, self.nodes[c.node].ip, udp))
+                   for c in self._children[node]]
+        me = self.nodes[node]
+        if host is not None:
+            members.append(Member(host[0], Addr(me.mac, me.ip, host[1])))
+        return members, Addr(me.mac, me.ip)
 
     def edges(self, lvl: int) -> LevelEdges:
         """The copies sent from level lvl to level lvl+1, as index arrays (for vectorized simulation)."""

@@ -20,8 +20,9 @@ from ..compiler.types import F32 as f32, F64 as f64  # noqa: F401
 from ..compiler.errors import NiccError  # noqa: F401
 from .schema import Record, Struct, array, rest  # noqa: F401
 from .tracer import Value, ArrayValue  # noqa: F401
-from .ops import (bucketize, const, crc32, drop, drop_if, emit, group, le, lut, map, multicast, on_host, on_nic,  # noqa: F401
-                  multicast_if, overflow, pass_if, reject_if, state, to_host, transmit, transmit_if, where)
+from .ops import (addr, bucketize, const, crc32, drop, drop_if, emit, group, le, lut, map, member,  # noqa: F401
+                  multicast, multicast_if, on_host, on_nic, overflow, pass_if, reject_if, state, timestamp, to_host,
+                  transmit, transmit_if, where)
 from .pipeline import PipelineDef, load, pipeline  # noqa: F401
 from .tree import Tree, load_tree, release, repair, tree  # noqa: F401
 from .streams import host, host_if, rom, scan, stream, range_ as range  # noqa: F401

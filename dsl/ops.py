@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..compiler.errors import NiccError, SourceLoc, user_loc
+from ..compiler.groups import Addr, Member, make_addr
 from ..compiler.ir import Group, Op, State, Table
 from ..compiler.types import BOOL, F16, Scalar, U32
 from .tracer import ArrayValue, Value, as_value, trace_map, tracer
@@ -169,6 +170,12 @@ def _ceil(b) -> int:
     return int(np.ceil(b)) if isinstance(b, np.floating) else math.ceil(b)
 
 
+def timestamp() -> Value:
+    """The packet's arrival time in ns (u64): the data plane's clock (CLOCK_REALTIME on the machine), or
+    the capture's timestamp when frames come from a capture."""
+    return tracer().value(Op.TIMESTAMP, ())
+
+
 def crc32(x) -> Value:
     """``zlib.crc32`` of ``x``'s big-endian bytes, as u32."""
     return tracer().value(Op.CRC32, (as_value(x),))
@@ -243,16 +250,54 @@ def state(name: str, elem: Scalar, size: int | None = None) -> StateArray:
     return StateArray(name, elem, size, loc)
 
 
-def group(name: str, ports) -> str:
-    """Declare a multicast group (inside the pipeline function); returns its name for nd.multicast."""
+def member(port: int, mac: str | None = None, ip: str | None = None, udp: int | None = None) -> Member:
+    """One member of a multicast group: its egress port and, optionally, the destination its copy is
+    rewritten to (``mac="02:6e:69:02:00:01"``, ``ip="10.2.0.1"``, ``udp=9100``)."""
+    loc = user_loc()
+    if isinstance(port, bool) or not isinstance(port, numbers.Integral) or not 0 <= port <= 0xFFFF:
+        raise NiccError(f"a group member's port must be a port number 0..65535, got {port!r}", loc)
+    return Member(int(port), make_addr(mac, ip, udp, what="group member", loc=loc))
+
+
+def addr(mac: str | None = None, ip: str | None = None, udp: int | None = None) -> Addr:
+    """Source addresses every copy of a group leaves with (the sending node's own): ``src=nd.addr(...)``."""
+    return make_addr(mac, ip, udp, what="group source", loc=user_loc())
+
+
+def group(name: str, members=None, *, max: int | None = None, rewrite=None, source=None,
+          src: Addr | None = None) -> str:
+    """Declare a multicast group (inside the pipeline function); returns its name for nd.multicast.
+
+        nd.group("g", [1, 2, 3])                              # identical copies to ports 1, 2, 3
+        nd.group("kids", [nd.member(0, mac=..., ip=..., udp=9100), ...], src=nd.addr(ip="10.1.0.1"))
+        nd.group("kids", max=32, rewrite="mac ip udp", source="mac ip")   # members given per node at load time
+
+    Copies leave in member order; a member with addresses gets a copy rewritten to them (see
+    :mod:`nicc.compiler.groups`)."""
     tr = tracer()
-    given = list(ports) if hasattr(ports, "__iter__") and not isinstance(ports, (str, bytes)) else None
-    if given is None or any(isinstance(p, bool) or not isinstance(p, numbers.Integral) or p < 0 for p in given):
-        raise NiccError(f"multicast group ports must be a list of port numbers, got {ports!r}", user_loc())
-    ports = tuple(int(p) for p in given)
-    if not ports:
-        raise NiccError("a multicast group needs at least one port", user_loc())
-    tr.pipeline.groups[name] = Group(name, ports, user_loc())
+    loc = user_loc()
+    if max is None:
+        given = list(members) if hasattr(members, "__iter__") and not isinstance(members, (str, bytes)) else None
+        if given is None or any(not isinstance(m, Member) and (isinstance(m, bool) or not isinstance(
+                m, numbers.Integral) or m < 0) for m in given):
+            raise NiccError(f"multicast group ports must be a list of port numbers or nd.member(...), "
+                            f"got {members!r}", loc)
+        if not given:
+            raise NiccError("a multicast group needs at least one port", loc)
+        given = [m if isinstance(m, Member) else Member(int(m)) for m in given]
+        rewrite = given[0].dst.fields if rewrite is None else rewrite
+        source = (src.fields if src is not None else ()) if source is None else source
+    else:
+        if members is not None:
+            raise NiccError(f"group '{name}' is sized (max={max}): its members are given per node at load time, "
+                            "not here", loc)
+        given = []
+    if src is not None and not isinstance(src, Addr):
+        raise NiccError(f"src= takes nd.addr(mac=..., ip=..., udp=...), got {src!r}", loc)
+    if name in tr.pipeline.groups:
+        raise NiccError(f"multicast group '{name}' is declared twice", loc)
+    tr.pipeline.groups[name] = Group(name, tuple(given), loc, max=max, rewrite=rewrite or (), source=source or (),
+                                     src=src)
     return name
 
 
@@ -335,7 +380,7 @@ def transmit(*items) -> Verdict:
 
 
 def multicast(group: str, *items) -> Verdict:
-    """Send one copy to each port of ``group``."""
+    """Send one copy to each member of ``group``, in member order (each rewritten to its member's addresses)."""
     return _final("multicast", items, group)
 
 

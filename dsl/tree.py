@@ -51,6 +51,19 @@ class Tree:
         """The direct-unicast baseline with the same receivers."""
         return unicast_topology(self.spec.with_(**overrides))
 
+    def node_pipeline(self, topo: Topology, node: int, host: tuple[int, int] | None = None,
+                      state: dict | None = None):
+        """The IR node ``node`` of ``topo`` runs: its role's pipeline with every sized multicast group bound
+        to the node's copies (``topo.copies(node, host=host)``) and state arrays starting at ``state``."""
+        from ..compiler.groups import bind_groups
+        role = topo.nodes[node].role
+        if role not in self.roles:
+            raise NiccError(f"the tree has no pipeline for role '{role}' (roles: {', '.join(self.roles)})", self.loc)
+        ir = self.roles[role].trace()
+        members, src = topo.copies(node, host=host)
+        return bind_groups(ir, {g.name: (members, src) for g in ir.groups.values() if g.sized},
+                           state={k: v for k, v in (state or {}).items() if k in ir.states})
+
     def role(self, name: str):
         """Decorator: the pipeline below runs on every node of role ``name``."""
         loc = user_loc()

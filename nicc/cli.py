@@ -21,6 +21,8 @@ examples:
   nicc serve examples/criteo_log.py --iface eth0 --target xdp   NIC part on XDP, host part on eth0
   nicc targets                                    which targets work on this machine
   nicc sim examples/market.py --receivers 5000 --hedge 2 --json   simulate a dissemination tree
+  nicc emulate examples/market.py --receivers 32 --hedge 2 --loss 0.01 --slow-relay 1 --json
+                                                  the tree on this machine, real data planes
 
 A PIPELINE is a Python file with one @nd.pipeline function (FILE:NAME picks one of several).
 """
@@ -28,6 +30,9 @@ A PIPELINE is a Python file with one @nd.pipeline function (FILE:NAME picks one 
 
 class UsageError(Exception):
     pass
+
+
+MARKET = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "market.py")
 
 
 def _load(spec: str):
@@ -103,6 +108,21 @@ def cmd_ir(a) -> int:
     return 0
 
 
+def _roles(spec: str):
+    """A file that declares nd.tree(...) with roles and no FILE:NAME: its roles' pipelines, by role."""
+    from nicc.compiler.passes import run_passes
+    from nicc.dsl import load_tree
+    if ":" in spec and not os.path.exists(spec):
+        return None
+    try:
+        tree = load_tree(spec)
+    except Exception:                 # noqa: BLE001  (not a tree file: the usual loading reports what is wrong)
+        return None
+    if len(tree.roles) < 2:
+        return None
+    return {role: run_passes(p.trace(), print_after=_load.print_after) for role, p in tree.roles.items()}
+
+
 def _draw(path: str, how) -> None:
     """Write a drawing with ``how(path)``; a missing Graphviz or an unwritable path is a usage error."""
     import subprocess
@@ -131,9 +151,21 @@ def cmd_compile(a) -> int:
         output_dir(a.output, "-o")
     if a.graph:
         output_file(a.graph, "--graph")
+    roles = _roles(a.pipeline)
+    if roles is not None:                 # a tree's roles: one artifact directory per role
+        if a.graph:
+            raise UsageError("--graph draws one pipeline: give FILE:NAME (one role of the tree)")
+        for role, ir in roles.items():
+            out = os.path.join(a.output, role) if a.output else os.path.join("build", f"{role}-{a.target}")
+            print(f"{role} ({ir.name}):")
+            _compile_one(a, ir, out)
+        return 0
     ir = _load(a.pipeline)
+    return _compile_one(a, ir, a.output or os.path.join("build", f"{ir.name}-{a.target}"))
+
+
+def _compile_one(a, ir, out: str) -> int:
     t = _target(a.target)
-    out = a.output or os.path.join("build", f"{ir.name}-{a.target}")
     try:
         art = t.compile(ir, out)
     except OSError as e:
@@ -350,6 +382,63 @@ def cmd_sim(a) -> int:
     return 0
 
 
+def cmd_emulate(a) -> int:
+    from nicc.dsl import load_tree
+    from nicc.runtime.emulate import EmulateConfig, EmulateError, emulate
+    from nicc.runtime.target import TargetUnavailable
+    if not os.path.isfile(a.pipeline):
+        raise UsageError(f"cannot read pipeline file '{a.pipeline}'")
+    if a.receivers < 1 or a.hedge < 0 or a.messages < 1 or not 0 <= a.loss < 1 or a.slow_relay < 0 or a.rate <= 0:
+        raise UsageError("--receivers and --messages must be at least 1, --hedge and --slow-relay 0 or more, "
+                         "--loss within [0, 1), --rate positive")
+    tree = load_tree(a.pipeline)
+    cfg = EmulateConfig(receivers=a.receivers, hedge=a.hedge, messages=a.messages, seed=a.seed, loss=a.loss,
+                        slow_relay=a.slow_relay, delay_us=a.delay_us, rate=a.rate, workers=a.workers,
+                        stall_s=a.stall_s)
+
+    def progress(done, total):
+        if not a.json and sys.stderr.isatty():
+            print(f"\r{done}/{total} deliveries", end="", file=sys.stderr, flush=True)
+    try:
+        out = emulate(tree, cfg, progress)
+    except EmulateError as e:
+        raise TargetUnavailable(str(e)) from None
+    if a.json:
+        keys = ("receivers", "messages", "delivered", "lost", "duplicated", "out_of_order", "release_error_us",
+                "late", "release_spread_us", "global_owd_us", "hedge", "loss", "seed", "rate", "slow_relays", "delay_us",
+                "proxies", "depth",
+                "repairs", "repaired", "link_frames", "link_dropped", "setup_s", "run_s", "leftovers")
+        doc = {k: out[k] for k in keys}
+        if a.nodes:
+            doc["nodes"] = out["nodes"]
+        print(json.dumps(doc))
+    else:
+        print(emulate_table(out))
+    ok = not (out["lost"] or out["duplicated"] or out["out_of_order"] or out["leftovers"])
+    return 0 if ok else 1
+
+
+def emulate_table(out: dict) -> str:
+    e, s = out["release_error_us"], out["release_spread_us"]
+    lines = [f"{out['receivers']} receivers, {out['proxies']} proxies in {out['depth']} levels, hedge {out['hedge']}; "
+             f"{out['messages']} messages at {out['rate']:g}/s; loss {out['loss']:g} per link "
+             f"({out['link_dropped']} of {out['link_frames']} frames dropped); slow relays {out['slow_relays']} "
+             f"(+{out['delay_us']} us)",
+             f"delivered {out['delivered']}, lost {out['lost']}, duplicated {out['duplicated']}, "
+             f"out of order {out['out_of_order']}; repairs requested {out['repairs']}, repaired {out['repaired']}",
+             f"release after due time: p50 {e['p50']} us, p99 {e['p99']} us, max {e['max']} us; "
+             f"{out['late']} deliveries arrived after their deadline",
+             f"release window across receivers (messages all held in time): p50 {s['p50']} us, p99 {s['p99']} us",
+             f"setup {out['setup_s']} s, run {out['run_s']} s; left behind: {out['leftovers'] or 'nothing'}",
+             "", f"{'node':>5} {'role':<9} {'outcomes (data plane)':<52} {'copies':>7} {'agent'}"]
+    for n, d in out["nodes"].items():
+        dp = d["dataplane"]
+        oc = " ".join(f"{k} {dp[k]}" for k in ("pass", "drop", "multicast", "unselected") if dp.get(k))
+        lines.append(f"{n:>5} {d['role']:<9} {oc:<52} {dp.get('copies', 0):>7} "
+                     f"{' '.join(f'{k} {v}' for k, v in d['agent'].items())}{'  (DPDK, slowed)' if dp.get('dpdk') else ''}")
+    return "\n".join(lines)
+
+
 SIM_MODEL_FLAGS = ("hop_us", "hop_sd_us", "child_us", "child_sd_us", "burst", "tail_prob", "tail_us",
                    "clock_sd_us", "loss")
 
@@ -437,6 +526,29 @@ def parser() -> argparse.ArgumentParser:
                             ("clock-sd-us", float, "clock error sd (0.1)"), ("loss", float, "loss per link (0)")):
         g.add_argument(f"--{flag}", type=typ, help=what)
     s.set_defaults(fn=cmd_sim)
+
+    s = sub.add_parser("emulate", help="run a dissemination tree (nd.tree) on this machine with the compiled data "
+                       "planes: namespaces, veth, TC/DPDK, injected loss and a slowed relay",
+                       description="Build the file's tree from network namespaces on a bridge, load every node's "
+                       "compiled data plane (TC; DPDK for slowed relays), run the host side (feed, repair, "
+                       "hold-and-release), check every receiver got every message once and in order, tear down.")
+    s.add_argument("pipeline", metavar="PIPELINE", nargs="?", default=MARKET,
+                   help="a file that declares nd.tree(...) (default: examples/market.py)")
+    s.add_argument("--receivers", "-n", type=int, default=32, metavar="N", help="receivers (default 32)")
+    s.add_argument("--hedge", type=int, default=2, metavar="H", help="sibling hedging (default 2)")
+    s.add_argument("--messages", "-m", type=int, default=10_000, metavar="M", help="messages (default 10000)")
+    s.add_argument("--seed", type=int, default=0, help="random seed: message contents, which relays are slow")
+    s.add_argument("--loss", type=float, default=0.01, metavar="P", help="loss per link (default 0.01)")
+    s.add_argument("--slow-relay", type=int, default=0, metavar="K", help="relays slowed in their own (DPDK) data "
+                   "path (default 0)")
+    s.add_argument("--delay-us", type=int, default=2000, help="how much a slow relay holds each frame (2000)")
+    s.add_argument("--rate", type=float, default=500.0, help="messages per second from the sender (default 500)")
+    s.add_argument("--workers", type=int, default=3, help="processes running the nodes' host side (default 3)")
+    s.add_argument("--stall-s", type=float, default=60.0, help="stop after this long without progress (60)")
+    s.add_argument("--json", action="store_true", help="one JSON object (receivers, messages, delivered, lost, "
+                   "duplicated, out_of_order, release_error_us, ...)")
+    s.add_argument("--nodes", action="store_true", help="with --json: counters per node too")
+    s.set_defaults(fn=cmd_emulate)
 
     s = sub.add_parser("serve", help="run a pipeline as the host part on live traffic (an interface, a UDP port) "
                        "or a capture, batched with numpy, printing counters; --nic attaches a NIC part")

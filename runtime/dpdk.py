@@ -10,7 +10,8 @@ Outcomes map to ports in one table (:mod:`nicc.compiler.contract`; also in
     host (the pipeline's host part)      host port, unchanged; ``run`` completes it (:mod:`.hostpart`)
     transmit                             wire port (0) TX   run: a pcap file; live: the interface itself
     drop                                 none (freed)
-    multicast                            not supported yet (refused at compile time)
+    multicast                            one copy per group member, on the member's port (run: all on the
+                                         wire port, in member order; the copies per packet are logged)
 
 Frames up to ``NICC_MAX_FRAME`` (9216) bytes are processed; a longer frame, or one whose
 new length does not fit its mbuf, passes unchanged as ``unhandled`` (:data:`LIMITS`).
@@ -99,6 +100,27 @@ def parse_json_line(stdout: str, key: str = "pipeline") -> dict | None:
             except json.JSONDecodeError:
                 continue
     return None
+
+
+def groups_file(ir: Pipeline, path: str, port_of=lambda member_port: member_port) -> None:
+    """The multicast members of ``ir`` (a node's, as bound) in the data plane's groups file
+    (``nicc_mcast.h``); ``port_of`` maps a member's port to the ethdev port its copies leave on."""
+    dash = lambda v: "-" if v is None else str(v)      # noqa: E731
+    lines = ["# nicc multicast groups: group G N SRC_MAC SRC_IP SRC_UDP / member G K PORT MAC IP UDP"]
+    for gi, name in enumerate(sorted(ir.groups)):
+        g = ir.groups[name]
+        src = g.src
+        lines.append(f"group {gi} {len(g.members)} {dash(src and src.mac)} {dash(src and src.ip)} "
+                     f"{dash(src and src.udp)}")
+        for k, m in enumerate(g.members):
+            lines.append(f"member {gi} {k} {port_of(m.port)} {dash(m.dst.mac)} {dash(m.dst.ip)} {dash(m.dst.udp)}")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def state_args(ir: Pipeline) -> list[str]:
+    """``--state NAME=VALUE`` for the state arrays ``ir`` starts at other values than 0 (a node's own)."""
+    return [f"--state={s.name}={s.init % (1 << s.elem.bits)}" for s in ir.states.values() if s.init]
 
 
 def frames_blob(frames: list[bytes]) -> bytes:
@@ -245,11 +267,16 @@ class DpdkTarget(Target):
     def _run_binary(self, ir: Pipeline, frames: list[bytes], artifact: Artifact,
                     timestamps: list[int] | None) -> list[Result]:
         with tempfile.TemporaryDirectory(prefix="nicc-dpdk-run-") as d:
-            pin, pwire, phost, plog = (os.path.join(d, f) for f in ("in.pcap", "wire.pcap", "host.pcap", "outcomes"))
+            pin, pwire, phost, plog, pmlog, pgroups = (os.path.join(d, f) for f in (
+                "in.pcap", "wire.pcap", "host.pcap", "outcomes", "copies", "groups"))
             write_pcap(pin, frames)
             args = [artifact.files["binary"], *eal_args(ir.name),
                     f"--vdev=net_pcap0,rx_pcap={pin},tx_pcap={pwire}", f"--vdev=net_pcap1,tx_pcap={phost}",
                     "--", "--count", str(len(frames)), "--idle-ms", "10000", "--log", plog]
+            if ir.groups:                     # every member's copy on the wire port, in order
+                groups_file(ir, pgroups, lambda _: 0)
+                args += ["--groups", pgroups, "--mlog", pmlog]
+            args += state_args(ir)
             if artifact.manifest.get("uses_timestamp"):
                 pts = os.path.join(d, "ts")
                 ts = timestamps if timestamps is not None else [0] * len(frames)
@@ -266,12 +293,17 @@ class DpdkTarget(Target):
                                    f"{r.stdout[-2000:]}{r.stderr[-2000:]}")
             with open(plog, "rb") as f:
                 log = f.read()
+            ncopies = []
+            if ir.groups:
+                with open(pmlog, "rb") as f:
+                    raw = f.read()
+                ncopies = list(struct.unpack(f"<{len(raw) // 2}H", raw))
             wire = [p.data for p in read_pcap(pwire)]
             host = [p.data for p in read_pcap(phost)]
         if len(log) != len(frames):
             raise RuntimeError(f"{ir.name} (dpdk): {len(log)} of {len(frames)} packets processed "
                                f"before the idle timeout")
-        results = self._results(log, wire, host)
+        results = self._results(log, wire, host, ncopies)
         self.last_counters = got
         mine = counters(results)
         if any(got[k] != mine[k] for k in mine):
@@ -281,22 +313,27 @@ class DpdkTarget(Target):
         return results
 
     @staticmethod
-    def _results(log: bytes, wire: list[bytes], host: list[bytes]) -> list[Result]:
-        """One Result per outcome byte, taking each frame that left from its port's capture, in order."""
+    def _results(log: bytes, wire: list[bytes], host: list[bytes], ncopies: list[int] = ()) -> list[Result]:
+        """One Result per outcome byte, taking each frame that left from its port's capture, in order (a
+        multicast takes as many copies from the wire capture as the multicast log says it made)."""
         taken = {"wire": 0, "host": 0}
         caps = {"wire": wire, "host": host}
+        copies = iter(ncopies)
         out = []
         for code in log:
             if code >= len(OUTCOMES):
                 raise RuntimeError(f"dpdk: unknown outcome code {code} in the outcome log")
             outcome = OUTCOMES[code]
-            port = None if outcome == "drop" else "wire" if outcome == "transmit" else "host"
+            port = None if outcome == "drop" else "wire" if outcome in ("transmit", "multicast") else "host"
+            n = next(copies, None) if outcome == "multicast" else 1
+            if n is None:
+                raise RuntimeError("dpdk: the multicast log has fewer entries than the outcome log's multicasts")
             frames = []
             if port is not None:
-                if taken[port] >= len(caps[port]):
+                if taken[port] + n > len(caps[port]):
                     raise RuntimeError(f"dpdk: the {port} capture has fewer frames than the outcome log says")
-                frames = [caps[port][taken[port]]]
-                taken[port] += 1
+                frames = caps[port][taken[port]:taken[port] + n]
+                taken[port] += n
             out.append(result(outcome, frames))
         if taken["wire"] != len(wire) or taken["host"] != len(host):
             raise RuntimeError(f"dpdk: captures hold {len(wire)} + {len(host)} frames, the outcome log "

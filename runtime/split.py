@@ -58,6 +58,16 @@ def complete(sp: Split, results: list[Result], frames: list[bytes], timestamps=N
     return out
 
 
+def loaded(part: Pipeline, ir: Pipeline) -> Pipeline:
+    """``part`` (a part of ``ir`` as compiled) with what a node loads into ``ir`` at run time: its
+    multicast groups' members and its state arrays' initial values (:func:`nicc.compiler.groups.bind_groups`)."""
+    import copy
+    out = copy.copy(part)
+    out.groups = {k: ir.groups.get(k, g) for k, g in part.groups.items()}
+    out.states = {k: ir.states.get(k, st) for k, st in part.states.items()}
+    return out
+
+
 class SplitTarget(Target):
     """``base`` (xdp, dpdk, bmv2) with the host part of a split pipeline completing on the host."""
 
@@ -101,8 +111,9 @@ class SplitTarget(Target):
     def run(self, ir: Pipeline, frames: list[bytes], artifact: Artifact | None = None,
             timestamps: list[int] | None = None) -> list[Result]:
         sp = getattr(artifact, "split", None) or self.plan(ir)
-        art = self.base.ensure_artifact(sp.nic, artifact)
-        results = self.base.run(sp.nic, frames, art, timestamps)
+        nic = loaded(sp.nic, ir) if sp.split else ir
+        art = self.base.ensure_artifact(nic, artifact)
+        results = self.base.run(nic, frames, art, timestamps)
         if hasattr(self.base, "last_counters"):
             self.last_counters = self.base.last_counters
         return complete(sp, results, frames, timestamps) if sp.split else finish_host(ir, frames, results, timestamps)

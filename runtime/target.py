@@ -114,6 +114,7 @@ NIC_TARGETS = ("xdp", "dpdk", "bmv2")
 TARGETS = {
     "interp": "nicc.runtime.target:InterpTarget",
     "xdp": "nicc.runtime.xdp:XdpTarget",
+    "tc": "nicc.runtime.tc:TcTarget",
     "dpdk": "nicc.runtime.dpdk:DpdkTarget",
     "bmv2": "nicc.runtime.bmv2:Bmv2Target",
 }

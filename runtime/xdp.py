@@ -104,7 +104,7 @@ class XdpTarget(Target):
         c_path = os.path.join(outdir, f"{ir.name}.bpf.c")
         o_path = os.path.join(outdir, f"{ir.name}.bpf.o")
         for spill in (False, True):
-            src, ctx = generate(ir, self.renderer_cls, spill=spill)
+            src, ctx = self.generate(ir, spill)
             with open(c_path, "w") as f:
                 f.write(src)
             p = subprocess.run(clang_cmd(c_path, o_path), capture_output=True, text=True)
@@ -142,6 +142,7 @@ class XdpTarget(Target):
         if ctx["uses_timestamp"]:
             maps.append(dict(name="nicc_clock", type="array", entries=1, key=4, value=16,
                              contents="fixed time for test runs (fixed=0: bpf_ktime_get_ns)"))
+        maps += self.extra_maps(ctx)
         luts = {t.name: dict(index=str(t.index), out=str(t.out), values=[int(v) for v in t.values])
                 for t in ir.tables.values() if t.name not in {r["name"] for r in ctx["roms"]}}
         if ctx["rodata_bytes"]:
@@ -153,10 +154,10 @@ class XdpTarget(Target):
             per = m["value"] * m["entries"]
             mem += per * ncpu if m["type"] == "percpu_array" else per
         manifest = {
-            "target": "xdp", "pipeline": ir.name, "port": ir.port, "section": "xdp",
+            "target": self.name, "pipeline": ir.name, "port": ir.port, "section": self.section,
             "program": f"nicc_{ir.name}", "object": os.path.basename(o_path), "source": os.path.basename(c_path),
             "clang": " ".join(clang_cmd(os.path.basename(c_path), os.path.basename(o_path))),
-            "actions": ACTIONS, "codes": CODES, "maps": maps, "luts": luts, "stages": stages,
+            "actions": self.actions, "codes": CODES, "maps": maps, "luts": luts, "stages": stages,
             "states": ctx["states"], "roms": roms, "values_in_scratch": spill,
             "resources": {"map_bytes": mem, "possible_cpus": ncpu,
                           "payload_bytes_read": ctx["reads"], "max_payload_out": ctx["max_out"],
@@ -179,6 +180,17 @@ class XdpTarget(Target):
         with open(m_path, "w") as f:
             json.dump(manifest, f, indent=1)
         return Artifact(outdir, {"c": c_path, "object": o_path, "manifest": m_path}, manifest)
+
+    section = "xdp"
+    actions = ACTIONS
+
+    def generate(self, ir: Pipeline, spill: bool) -> tuple[str, dict]:
+        """The program's C source and render context (dialects of the eBPF backend override it)."""
+        return generate(ir, self.renderer_cls, spill=spill)
+
+    def extra_maps(self, ctx: dict) -> list[dict]:
+        """Maps a dialect adds to the manifest."""
+        return []
 
     def _load_checked(self, o_path: str, manifest: dict) -> Loaded:
         """Load through the verifier; a rejection becomes a NiccError at the stage and user line it names."""

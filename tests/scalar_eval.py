@@ -21,6 +21,7 @@ values as Python ints (bools for bool), state as Python lists, bytes assembled w
 """
 from __future__ import annotations
 
+import struct
 import zlib
 
 from nicc.compiler import framing
@@ -203,6 +204,29 @@ class Packet:
         return out
 
 
+def copy_frame(frame: bytes, group, member) -> bytes:
+    """One multicast copy, written out field by field with struct (independently of compiler.groups)."""
+    if not (group.rewrite or group.source):
+        return frame
+    h = bytearray(frame[:42])
+    spots = {("dst", "mac"): 0, ("src", "mac"): 6, ("dst", "ip"): 30, ("src", "ip"): 26,
+             ("dst", "udp"): 36, ("src", "udp"): 34}
+    for side, addr, fields in (("dst", member.dst, group.rewrite), ("src", group.src, group.source)):
+        for f in fields:
+            v = getattr(addr, f)
+            at = spots[side, f]
+            if f == "mac":
+                h[at:at + 6] = bytes(int(x, 16) for x in v.split(":"))
+            elif f == "ip":
+                h[at:at + 4] = bytes(int(x) for x in v.split("."))
+            else:
+                struct.pack_into("!H", h, at, v)
+    struct.pack_into("!H", h, 24, 0)
+    struct.pack_into("!H", h, 24, framing.ipv4_checksum(bytes(h[14:34])))
+    struct.pack_into("!H", h, 40, 0)
+    return bytes(h) + frame[42:]
+
+
 class ScalarReference:
     """``Reference``'s contract, one frame at a time: ``ScalarReference(p).run(frames) -> [Result]``."""
 
@@ -228,7 +252,8 @@ class ScalarReference:
             if pk.verdict == "drop":
                 out.append(Result("drop"))
             elif pk.verdict == "multicast":
-                out.append(Result("multicast", frames=[frame] * len(self.p.groups[pk.group].ports)))
+                out.append(Result("multicast", frames=[copy_frame(frame, self.p.groups[pk.group], m)
+                                                       for m in self.p.groups[pk.group].members]))
             else:
                 out.append(Result(pk.verdict, frames=[frame]))
         return out

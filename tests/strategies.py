@@ -139,6 +139,9 @@ def state_pipelines(draw):
                 vals.append(nd.where(a < b.cast(a.type), a, b.cast(a.type)))
         out = [v for v in ints()[-3:]]
         if final == "multicast":
+            if port & 1:              # copies rewritten per member (the port's parity: any draw does)
+                kids = [nd.member(k, mac=f"02:00:00:00:00:{k:02x}", ip=f"10.0.0.{k}", udp=9000 + k) for k in (1, 2, 3)]
+                return nd.multicast(nd.group("g", kids, src=nd.addr(ip="10.9.9.9", udp=4000)), *out)
             return nd.multicast(nd.group("g", [1, 2, 3]), *out)
         if final == "drop":
             return nd.drop()

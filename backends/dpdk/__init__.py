@@ -36,7 +36,7 @@ def env() -> jinja2.Environment:
 # The static C runtime (the data plane's main loop, ports, counters, bench; the sanitizer harness):
 # built once and linked with each pipeline's generated per-packet function.
 RUNTIME = os.path.join(os.path.dirname(__file__), "runtime")
-RUNTIME_SOURCES = ("nicc_dp.h", "nicc_bytes.h", "nicc_dp.c", "nicc_harness.c")
+RUNTIME_SOURCES = ("nicc_dp.h", "nicc_bytes.h", "nicc_mcast.h", "nicc_dp.c", "nicc_harness.c")
 
 # output file (with {name}) -> template
 FILES = {

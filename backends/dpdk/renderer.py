@@ -10,7 +10,8 @@ function it produces is
 ``pkt[0, len)`` is the frame, ``pkt[0, room)`` is writable. It applies :mod:`nicc.compiler.framing`
 (selection, then the rewrite of an emitted payload), runs the nodes in order with an early
 ``return`` for ``reject_if`` / ``verdict_if`` and returns an outcome (``NICC_*``,
-:mod:`nicc.compiler.contract`); ``*out_len`` is the frame's new length. Every packet read is
+:mod:`nicc.compiler.contract`; a multicast also names its group, ``NICC_MULTICAST | index << 8``,
+whose copies the data plane makes: ``runtime/nicc_mcast.h``); ``*out_len`` is the frame's new length. Every packet read is
 bounded by the UDP payload length, which selection has checked against ``len``.
 
 The emitted payload is written over the payload in place when the emit is the last thing that can
@@ -31,7 +32,7 @@ from ..c.core import CCore
 from ..host_only import refuse_host_only
 from ..c.streams import record_members
 from ..c.values import FusedMap, PacketArray, field_offset
-from ..c.cstyle import c_const
+from ..c.cstyle import c_const, cond
 from ..c.emitplan import Piece
 from . import simd
 
@@ -51,8 +52,26 @@ class DpdkRenderer(CCore):
         self.kernels: list[str] = []          # C of the simd maps' vector functions
         self.uses_simd = False
 
-    multicast_refusal = ("multicast verdicts are not supported by the dpdk target yet "
-                         "(verdicts map to ports: pass -> host, transmit -> wire, drop)")
+    def refuse_multicast(self, n) -> None:
+        """Multicast runs in the data plane (nicc_mcast.h): the outcome names the group."""
+
+    def multicast_code(self, n) -> str:
+        return f"NICC_MULTICAST | ({sorted(self.pipeline.groups).index(n.attr('group'))} << 8)"
+
+    def multicast_ret(self, n) -> str:
+        code = self.multicast_code(n)
+        return self.commit(f"({code})") if self.emitted else f"return {code};"
+
+    def r_verdict_if(self, n, c):
+        if n.attr("verdict") != "multicast":
+            return super().r_verdict_if(n, c)
+        self.emit_line(f"if ({cond(c)})")
+        self.emit_line(f"    {self.multicast_ret(n)}")
+
+    def r_verdict(self, n):
+        if n.attr("verdict") != "multicast":
+            return super().r_verdict(n)
+        self.emit_line(self.multicast_ret(n))
 
     # -- hooks ------------------------------------------------------------------------------------
     def ret_code(self, outcome: str) -> str:
@@ -209,8 +228,11 @@ def render(pipeline: Pipeline) -> dict:
     luts = [d for t, d in defs.items() if t not in big]
     large = [defs[t].replace("static const", "const", 1) for t in big]
     externs = [f"extern const {r.ty(p.tables[t].out)} {r.table_name(t)}[{len(p.tables[t].values)}];" for t in big]
+    mask = lambda fields: " | ".join(f"NICC_FIELD_{f.upper()}" for f in fields) or "0"     # noqa: E731
+    groups = [dict(name=g, capacity=p.groups[g].capacity, rewrite=mask(p.groups[g].rewrite),
+                   source=mask(p.groups[g].source)) for g in sorted(p.groups)]
     return dict(
-        name=p.name, NAME=p.name.upper(), port=p.port, source=r.loc_comment(),
+        name=p.name, NAME=p.name.upper(), port=p.port, source=r.loc_comment(), groups=groups,
         body=body, helpers=helpers, luts=luts, large_tables=large, externs=externs,
         states=states, streams=streams, max_out=r.max_out, emits=r.emitted, in_place=r.in_place,
         emit_port=pipeline.emit().attr("port") if pipeline.emit() is not None else None,

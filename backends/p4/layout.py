@@ -50,8 +50,13 @@ class ArraySeg:
     esz: int
     max: int
     dynamic: bool
-    count: Node                   # FIELD (counted) or CONST (fixed)
+    count: Node                   # FIELD (counted), CONST (fixed), or the rest of the payload's length
     cap: int = 0                  # stack size on the NIC (== max unless split)
+    rest: bool = False            # the rest of the payload: count = (avail - offset) / esz
+
+    @property
+    def rest_shift(self) -> int:
+        return self.esz.bit_length() - 1
 
     @property
     def end(self) -> int | None:
@@ -84,13 +89,15 @@ def payload_layout(p: Pipeline) -> Layout:
     for n in sorted(arrays, key=lambda a: a.attr("offset")):
         t: Array = n.type
         cnt = n.args[0]
-        if t.dynamic and cnt.op is not Op.FIELD:
-            raise _refuse(n, "a counted array's count must be a payload field")
+        rest = t.dynamic and _rest_count(cnt, n.attr("offset"), t.struct.nbytes)
+        if t.dynamic and cnt.op is not Op.FIELD and not rest:
+            raise _refuse(n, "a counted array's count must be a payload field (or the rest of the payload, "
+                             "in elements of a power-of-two size)")
         if cnt.op is Op.FIELD and cnt.type.signed:
             raise _refuse(n, "an array count must be unsigned")
         if not t.dynamic and cnt.op is not Op.CONST:
             raise _refuse(n, "a fixed array needs a constant count")
-        segs.append(ArraySeg(len(segs), n, n.attr("offset"), t.struct.nbytes, t.max, t.dynamic, cnt, t.max))
+        segs.append(ArraySeg(len(segs), n, n.attr("offset"), t.struct.nbytes, t.max, t.dynamic, cnt, t.max, rest))
     for i, a in enumerate(segs):
         nxt = segs[i + 1] if i + 1 < len(segs) else None
         if nxt is not None and (a.dynamic or a.end > nxt.offset):
@@ -124,6 +131,19 @@ def payload_layout(p: Pipeline) -> Layout:
         lay.field_chunks[id(f)] = [c for c in lay.chunks if c.start < hi and c.end > lo]
     lay.arrays = {id(a.node): a for a in segs}
     return lay
+
+
+def _rest_count(cnt: Node, offset: int, esz: int) -> bool:
+    """Whether ``cnt`` is the record's rest count: (payload_len - offset) [/ esz], esz a power of two."""
+    if cnt.op is Op.DIV:
+        d = cnt.args[1]
+        if d.op is not Op.CONST or d.attr("value") != esz or esz & (esz - 1):
+            return False
+        cnt = cnt.args[0]
+    elif esz != 1:
+        return False
+    return (cnt.op is Op.SUB and cnt.args[0].op is Op.PAYLOAD_LEN and cnt.args[1].op is Op.CONST
+            and cnt.args[1].attr("value") == offset)
 
 
 def root_array(v: Node) -> Node:
@@ -189,6 +209,11 @@ def partition_host_nic(p: Pipeline, lay: Layout | None = None, limit: int = GROW
         raise NiccError(f"bmv2 cannot compile emit: a rewritten packet can grow by {worst} bytes (simple_switch "
                         f"allows {limit}), and the host part of a stateful pipeline would need the NIC's state",
                         em.loc)
+    rest = [a for a in growing if a.rest]
+    if rest:
+        raise NiccError(f"bmv2 cannot compile emit: a rewritten packet can grow by {worst} bytes (simple_switch "
+                        f"allows {limit}), and '{rest[0].node.attr('name')}' is the rest of the payload, which the "
+                        "host/NIC split cannot bound by a count field", em.loc)
     share = budget // len(growing)
     for a in growing:
         cap = min(a.max, share // part.coef[a.index])

@@ -5,8 +5,6 @@ turns it into a host/NIC split where it can. The rules here have no split:
 
 - a multicast group port must be a v1model port (9 bits) that is neither one of the
   host-facing verdict ports (64-67) nor bmv2's drop port (511);
-- a port may appear once per group (bmv2's replication engine keeps one bit per port,
-  so a repeated port would give one copy where the pipeline means two);
 - at most :data:`MAX_GROUPS` groups (``--max-mc-groups``, simple_switch_grpc's default).
 
 (Register cells are at most 64 bits wide because nicc's types are, which is what
@@ -31,7 +29,6 @@ def check_switch_limits(p: Pipeline) -> None:
         raise NiccError(f"bmv2 cannot compile group '{g.name}': simple_switch holds at most {MAX_GROUPS} multicast "
                         "groups", g.loc)
     for g in p.groups.values():
-        seen = set()
         for port in g.ports:
             if not 0 <= port < 1 << PORT_BITS:
                 raise NiccError(f"bmv2 cannot compile group '{g.name}': port {port} is not a v1model port "
@@ -39,7 +36,3 @@ def check_switch_limits(p: Pipeline) -> None:
             if port in reserved:
                 raise NiccError(f"bmv2 cannot compile group '{g.name}': port {port} is {reserved[port]} of the "
                                 f"generated program; use another port", g.loc)
-            if port in seen:
-                raise NiccError(f"bmv2 cannot compile group '{g.name}': port {port} appears twice; bmv2's "
-                                "replication engine sends at most one copy per port and group", g.loc)
-            seen.add(port)

@@ -8,6 +8,7 @@ commands (bmv2's P4Runtime server does not write registers).
 """
 from __future__ import annotations
 
+from .copies import COPY_TABLE, EGRESS, KEEP_ACTION, group_state
 from .render import CONTROL, P4Program
 from .rules import MCAST_SLOT, SLOTS
 
@@ -23,8 +24,8 @@ def p4info_message_class():
     return _pb().P4Info
 
 
-def qualified(name: str) -> str:
-    return f"{CONTROL}.{name}"
+def qualified(name: str, control: str = CONTROL) -> str:
+    return f"{control}.{name}"
 
 
 def build_p4info(prog: P4Program):
@@ -44,6 +45,8 @@ def build_p4info(prog: P4Program):
         mf.id, mf.name, mf.bitwidth, mf.match_type = 1, "x", t.key_bits, pb.MatchField.RANGE
         tb.action_refs.add().id = prog.actions[0][0]
         tb.size = t.size
+    if prog.copies is not None:
+        _copy_table(pb, info, prog.copies)
     for c in prog.counters:
         ct = info.counters.add()
         ct.preamble.id, ct.preamble.name, ct.preamble.alias = c.id, qualified(c.name), c.name
@@ -57,14 +60,34 @@ def build_p4info(prog: P4Program):
     return info
 
 
+def _copy_table(pb, info, ct) -> None:
+    """The egress table ``nicc_copies`` and its actions (see :mod:`.copies`)."""
+    for aid, name, params, _ in [(ct.keep_id, KEEP_ACTION, [], None)] + ct.actions:
+        a = info.actions.add()
+        a.preamble.id, a.preamble.name, a.preamble.alias = aid, qualified(name, EGRESS), name
+        for i, (pname, bits) in enumerate(params, 1):
+            prm = a.params.add()
+            prm.id, prm.name, prm.bitwidth = i, pname, bits
+    tb = info.tables.add()
+    tb.preamble.id, tb.preamble.name, tb.preamble.alias = ct.id, qualified(COPY_TABLE, EGRESS), COPY_TABLE
+    for i, key in enumerate(("grp", "rid"), 1):
+        mf = tb.match_fields.add()
+        mf.id, mf.name, mf.bitwidth, mf.match_type = i, key, 16, pb.MatchField.EXACT
+    for aid, *_ in ct.actions:
+        tb.action_refs.add().id = aid
+    tb.action_refs.add().id = ct.keep_id
+    tb.size = ct.size
+
+
 def p4info_text(prog: P4Program) -> str:
     info = build_p4info(prog)
     from google.protobuf import text_format
     return text_format.MessageToString(info)
 
 
-def runtime_state(prog: P4Program) -> dict:
-    """Registers to write, table entries and default actions to add, multicast groups to create."""
+def runtime_state(prog: P4Program, ir=None) -> dict:
+    """Registers to write, table entries and default actions to add, multicast groups to create (with
+    ``ir``: its groups' members and copy-table entries as bound now, see :func:`.copies.group_state`)."""
     regs = []
     for r in prog.registers:
         if r.values is not None:
@@ -92,9 +115,11 @@ def runtime_state(prog: P4Program) -> dict:
         "table_entries": entries,
         "default_actions": defaults,
         "multicast": [{"group": gid, "name": name, "ports": ports} for gid, name, ports in prog.groups],
+        "copy_entries": [],
+        "clock": None,
         "host_split": {"limit": part.limit, "caps": {str(k): v for k, v in part.caps.items()},
                        "notes": part.notes} if part else None,
-    }
+    } | ({k: v for k, v in group_state(ir).items() if k != "state_registers"} if ir is not None else {})
 
 
 def cli_commands(state: dict, port_map: dict[int, int] | None = None) -> list[str]:
@@ -108,9 +133,14 @@ def cli_commands(state: dict, port_map: dict[int, int] | None = None) -> list[st
         keys = " ".join(f"{k['range'][0]}->{k['range'][1]}" for k in e["match"].values())
         params = " ".join(str(v) for v in e["params"].values())
         out.append(f"table_add {e['table']} {e['action']} {keys} => {params} {e['priority']}")
-    for handle, g in enumerate(state["multicast"]):
-        ports = [port_map.get(p, p) if port_map else p for p in g["ports"]]
+    for e in state.get("copy_entries", []):
+        keys = " ".join(str(k["exact"]) for k in e["match"].values())
+        out.append(f"table_add {e['table']} {e['action']} {keys} => {' '.join(str(v) for v in e['params'].values())}")
+    handle = 0
+    for g in state["multicast"]:
         out.append(f"mc_mgrp_create {g['group']}")
-        out.append(f"mc_node_create 0 {' '.join(str(p) for p in ports)}")
-        out.append(f"mc_node_associate {g['group']} {handle}")
+        for rid, p in enumerate(g["ports"]):              # one node per member: replication id = its index
+            out.append(f"mc_node_create {rid} {port_map.get(p, p) if port_map else p}")
+            out.append(f"mc_node_associate {g['group']} {handle}")
+            handle += 1
     return out

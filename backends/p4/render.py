@@ -16,6 +16,7 @@ from .rules import (  # noqa: F401  (CONTROL, REFUSED: re-exported)
     UNSELECTED_SLOT, VERDICT_COUNTER, ArrVal, CounterDecl, P4Program, RegisterDecl, TableDecl, byteswap, fname,
     lit, p4_type, ulit,
 )
+from .copies import copy_table, group_ids
 from .limits import check_switch_limits
 from .streams import STREAM_P4_RULES, as_elements, host_cut
 
@@ -45,7 +46,7 @@ class P4Renderer(Walker):
         self.divisions: dict = {}             # (a, b, bits) -> (quotient, remainder) at top level
         self.emitted = None
         self.names: dict[int, str] = {}
-        self.groups = {g: i + 1 for i, g in enumerate(sorted(pipeline.groups))}
+        self.groups = group_ids(pipeline)
 
     # -- plumbing -------------------------------------------------------------------------------
     def refuse(self, n: Node, why: str) -> NiccError:
@@ -180,6 +181,12 @@ def _parser(prog: P4Program, p: Pipeline, lay: Layout) -> None:
         if not s.dynamic:
             st, tr = sel(f"meta.avail >= 16w{s.end}", f"{me}_first")
             S.append((me, st + [f"meta.{a}_rem = 32w{s.max};"], tr))
+        elif s.rest:
+            rem = f"(bit<32>)(meta.avail - 16w{s.offset})"
+            S.append((me, [f"meta.{a}_rem = {rem}{f' >> {s.rest_shift}' if s.rest_shift else ''};"],
+                      [f"transition {me}_check;"]))
+            st, tr = sel(f"meta.avail >= 16w{s.offset} && meta.{a}_rem <= 32w{s.cap}", f"{me}_first")
+            S.append((f"{me}_check", st, tr))
         else:
             ct: Scalar = s.count.type
             cnt = _field_expr(lay, s.count)
@@ -375,11 +382,13 @@ def render_program(p: Pipeline, root: str | None = None) -> P4Program:
     if w.tables:
         prog.actions.append(((ID_ACTION << 24) | 1, "nicc_set_bucket", [("b", 8)], "bk_out = b;"))
     prog.groups = [(w.groups[g], g, list(p.groups[g].ports)) for g in sorted(p.groups)]
+    prog.copies = copy_table(p)
     # input segments go back in payload order (as parsed), then the output headers
     inputs = sorted([(c.start, f"c{c.index}") for c in lay.chunks] + [(s.offset, f"a{s.index}") for s in lay.array_segs])
     prog.deparse = ["ethernet", "ipv4", "udp"] + [m for _, m in inputs]
     prog.deparse += [m for _, m in prog.hdr_members if m not in prog.deparse]
-    prog.text = render_template("program.p4.j2", prog=prog, slots=SLOTS, mcast_slot=MCAST_SLOT, codes=dict(
+    prog.text = render_template("program.p4.j2", prog=prog, slots=SLOTS, mcast_slot=MCAST_SLOT, copies=prog.copies,
+                                codes=dict(
         UNDECIDED=UNDECIDED, PASS=PASS, TRANSMIT=TRANSMIT, DROP=DROP, MULTICAST=MULTICAST, MALFORMED=MALFORMED))
     prog.line_locs = _line_locs(prog)
     return prog

@@ -136,6 +136,7 @@ class P4Program:
     apply: list = field(default_factory=list)          # lines, indented relative to apply {
     deparse: list = field(default_factory=list)
     groups: list = field(default_factory=list)        # (id, name, ports)
+    copies: object = None                             # copies.CopyTable: the egress rewrite of multicast copies
     split_note: list = field(default_factory=list)
     partition: Partition | None = None
     text: str = ""
@@ -160,8 +161,15 @@ def r_payload_len(w, n):
 
 
 def r_timestamp(w, n):
-    raise w.refuse(n, "v1model's timestamps are the switch's clock, not the capture's; a pipeline that reads "
-                      "the time cannot match the reference semantics on bmv2")
+    """The register ``nicc_clock`` (see :mod:`.copies`): a fixed time, or an offset + the switch's clock."""
+    from .copies import CLOCK, CLOCK_ID
+    if CLOCK not in w.registers:
+        w.registers[CLOCK] = RegisterDecl(CLOCK, CLOCK_ID, 64, 2)
+    base, mode = w.fresh("clk"), w.fresh("clk")
+    w.locals += [("bit<64>", base), ("bit<64>", mode)]
+    w.line(f"{CLOCK}.read({base}, 32w0);")
+    w.line(f"{CLOCK}.read({mode}, 32w1);")
+    return w.define(n.type, f"{mode} == 64w0 ? {base} : {base} + (bit<64>)sm.ingress_global_timestamp * 64w1000")
 
 
 def r_field(w, n):
@@ -532,6 +540,6 @@ def r_host_only(w, n, *args):
 
 P4_RULES.update({op: r_host_only for op in HOST_ONLY})
 # Op kinds the renderer refuses (with a NiccError at the user's line) instead of rendering.
-REFUSED = {Op.TIMESTAMP} | HOST_ONLY
+REFUSED = set(HOST_ONLY)
 
 

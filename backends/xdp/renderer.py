@@ -29,9 +29,9 @@ Outcomes (:mod:`nicc.compiler.contract`) map to XDP actions (one table, :data:`A
     malformed   -> XDP_PASS (unchanged)     unselected -> XDP_PASS (unchanged)
     unhandled   -> XDP_PASS (unchanged): the new frame found no room to grow, or an atomic
                    state update lost to other CPUs :data:`CAS_TRIES` times in a row
-    multicast   -> refused at compile time. Planned: XDP_REDIRECT through a
-                   BPF_MAP_TYPE_DEVMAP holding the group's ports, with
-                   bpf_redirect_map(..., BPF_F_BROADCAST) (one copy per port).
+    multicast   -> refused at compile time: the kernel path of multicast is the TC dialect
+                   (nicc.backends.tc), whose bpf_clone_redirect sends each member its own
+                   rewritten copy; a devmap broadcast gives every copy the same headers.
 
 The C reads like hand-written C: one comment per user source line. The first C line of each run
 of lines from one IR node ends in a ``/* @K */`` marker; BTF line info carries it into the
@@ -64,8 +64,9 @@ NCOUNTERS = 8
 ACTIONS = {"pass": "XDP_PASS", "transmit": "XDP_TX", "drop": "XDP_DROP", "multicast": "XDP_REDIRECT",
            "malformed": "XDP_PASS", "unselected": "XDP_PASS", "unhandled": "XDP_PASS", "host": "XDP_PASS"}
 XDP_ACTION_VALUES = {"XDP_ABORTED": 0, "XDP_DROP": 1, "XDP_PASS": 2, "XDP_TX": 3, "XDP_REDIRECT": 4}
-MULTICAST_PLAN = ("multicast is not supported by the xdp target yet; it will map to XDP_REDIRECT through a "
-                  "BPF_MAP_TYPE_DEVMAP of the group's ports with bpf_redirect_map(..., BPF_F_BROADCAST)")
+MULTICAST_PLAN = ("multicast is not supported by the xdp target: an XDP devmap broadcast gives every copy the "
+                  "same headers; compile for the tc target, whose bpf_clone_redirect sends each member its own "
+                  "rewritten copy (--target tc)")
 MAX_SCRATCH = 1 << 20   # working memory per CPU: one value of an array map with a slot per possible CPU
 LOOP_MAX_ELEMS = 1024   # a bounded loop the verifier walks: each iteration adds pending branches
 

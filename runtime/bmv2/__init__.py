@@ -30,11 +30,13 @@ import os
 import sys
 
 from ...backends.p4 import HOST_PART_PORT, cli_commands, p4info_text, render_program, runtime_state
+from ...backends.p4.copies import group_state
+from ...backends.p4.limits import check_switch_limits
 from ...compiler.interp import Result
 from ...compiler.ir import Pipeline
 from ..hostpart import host_part_results
 from ..target import Artifact, Target, TargetUnavailable
-from .runner import WIRE_PORT, mcast_ports, run_switch
+from .runner import WIRE_PORT, mcast_ports, run_switch, sink_ports
 from .tools import Toolchain
 
 CONTROLS = ("auto", "p4runtime", "thrift")
@@ -100,7 +102,7 @@ class Bmv2Target(Target):
                 f.write(text)
             files[role] = path
 
-        state = runtime_state(prog)
+        state = runtime_state(prog, ir)
         put("p4", f"{ir.name}.p4", prog.text)
         put("p4info", f"{ir.name}.p4info.txtpb", p4info_text(prog))
         put("runtime", f"{ir.name}.runtime.json", json.dumps(state, indent=1) + "\n")
@@ -142,23 +144,32 @@ class Bmv2Target(Target):
             raise TargetUnavailable("target bmv2: this artifact was not compiled by p4c (no NAME.json)")
         return artifact
 
+    def load_state(self, ir: Pipeline, artifact: Artifact) -> dict:
+        """The artifact's run-time state with ``ir``'s multicast groups as bound now (a node's members)."""
+        with open(artifact.files["runtime"]) as f:
+            state = json.load(f)
+        check_switch_limits(ir)
+        node = group_state(ir)
+        regs = node.pop("state_registers")
+        state.update(node)
+        state["registers"] = [r for r in state["registers"] if not r["name"].startswith("NiccIngress.state_")] + regs
+        return state
+
     def run(self, ir: Pipeline, frames: list[bytes], artifact: Artifact | None = None,
             timestamps: list[int] | None = None) -> list[Result]:
         self.check_available()
         artifact = self.ensure_artifact(ir, artifact)
-        with open(artifact.files["runtime"]) as f:
-            state = json.load(f)
+        state = self.load_state(ir, artifact)
         control = self.control_path()
         self._tell(control)
-        outs, report = run_switch(self.toolchain(), artifact.files, state, frames, control)
+        outs, report = run_switch(self.toolchain(), artifact.files, state, frames, control, timestamps=timestamps)
         self.last = report
-        return collect_results(ir, frames, outs, mcast_ports(state)[1])
+        return collect_results(ir, frames, outs, mcast_ports(state)[1], sink_ports(state))
 
     def raw_outputs(self, ir: Pipeline, frames: list[bytes], artifact: Artifact) -> list[list[tuple[int, bytes]]]:
         """Per frame, what the switch let out, as (run port, bytes): before the host part completes anything."""
         self.check_available()
-        with open(artifact.files["runtime"]) as f:
-            state = json.load(f)
+        state = self.load_state(ir, artifact)
         outs, self.last = run_switch(self.toolchain(), artifact.files, state, frames, self.control_path())
         return outs
 
@@ -174,8 +185,9 @@ class Bmv2Target(Target):
 
 
 def collect_results(ir: Pipeline, frames: list[bytes], outs: list[list[tuple[int, bytes]]],
-                    mcast: dict[int, int]) -> list[Result]:
-    """One Result per frame from its (run port, frame) outputs; completes the host part."""
+                    mcast: dict[int, int], sinks: set[int] = frozenset()) -> list[Result]:
+    """One Result per frame from its (run port, frame) outputs; completes the host part. A frame that
+    left only on a sink port was multicast to a group without members: no frames."""
     verdicts = _port_verdicts()
     results: list[Result | None] = []
     host_part = []
@@ -190,7 +202,7 @@ def collect_results(ir: Pipeline, frames: list[bytes], outs: list[list[tuple[int
             v, why = verdicts[ports[0]]
             results.append(Result(v, why, [o[0][1]]))
         elif set(ports) <= set(mcast) and len({mcast[p] for p in ports}) == 1:
-            results.append(Result("multicast", frames=[f for _, f in sorted(o)]))
+            results.append(Result("multicast", frames=[f for p, f in sorted(o) if p not in sinks]))
         else:
             results.append(Result("?", "unexpected ports " + ",".join(map(str, sorted(ports))),
                                   [f for _, f in o]))

@@ -83,15 +83,19 @@ class P4RuntimeControl:
             te.is_default = True
             te.modify()
             n += 1
-        for e in state["table_entries"]:
+        for e in state["table_entries"] + state.get("copy_entries", []):
             te = sh.TableEntry(e["table"])(action=e["action"])
             for name, m in e["match"].items():
+                if "exact" in m:
+                    te.match[name] = str(m["exact"])
+                    continue
                 lo, hi = m["range"]
                 if (lo, hi) != (0, (1 << m["bits"]) - 1):    # P4Runtime: a full range is omitted (don't care)
                     te.match[name] = f"{lo}..{hi}"
             for k, v in e["params"].items():
                 te.action[k] = str(v)
-            te.priority = e["priority"]
+            if "priority" in e:
+                te.priority = e["priority"]
             te.insert()
             n += 1
         return n
@@ -99,14 +103,14 @@ class P4RuntimeControl:
     def push_multicast(self, groups: list[tuple[int, list[int]]]) -> None:
         for gid, ports in groups:
             g = self.sh.MulticastGroupEntry(gid)
-            for p in ports:
-                g.add(p, 0)
+            for rid, p in enumerate(ports):          # member k: replica (port, instance k)
+                g.add(p, rid)
             g.insert()
 
     def read_back(self, state: dict, groups: list[tuple[int, list[int]]]) -> dict:
         """What the switch holds now, read over P4Runtime: entries per table, replicas per group."""
         tables = {}
-        for e in state["table_entries"]:
+        for e in state["table_entries"] + state.get("copy_entries", []):
             tables.setdefault(e["table"], 0)
         for t in tables:
             tables[t] = sum(1 for _ in self.sh.TableEntry(t).read())

@@ -142,7 +142,7 @@ class Controls:
         ops = {"registers (Thrift)": self.thrift.push_registers(state)}
         main = self.p4rt or self.thrift
         how = "P4Runtime" if self.p4rt else "Thrift"
-        ops[f"table entries and default actions ({how})"] = main.push_tables(state)
+        ops[f"table entries, default actions and copy rewrites ({how})"] = main.push_tables(state)
         main.push_multicast([(g, ports) for g, ports in spec["groups"]])
         ops[f"multicast groups ({how})"] = len(spec["groups"])
         done = {"ops": ops, "seconds": time.monotonic() - t0}
@@ -175,6 +175,32 @@ def feed(fd: int, path: str, errors: list) -> None:
         os.close(fd)
 
 
+def pcap_records(path: str):
+    """The raw records (16-byte header + data) of a classic little-endian pcap file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    off = 24
+    while off + 16 <= len(data):
+        incl = struct.unpack("<I", data[off + 8:off + 12])[0]
+        yield data[off:off + 16 + incl]
+        off += 16 + incl
+
+
+def feed_clocked(fd: int, spec: dict, ctl: "Controls", dog: "Watchdog") -> None:
+    """One frame at a time, each after its timestamp is written into the program's clock register."""
+    name = spec["clock"]["name"]
+    try:
+        ctl.thrift.write_register(name, 1, 0)         # cell 1 = 0: the fixed time in cell 0
+        for i, (rec, ts) in enumerate(zip(pcap_records(spec["input"]), spec["timestamps"])):
+            ctl.thrift.write_register(name, 0, ts)
+            os.write(fd, rec)
+            while sum(ctl.counters()) < i + 1:
+                dog.check(("clocked", i, sum(ctl.counters())))
+                time.sleep(0.001)
+    finally:
+        os.close(fd)
+
+
 def run_file_mode(spec: dict, proc: subprocess.Popen, log: str) -> dict:
     work = spec["workdir"]
     fd = open_fifo_writer(os.path.join(work, f"p{spec['wire_port']}_in.pcap"), proc)
@@ -184,9 +210,13 @@ def run_file_mode(spec: dict, proc: subprocess.Popen, log: str) -> dict:
         n = spec["frames"]
         errors: list = []
         t0 = time.monotonic()
-        writer = threading.Thread(target=feed, args=(fd, spec["input"], errors), daemon=True)
-        writer.start()
         dog = Watchdog(proc, log)
+        if spec.get("timestamps"):
+            writer = threading.Thread(target=lambda: None)
+            feed_clocked(fd, spec, ctl, dog)
+        else:
+            writer = threading.Thread(target=feed, args=(fd, spec["input"], errors), daemon=True)
+        writer.start()
         while True:                                   # every frame through ingress
             c = ctl.counters()
             if sum(c) >= n:

@@ -98,25 +98,33 @@ class ThriftControl:
             self.standard.bm_mt_set_default_action(CXT, d["table"], d["action"],
                                                    [value_bytes(v, d["bits"][k]) for k, v in d["params"].items()])
             n += 1
-        for e in state["table_entries"]:
+        for e in state["table_entries"] + state.get("copy_entries", []):
             keys = []
             for name, m in e["match"].items():
                 bits = m["bits"]
+                if "exact" in m:
+                    keys.append(t.BmMatchParam(type=t.BmMatchParamType.EXACT,
+                                               exact=t.BmMatchParamExact(value_bytes(m["exact"], bits))))
+                    continue
                 lo, hi = m["range"]
                 keys.append(t.BmMatchParam(type=t.BmMatchParamType.RANGE, range=t.BmMatchParamRange(
                     value_bytes(lo, bits), value_bytes(hi, bits))))
             data = [value_bytes(v, e["bits"][k]) for k, v in e["params"].items()]
             self.standard.bm_mt_add_entry(CXT, e["table"], keys, e["action"], data,
-                                          t.BmAddEntryOptions(priority=e["priority"]))
+                                          t.BmAddEntryOptions(priority=e.get("priority", 0)))
             n += 1
         return n
 
     def push_multicast(self, groups: list[tuple[int, list[int]]]) -> None:
-        """``groups``: (group id, ports) pairs; each group gets one node (replication id 0)."""
+        """``groups``: (group id, ports) pairs; member k is a node of its own with replication id k."""
         for gid, ports in groups:
             mgrp = self.pre.bm_mc_mgrp_create(CXT, gid)
-            node = self.pre.bm_mc_node_create(CXT, 0, port_map(ports), "")
-            self.pre.bm_mc_node_associate(CXT, mgrp, node)
+            for rid, p in enumerate(ports):
+                node = self.pre.bm_mc_node_create(CXT, rid, port_map([p]), "")
+                self.pre.bm_mc_node_associate(CXT, mgrp, node)
+
+    def write_register(self, name: str, index: int, value: int) -> None:
+        self.standard.bm_register_write(CXT, name, index, i64(value))
 
     def counter(self, name: str, size: int) -> list[int]:
         return [self.standard.bm_counter_read(CXT, name, i).packets for i in range(size)]

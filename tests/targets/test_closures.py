@@ -28,6 +28,11 @@ def xdp():
     return available(XdpTarget(), "xdp target")
 
 
+def tc():
+    from nicc.runtime.tc import TcTarget
+    return available(TcTarget(), "tc target")
+
+
 def dpdk():
     from nicc.runtime.dpdk import DpdkTarget
     return available(DpdkTarget(echo=False), "dpdk target")
@@ -39,6 +44,7 @@ def bmv2():
 
 
 TARGETS = [pytest.param(xdp, id="xdp", marks=[pytest.mark.toolchain, pytest.mark.privileged]),
+           pytest.param(tc, id="tc", marks=[pytest.mark.toolchain, pytest.mark.privileged]),
            pytest.param(dpdk, id="dpdk", marks=pytest.mark.toolchain),
            pytest.param(bmv2, id="bmv2", marks=pytest.mark.toolchain)]
 

@@ -126,7 +126,7 @@ def test_every_op_kind_rendered_or_refused():
         with pytest.raises(NiccError) as e:
             generate(parse_pipeline(text, file))
         assert (e.value.loc.file, e.value.loc.line) == (file, line)
-        assert "multicast" in e.value.message and "BPF_F_BROADCAST" in e.value.message
+        assert "multicast" in e.value.message and "--target tc" in e.value.message
 
 
 def test_stream_ops_are_rendered_with_their_lines():

@@ -170,3 +170,15 @@ def test_lcores_is_for_live_dpdk_runs(tmp_path):
     assert cli.main(["run", ex, "--target", "dpdk", "--pcap-in", "a", "--pcap-out", str(tmp_path / "b"),
                      "--lcores", "2"]) == 2
     assert cli.main(["run", ex, "--target", "xdp", "--iface", "lo", "--lcores", "2"]) == 2
+
+
+def test_compile_a_tree_gives_one_artifact_per_role(tmp_path, capsys):
+    market = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                          "examples", "market.py")
+    assert main(["compile", market, "--target", "interp", "-o", str(tmp_path)]) == 0
+    assert sorted(os.listdir(tmp_path)) == ["proxy", "receiver", "sender"]
+    assert os.listdir(tmp_path / "proxy") == ["relay.nir"]
+    text = (tmp_path / "proxy" / "relay.nir").read_text()
+    assert "group @copies [max=64, rewrite=(mac, ip, udp), source=(mac, ip)] = []" in text
+    assert main(["compile", f"{market}:receive", "--target", "interp", "-o", str(tmp_path / "one")]) == 0
+    assert os.listdir(tmp_path / "one") == ["receive.nir"]

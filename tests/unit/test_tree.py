@@ -166,13 +166,13 @@ def test_market_example_declares_the_tree_and_a_receiver_that_dedups():
     assert tree.spec.receivers == 1000 and tree.spec.fanout == 10 and tree.spec.hedge == 2
     assert tree.topology().count("proxy") == 111
     assert tree.release.hold_us == 25 and tree.release.window_ms == 10 and tree.release.report_ms == 15
-    assert set(tree.roles) == {"receiver"}
-    ir = nd.load(MARKET).trace()
+    assert set(tree.roles) == {"sender", "proxy", "receiver"}
+    ir = nd.load(MARKET, "receive").trace()
     assert ir.port == tree.port
     rng = np.random.default_rng(1)
 
     def frame(msg_id):
-        payload = msg_id.to_bytes(8, "big") + bytes(8 + 8 + 1 + 4 + 8 + 4) + b"quote"
+        payload = msg_id.to_bytes(8, "big") + (1).to_bytes(8, "big") + bytes(8 + 1 + 4 + 8 + 4) + b"quote"
         return bytes(udp_frame(payload, tree.port, rng))
     ids = [7, 7, 8, 7 + 16384, 7, 9, 8]
     got = [r.verdict for r in Reference(ir).run([frame(i) for i in ids])]

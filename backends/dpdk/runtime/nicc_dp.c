@@ -14,6 +14,8 @@
  *   malformed, unselected, unhandled      host port, frame unchanged
  *   transmit                              wire port (--wire, default 0) TX
  *   drop                                  none: the mbuf is freed
+ *   multicast                             one copy per member of its group, each on the member's port
+ *                                         (nicc_mcast.h: members from --groups FILE)
  *
  * Frames up to NICC_MAX_FRAME bytes sit in one mbuf; a longer frame arrives as an mbuf chain and
  * passes to the host unchanged as "unhandled", as does a frame whose new length does not fit its
@@ -21,7 +23,13 @@
  *   --count N      stop after N packets        --idle-ms MS  stop after MS ms without packets
  *   --log FILE     one outcome byte per packet --ts FILE     timestamps (u64 ns, little-endian) per packet
  *   --wire P       wire port id                --host P      host port id
- * (--log and --ts need one lcore: they follow the packets' order.)
+ *   --groups FILE  multicast members           --mlog FILE   copies per multicast packet (u16 each)
+ *   --clone-min B  clone frames of B bytes or more, copy shorter ones (default 1200: benchmarks/replicate.py)
+ *   --delay-us US  hold every frame sent for US microseconds (a slowed relay)
+ *   --idle-sleep-us US  sleep US microseconds when there is nothing to receive or send
+ *   --seconds S    stop after S seconds of receiving (and print the loop's own time)
+ *   --state NAME=V start every slot of state array NAME at V (a node's own values; repeatable)
+ * (--log, --mlog and --ts need one lcore: they follow the packets' order.)
  * At exit one JSON line with the counters is printed to stdout.
  */
 #include <dirent.h>
@@ -51,6 +59,7 @@
 #include <rte_spinlock.h>
 
 #include "nicc_dp.h"
+#include "nicc_mcast.h"
 
 #define NICC_NB_MBUFS 4095
 #define NICC_MBUF_CACHE 250
@@ -60,6 +69,9 @@
 #define NICC_TX_DESC 1024
 #define NICC_TX_RETRIES 64
 #define NICC_MAX_QUEUES 16
+#define NICC_MAX_PORTS 8                   /* ports the data plane sends on */
+#define NICC_TXBUF 256                     /* frames staged per port before a transmit burst */
+#define NICC_DELAY_SLOTS 65536             /* frames the delay line holds */
 
 static const char *const nicc_outcome_names[NICC_NB_OUTCOMES] = {
     "pass", "transmit", "drop", "multicast", "malformed", "unselected", "unhandled", "host",
@@ -73,12 +85,24 @@ struct nicc_lcore_stats {
     uint64_t tx_dropped[RTE_MAX_ETHPORTS];
 } __rte_cache_aligned;
 
+/* A frame held by the delay line until its time. */
+struct nicc_delayed {
+    struct rte_mbuf *m;
+    uint64_t due;                           /* TSC */
+    uint16_t port;
+};
+
 /* One lcore's queues: it receives on rxq of the wire port and sends on txq of each port. */
 struct nicc_lcore {
     unsigned lcore;
     uint16_t rxq;
     uint16_t txq;
     struct nicc_lcore_stats stats;
+    struct rte_mbuf *txb[NICC_MAX_PORTS][NICC_TXBUF];   /* frames staged per port */
+    uint16_t ntx[NICC_MAX_PORTS];
+    struct nicc_delayed *delay;             /* the delay line (a ring), when --delay-us */
+    uint32_t dhead, dtail;
+    uint64_t copy_failed;                   /* multicast copies without an mbuf */
 };
 
 static volatile bool nicc_force_quit;
@@ -96,6 +120,16 @@ static uint64_t *nicc_ts;                    /* timestamps per packet */
 static uint64_t nicc_nb_ts;
 static uint16_t nicc_wire_port;
 static uint16_t nicc_host_port = 1;
+static const char *nicc_groups_path;         /* multicast members */
+static FILE *nicc_mlog;                      /* copies per multicast packet */
+static uint64_t nicc_delay_tsc;              /* the delay line's hold, in TSC cycles (0: none) */
+static uint64_t nicc_idle_sleep_us;
+static double nicc_seconds;                  /* stop after this long (0: no limit) */
+static struct rte_mempool *nicc_pool;
+static uint64_t nicc_loop_start, nicc_loop_end;   /* TSC: first packet in, last loop round */
+#define NICC_MAX_STATE_ARGS 16
+static const char *nicc_state_args[NICC_MAX_STATE_ARGS];   /* --state NAME=VALUE */
+static unsigned nicc_nb_state_args;
 
 static void
 nicc_signal_handler(int signum)
@@ -123,7 +157,8 @@ static void
 nicc_usage(const char *prog)
 {
     printf("%s [EAL options] -- [--count N] [--idle-ms MS] [--log FILE] [--ts FILE]\n"
-           "    [--wire PORT] [--host PORT]\n", prog);
+           "    [--wire PORT] [--host PORT] [--groups FILE] [--mlog FILE] [--clone-min BYTES]\n"
+           "    [--delay-us US] [--idle-sleep-us US] [--seconds S]\n", prog);
 }
 
 static void *
@@ -153,6 +188,13 @@ nicc_parse_args(int argc, char **argv)
         {"ts", required_argument, NULL, 't'},
         {"wire", required_argument, NULL, 'w'},
         {"host", required_argument, NULL, 'h'},
+        {"groups", required_argument, NULL, 'g'},
+        {"mlog", required_argument, NULL, 'm'},
+        {"clone-min", required_argument, NULL, 'k'},
+        {"delay-us", required_argument, NULL, 'd'},
+        {"idle-sleep-us", required_argument, NULL, 's'},
+        {"seconds", required_argument, NULL, 'S'},
+        {"state", required_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -180,6 +222,30 @@ nicc_parse_args(int argc, char **argv)
             break;
         case 'h':
             nicc_host_port = (uint16_t)atoi(optarg);
+            break;
+        case 'g':
+            nicc_groups_path = optarg;
+            break;
+        case 'm':
+            nicc_mlog = fopen(optarg, "wb");
+            if (nicc_mlog == NULL)
+                rte_exit(EXIT_FAILURE, "cannot open %s: %s\n", optarg, strerror(errno));
+            break;
+        case 'k':
+            nicc_clone_min = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'd':
+            nicc_delay_tsc = strtoull(optarg, NULL, 10) * rte_get_tsc_hz() / 1000000;
+            break;
+        case 's':
+            nicc_idle_sleep_us = strtoull(optarg, NULL, 10);
+            break;
+        case 'S':
+            nicc_seconds = strtod(optarg, NULL);
+            break;
+        case 'V':
+            if (nicc_nb_state_args < NICC_MAX_STATE_ARGS)
+                nicc_state_args[nicc_nb_state_args++] = optarg;
             break;
         default:
             nicc_usage(argv[0]);
@@ -259,7 +325,8 @@ nicc_handle(struct rte_mbuf **mp)
         return NICC_UNHANDLED;          /* longer than NICC_MAX_FRAME: to the host, unchanged */
     code = nicc_pipeline.process(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_data_len(m),
                                  (uint32_t)(m->buf_len - m->data_off), &out_len, nicc_st);
-    if ((unsigned)code >= NICC_NB_OUTCOMES)
+    if ((unsigned)NICC_OUTCOME(code) >= NICC_NB_OUTCOMES
+        || (NICC_OUTCOME(code) == NICC_MULTICAST && NICC_GROUP(code) >= nicc_pipeline.nb_groups))
         rte_exit(EXIT_FAILURE, "%s: the pipeline returned outcome %d\n", nicc_pipeline.name, code);
     if (out_len != rte_pktmbuf_data_len(m)) {
         m->data_len = (uint16_t)out_len;
@@ -288,20 +355,116 @@ nicc_send(struct nicc_lcore *lc, uint16_t port, struct rte_mbuf **pkts, uint16_t
     }
 }
 
-/* One lcore's loop: burst in, run the pipeline on each packet, burst out by outcome. */
+/* Transmit what is staged for port p. */
+static inline void
+nicc_flush(struct nicc_lcore *lc, uint16_t p)
+{
+    if (lc->ntx[p]) {
+        nicc_send(lc, p, lc->txb[p], lc->ntx[p]);
+        lc->ntx[p] = 0;
+    }
+}
+
+static inline void
+nicc_stage(struct nicc_lcore *lc, uint16_t p, struct rte_mbuf *m)
+{
+    lc->txb[p][lc->ntx[p]++] = m;
+    if (lc->ntx[p] == NICC_TXBUF)
+        nicc_flush(lc, p);
+}
+
+/* A frame on its way out of port p: staged now, or held by the delay line. */
+static inline void
+nicc_out(struct nicc_lcore *lc, uint16_t p, struct rte_mbuf *m)
+{
+    if (unlikely(p >= NICC_MAX_PORTS)) {
+        rte_pktmbuf_free(m);
+        lc->stats.tx_dropped[p]++;
+        return;
+    }
+    if (nicc_delay_tsc == 0) {
+        nicc_stage(lc, p, m);
+        return;
+    }
+    if (lc->dtail - lc->dhead == NICC_DELAY_SLOTS) {        /* full: the oldest goes now */
+        struct nicc_delayed *d = &lc->delay[lc->dhead++ % NICC_DELAY_SLOTS];
+
+        nicc_stage(lc, d->port, d->m);
+    }
+    lc->delay[lc->dtail % NICC_DELAY_SLOTS] = (struct nicc_delayed){m, rte_rdtsc() + nicc_delay_tsc, p};
+    lc->dtail++;
+}
+
+/* Stage the delayed frames whose time has come; transmit everything staged. Returns the TSC of the next
+ * frame due (0: none held). */
+static inline uint64_t
+nicc_drain(struct nicc_lcore *lc)
+{
+    uint64_t now = rte_rdtsc(), next = 0;
+
+    while (lc->dhead != lc->dtail) {
+        struct nicc_delayed *d = &lc->delay[lc->dhead % NICC_DELAY_SLOTS];
+
+        if (d->due > now) {
+            next = d->due;
+            break;
+        }
+        nicc_stage(lc, d->port, d->m);
+        lc->dhead++;
+    }
+    for (uint16_t p = 0; p < NICC_MAX_PORTS; p++)
+        nicc_flush(lc, p);
+    return next;
+}
+
+/* A multicast of m to group g: a copy per member in member order, the last one m itself. Returns the
+ * copies made. */
+static inline uint32_t
+nicc_multicast(struct nicc_lcore *lc, struct rte_mbuf *m, uint32_t g)
+{
+    const struct nicc_group *grp = &nicc_groups[g];
+    uint32_t made = 0;
+
+    if (grp->n == 0) {
+        rte_pktmbuf_free(m);
+        return 0;
+    }
+    for (uint32_t k = 0; k + 1 < grp->n; k++) {
+        struct rte_mbuf *c = nicc_one_copy(m, nicc_pool, grp, &grp->members[k]);
+
+        if (unlikely(c == NULL)) {
+            lc->copy_failed++;
+            continue;
+        }
+        nicc_out(lc, grp->members[k].port, c);
+        made++;
+    }
+    nicc_copy_headers(rte_pktmbuf_mtod(m, uint8_t *), grp, &grp->members[grp->n - 1]);
+    nicc_out(lc, grp->members[grp->n - 1].port, m);
+    return made + 1;
+}
+
+/* One lcore's loop: burst in, run the pipeline on each packet, send each where its outcome says. */
 static int
 nicc_lcore_loop(void *arg)
 {
     struct nicc_lcore *lc = arg;
-    struct rte_mbuf *rx[NICC_BURST], *to_wire[NICC_BURST], *to_host[NICC_BURST];
+    struct rte_mbuf *rx[NICC_BURST];
     uint8_t log[NICC_BURST];
+    uint16_t mlog[NICC_BURST];
     const uint16_t wire = nicc_wire_port, host = nicc_host_port;
     const uint64_t idle = nicc_idle_ms * rte_get_tsc_hz() / 1000;
-    uint64_t last = rte_rdtsc();
+    const uint64_t stop = nicc_seconds > 0 ? (uint64_t)(nicc_seconds * rte_get_tsc_hz()) : 0;
+    uint64_t last = rte_rdtsc(), first = 0;
 
+    if (nicc_delay_tsc) {
+        lc->delay = rte_zmalloc("nicc_delay", sizeof(struct nicc_delayed) * NICC_DELAY_SLOTS, 0);
+        if (lc->delay == NULL)
+            rte_exit(EXIT_FAILURE, "Cannot allocate the delay line\n");
+    }
     while (!nicc_force_quit) {
-        uint16_t want = NICC_BURST, nb_rx, nw = 0, nh = 0;
-        uint64_t seq;
+        uint16_t want = NICC_BURST, nb_rx, nm = 0;
+        uint64_t seq, next;
 
         if (nicc_count) {
             uint64_t done = __atomic_load_n(&nicc_rx_total, __ATOMIC_RELAXED);
@@ -313,11 +476,24 @@ nicc_lcore_loop(void *arg)
         }
         nb_rx = rte_eth_rx_burst(wire, lc->rxq, rx, want);
         if (nb_rx == 0) {
-            if (idle && rte_rdtsc() - last > idle)
+            next = nicc_drain(lc);
+            if (stop && first && rte_rdtsc() - first > stop)
                 break;
+            if (idle && rte_rdtsc() - last > idle && lc->dhead == lc->dtail)
+                break;
+            if (nicc_idle_sleep_us) {
+                uint64_t us = nicc_idle_sleep_us, now = rte_rdtsc();
+
+                if (next && next > now && (next - now) * 1000000 / rte_get_tsc_hz() < us)
+                    us = (next - now) * 1000000 / rte_get_tsc_hz();
+                if (!next || next > now)
+                    rte_delay_us_sleep((unsigned)us);
+            }
             continue;
         }
         last = rte_rdtsc();
+        if (first == 0)
+            first = nicc_loop_start = last;
         seq = __atomic_fetch_add(&nicc_rx_total, nb_rx, __ATOMIC_RELAXED);
         lc->stats.rx += nb_rx;
         if (nicc_ts == NULL)
@@ -328,27 +504,37 @@ nicc_lcore_loop(void *arg)
             if (nicc_ts != NULL)
                 nicc_set_now(seq + i < nicc_nb_ts ? nicc_ts[seq + i] : 0);
             code = nicc_handle(&rx[i]);
-            log[i] = (uint8_t)code;
-            lc->stats.outcomes[code]++;
-            switch (code) {
+            log[i] = (uint8_t)NICC_OUTCOME(code);
+            lc->stats.outcomes[NICC_OUTCOME(code)]++;
+            switch (NICC_OUTCOME(code)) {
             case NICC_TRANSMIT:
-                to_wire[nw++] = rx[i];
+                nicc_out(lc, wire, rx[i]);
                 break;
             case NICC_DROP:
                 rte_pktmbuf_free(rx[i]);
                 break;
+            case NICC_MULTICAST:
+                mlog[nm++] = (uint16_t)nicc_multicast(lc, rx[i], NICC_GROUP(code));
+                break;
             default:        /* pass, and the outcomes that pass the frame unchanged */
-                to_host[nh++] = rx[i];
+                nicc_out(lc, host, rx[i]);
                 break;
             }
         }
-        if (nw)
-            nicc_send(lc, wire, to_wire, nw);
-        if (nh)
-            nicc_send(lc, host, to_host, nh);
+        nicc_drain(lc);
+        nicc_loop_end = rte_rdtsc();
         if (nicc_log != NULL && fwrite(log, 1, nb_rx, nicc_log) != nb_rx)
             rte_exit(EXIT_FAILURE, "cannot write the outcome log\n");
+        if (nicc_mlog != NULL && nm && fwrite(mlog, sizeof(mlog[0]), nm, nicc_mlog) != nm)
+            rte_exit(EXIT_FAILURE, "cannot write the multicast log\n");
+        if (stop && rte_rdtsc() - first > stop)
+            break;
     }
+    while (lc->dhead != lc->dtail) {                        /* what the delay line still holds goes out */
+        rte_delay_us_sleep(100);
+        nicc_drain(lc);
+    }
+    nicc_drain(lc);
     return 0;
 }
 
@@ -402,13 +588,18 @@ nicc_print_counters(void)
     }
     RTE_ETH_FOREACH_DEV(port)
         tx_frames += tx[port];
+    uint64_t copy_failed = 0;
+
+    for (unsigned k = 0; k < nicc_nb_lcores; k++)
+        copy_failed += nicc_lcores[k].copy_failed;
     printf("{\"pipeline\": \"%s\", \"lcores\": %u, \"rx\": %" PRIu64, nicc_pipeline.name, nicc_nb_lcores, rx);
     for (int k = 0; k < NICC_NB_OUTCOMES; k++)
         printf(", \"%s\": %" PRIu64, nicc_outcome_names[k],
                k == NICC_PASS ? v[NICC_PASS] + v[NICC_MALFORMED] + v[NICC_UNSELECTED] + v[NICC_UNHANDLED] + v[NICC_HOST]
                : v[k]);
-    printf(", \"tx_frames\": %" PRIu64 ", \"rx_kernel_dropped\": %" PRIu64 ", \"ports\": [", tx_frames,
-           nicc_kernel_dropped());
+    printf(", \"tx_frames\": %" PRIu64 ", \"rx_kernel_dropped\": %" PRIu64 ", \"copy_failed\": %" PRIu64
+           ", \"loop_ns\": %" PRIu64 ", \"ports\": [", tx_frames, nicc_kernel_dropped(), copy_failed,
+           nicc_loop_end > nicc_loop_start ? (nicc_loop_end - nicc_loop_start) * 1000000000ULL / rte_get_tsc_hz() : 0);
     RTE_ETH_FOREACH_DEV(port) {
         char dev[RTE_ETH_NAME_MAX_LEN] = "";
         struct rte_eth_stats es;
@@ -424,6 +615,42 @@ nicc_print_counters(void)
     }
     printf("]}\n");
     fflush(stdout);
+}
+
+/* --state NAME=VALUE: every slot of state array NAME starts at VALUE (after the pipeline's own init). */
+static void
+nicc_load_states(void)
+{
+    for (unsigned a = 0; a < nicc_nb_state_args; a++) {
+        const char *arg = nicc_state_args[a], *eq = strchr(arg, '=');
+        uint32_t k;
+
+        for (k = 0; eq != NULL && k < nicc_pipeline.nb_states; k++)
+            if (strlen(nicc_pipeline.states[k].name) == (size_t)(eq - arg)
+                && strncmp(nicc_pipeline.states[k].name, arg, (size_t)(eq - arg)) == 0)
+                break;
+        if (eq == NULL || k == nicc_pipeline.nb_states)
+            rte_exit(EXIT_FAILURE, "--state %s: no such state array in pipeline %s\n", arg, nicc_pipeline.name);
+        {
+            const struct nicc_state_desc *d = &nicc_pipeline.states[k];
+            uint64_t v = strtoull(eq + 1, NULL, 0);
+            uint8_t *base = (uint8_t *)nicc_st + d->offset;
+
+            for (uint32_t i = 0; i < d->size; i++)
+                memcpy(base + (size_t)i * d->elem_size, &v, d->elem_size);      /* little-endian host */
+        }
+    }
+}
+
+/* Whether some multicast member sends on port p (so the port must be started). */
+static bool
+nicc_port_is_member(uint16_t p)
+{
+    for (uint32_t g = 0; g < nicc_pipeline.nb_groups; g++)
+        for (uint32_t k = 0; k < nicc_groups[g].n; k++)
+            if (nicc_groups[g].members[k].port == p)
+                return true;
+    return false;
 }
 
 int
@@ -448,6 +675,7 @@ main(int argc, char **argv)
     if (nicc_st == NULL)
         rte_exit(EXIT_FAILURE, "Cannot allocate %zu bytes of pipeline state\n", nicc_pipeline.state_size);
     nicc_pipeline.state_init(nicc_st);
+    nicc_load_states();
 
     if (rte_eth_dev_count_avail() == 0)
         rte_exit(EXIT_FAILURE, "No Ethernet ports (give one with --vdev)\n");
@@ -456,15 +684,21 @@ main(int argc, char **argv)
     if (!rte_eth_dev_is_valid_port(nicc_host_port))
         nicc_host_port = nicc_wire_port;
     nicc_nb_lcores = rte_lcore_count();
-    if (nicc_nb_lcores > 1 && (nicc_log != NULL || nicc_ts != NULL))
-        rte_exit(EXIT_FAILURE, "--log and --ts follow the packets' order: they need one lcore\n");
+    if (nicc_nb_lcores > 1 && (nicc_log != NULL || nicc_ts != NULL || nicc_mlog != NULL))
+        rte_exit(EXIT_FAILURE, "--log, --mlog and --ts follow the packets' order: they need one lcore\n");
 
     pool = rte_pktmbuf_pool_create("nicc_mbuf_pool", NICC_NB_MBUFS * rte_eth_dev_count_avail() * nicc_nb_lcores,
                                    NICC_MBUF_CACHE, 0, NICC_MBUF_SIZE, rte_socket_id());
     if (pool == NULL)
         rte_exit(EXIT_FAILURE, "Cannot create mbuf pool\n");
+    nicc_pool = pool;
+    if (nicc_pipeline.nb_groups) {
+        nicc_mcast_init();
+        if (nicc_groups_path != NULL)
+            nicc_load_groups(nicc_groups_path);
+    }
     RTE_ETH_FOREACH_DEV(port) {
-        if (port != nicc_wire_port && port != nicc_host_port)
+        if (port != nicc_wire_port && port != nicc_host_port && !nicc_port_is_member(port))
             continue;
         ret = nicc_port_init(port, pool, (uint16_t)nicc_nb_lcores);
         if (ret < 0)
@@ -497,9 +731,11 @@ main(int argc, char **argv)
 
     if (nicc_log != NULL)
         fclose(nicc_log);
+    if (nicc_mlog != NULL)
+        fclose(nicc_mlog);
     nicc_print_counters();
     RTE_ETH_FOREACH_DEV(port) {
-        if (port != nicc_wire_port && port != nicc_host_port)
+        if (port != nicc_wire_port && port != nicc_host_port && !nicc_port_is_member(port))
             continue;
         rte_eth_dev_stop(port);
         rte_eth_dev_close(port);

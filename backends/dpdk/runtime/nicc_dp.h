@@ -15,7 +15,7 @@ enum nicc_outcome {
     NICC_PASS = 0,          /* to the host, rewritten if the pipeline emitted a payload */
     NICC_TRANSMIT = 1,      /* back out of the wire port */
     NICC_DROP = 2,          /* freed */
-    NICC_MULTICAST = 3,     /* one copy per port of the group */
+    NICC_MULTICAST = 3,     /* one copy per group member; the group's index is in bits 8.. of the code */
     NICC_MALFORMED = 4,     /* to the host, unchanged: the payload does not fit the record */
     NICC_UNSELECTED = 5,    /* to the host, unchanged: not a frame for this pipeline */
     NICC_UNHANDLED = 6,     /* to the host, unchanged: this target could not carry out the pipeline */
@@ -23,9 +23,33 @@ enum nicc_outcome {
     NICC_NB_OUTCOMES
 };
 
-/* Run the pipeline on the frame pkt[0, len); pkt[0, room) may be written. Returns an outcome;
+/* Run the pipeline on the frame pkt[0, len); pkt[0, room) may be written. Returns an outcome
+ * (NICC_OUTCOME(code); for NICC_MULTICAST, NICC_GROUP(code) is the group's index);
  * *out_len is the frame's length afterwards. `state` is the pipeline's state. */
 typedef int (*nicc_process_fn)(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len, void *state);
+#define NICC_OUTCOME(code) ((code) & 0xff)
+#define NICC_GROUP(code) ((uint32_t)(code) >> 8)
+
+/* Header fields a multicast group writes into each copy (bit masks). */
+#define NICC_FIELD_MAC 1
+#define NICC_FIELD_IP 2
+#define NICC_FIELD_UDP 4
+
+/* A multicast group as compiled; its members are one node's, loaded at start (nicc_mcast.h). */
+struct nicc_group_desc {
+    const char *name;
+    uint32_t capacity;          /* the most members it can have */
+    uint8_t rewrite;            /* destination fields each member gives (NICC_FIELD_*) */
+    uint8_t source;             /* source fields every copy gets */
+};
+
+/* A state array of the pipeline: where it lives in the state, for the runtime to load a node's values. */
+struct nicc_state_desc {
+    const char *name;
+    size_t offset;              /* in the pipeline's state */
+    uint32_t elem_size;         /* bytes per slot: 1, 2, 4 or 8 */
+    uint32_t size;              /* slots */
+};
 
 struct nicc_pipeline {
     const char *name;
@@ -34,6 +58,10 @@ struct nicc_pipeline {
     size_t state_size;          /* the state begins with `uint64_t now_ns`: the current packet's time */
     void (*state_init)(void *state);
     nicc_process_fn process;
+    uint32_t nb_groups;         /* multicast groups, in name order (the group index of NICC_GROUP) */
+    const struct nicc_group_desc *groups;
+    uint32_t nb_states;
+    const struct nicc_state_desc *states;
 };
 
 extern const struct nicc_pipeline nicc_pipeline;
