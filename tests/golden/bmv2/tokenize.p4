@@ -9,7 +9,8 @@
  *   host part of the pipeline HOST_PART_PORT (65), unchanged; the runtime completes it
  *   transmit                  the ingress port
  *   drop                      mark_to_drop
- *   multicast                 mcast_grp (groups: see the runtime state file)
+ *   multicast                 mcast_grp: one replica per group member (egress_rid = its index), rewritten in
+ *                             egress by nicc_copies (members and their addresses: the runtime state)
  * Host/NIC split: the scan at tokenize.py:100 cannot run in the switch: P4 has no loops, and this one takes up to 11502 steps a packet (recirculating would take a pass through the switch per step); packets that pass the checks before it leave the switch unchanged on the host-part port, and the runtime runs the pipeline on them in the host (host/NIC split)
  */
 #include <core.p4>
@@ -70,6 +71,7 @@ struct meta_t {
     bit<16> grp;
     bit<1> emitted;
     bit<1> rewrite;
+    bit<1> csum;
     bit<32> newlen;
 }
 
@@ -200,7 +202,7 @@ control NiccEgress(inout headers_t hdr, inout meta_t meta, inout standard_metada
 
 control NiccComputeChecksum(inout headers_t hdr, inout meta_t meta) {
     apply {
-        update_checksum(meta.rewrite == 1w1,
+        update_checksum(meta.rewrite == 1w1 || meta.csum == 1w1,
             { hdr.ipv4.version, hdr.ipv4.ihl, hdr.ipv4.diffserv, hdr.ipv4.totalLen, hdr.ipv4.identification,
               hdr.ipv4.reserved, hdr.ipv4.df, hdr.ipv4.mf, hdr.ipv4.fragOffset, hdr.ipv4.ttl, hdr.ipv4.protocol,
               hdr.ipv4.srcAddr, hdr.ipv4.dstAddr },

@@ -10,7 +10,7 @@
  *   unselected -> XDP_PASS (frame unchanged)
  *   unhandled  -> XDP_PASS (frame unchanged)
  *   host       -> XDP_PASS
- *   multicast  -> refused at compile time (planned: XDP_REDIRECT via a DEVMAP with BPF_F_BROADCAST)
+ *   multicast  -> refused at compile time (the kernel path of multicast is the TC target)
  * Frags-aware: frames larger than a page arrive as a linear part and fragments.
  */
 #include <linux/bpf.h>
