@@ -29,7 +29,7 @@ from typing import Callable
 from ..compiler.ir import Node, Op, Pipeline
 from ..compiler.types import is_float
 
-NIC_TARGETS = ("xdp", "dpdk", "bmv2")
+NIC_TARGETS = ("xdp", "tc", "dpdk", "bmv2")
 
 
 @dataclass(frozen=True)

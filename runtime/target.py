@@ -110,7 +110,7 @@ class InterpTarget(Target):
         return Reference(ir, self.limits).run(frames, timestamps)
 
 
-NIC_TARGETS = ("xdp", "dpdk", "bmv2")
+NIC_TARGETS = ("xdp", "tc", "dpdk", "bmv2")
 TARGETS = {
     "interp": "nicc.runtime.target:InterpTarget",
     "xdp": "nicc.runtime.xdp:XdpTarget",

@@ -42,6 +42,7 @@ from ..compiler.contract import CODES, OUTCOMES, Limits, Result, result
 from ..compiler.errors import InternalError, NiccError
 from ..compiler.groups import field_value
 from ..compiler.ir import Pipeline
+from .hostpart import finish as finish_host
 from .libbpf import Libbpf, Loaded, TestRunner, strerror
 from .load import in_netns
 from .target import Artifact, TargetUnavailable
@@ -135,6 +136,7 @@ class TcTarget(XdpTarget):
         """The program loaded with ``ir``'s state and groups (a node's: its members, via ``ports``)."""
         l = self._load_checked(artifact.files["object"], artifact.manifest)
         try:
+            self.fill_roms(l, artifact)
             for st in ir.states.values():
                 if st.init:
                     width = 8 if st.elem.bits == 64 else 4
@@ -172,7 +174,7 @@ class TcTarget(XdpTarget):
                 ports = {m.port: Port(cap.ifindex) for g in ir.groups.values() for m in g.members}
                 l = self.load(ir, artifact, ports)
             try:
-                return self._run(ir, l, artifact, frames, timestamps, cap)
+                return finish_host(ir, frames, self._run(ir, l, artifact, frames, timestamps, cap), timestamps)
             finally:
                 l.close()
 

@@ -213,9 +213,10 @@ class XdpTarget(Target):
         """The compiled program loaded through the verifier, its maps at the pipeline's initial state."""
         return self._open(ir, artifact)
 
-    def _open(self, ir: Pipeline, artifact: Artifact) -> Loaded:
-        l = self._load_checked(artifact.files["object"], artifact.manifest)
-        for rom in artifact.manifest.get("roms", []):        # large tables: filled, then frozen
+    @staticmethod
+    def fill_roms(l: Loaded, artifact: Artifact) -> None:
+        """Large tables (read-only maps of their own): filled from the artifact's files, then frozen."""
+        for rom in artifact.manifest.get("roms", []):
             with open(os.path.join(artifact.outdir, rom["file"]), "rb") as f:
                 data = f.read()
             if len(data) != rom["bytes"]:
@@ -223,6 +224,10 @@ class XdpTarget(Target):
             fd = l.map_fd(rom["map"])
             l.update(fd, 0, data)
             l.freeze(fd)
+
+    def _open(self, ir: Pipeline, artifact: Artifact) -> Loaded:
+        l = self._load_checked(artifact.files["object"], artifact.manifest)
+        self.fill_roms(l, artifact)
         for st in artifact.manifest.get("states", []):
             if st["init"]:
                 fd = l.map_fd(f"nicc_state_{st['name']}")

@@ -29,7 +29,7 @@ import jinja2
 from ...compiler.groups import DST, SRC, WIDTH
 from ...compiler.ir import ARITH, Pipeline
 from ..c.cstyle import cond
-from ..xdp.renderer import XdpRenderer, lower, render
+from ..xdp.renderer import TEMPLATES as XDP_TEMPLATES, XdpRenderer, lower, render
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 # Outcomes -> TC actions (what the template's nicc_done returns), for the manifest and the runtime.
@@ -52,7 +52,7 @@ class TcRenderer(XdpRenderer):
     def ret_code(self, outcome: str) -> str:
         if self.cb is not None:
             return "return 1;"
-        return f"return nicc_done(ctx, cnt, NICC_{outcome.upper()});"
+        return self.leave(f"nicc_done(ctx, cnt, NICC_{outcome.upper()})")
 
     def reserve(self) -> None:
         """The payload is rewritten in the copy and stored when the packet leaves: nothing to grow here."""
@@ -64,8 +64,8 @@ class TcRenderer(XdpRenderer):
         g = n.attr("group")
         if self.emitted:
             buf = "io_copy" if self.in_place else "s->out"
-            return f"return nicc_copies_{g}(ctx, cnt, {buf}, {self.out_len}, 1);"
-        return f"return nicc_copies_{g}(ctx, cnt, (const __u8 *)0, 0, 0);"
+            return self.leave(f"nicc_copies_{g}(ctx, cnt, {buf}, {self.out_len}, 1)")
+        return self.leave(f"nicc_copies_{g}(ctx, cnt, (const __u8 *)0, 0, 0)")
 
     def r_verdict_if(self, n, c):
         if n.attr("verdict") != "multicast":
@@ -102,6 +102,6 @@ def generate(pipeline: Pipeline, spill: bool = False) -> tuple[str, dict]:
     ctx["groups"] = group_context(low)
     ctx["actions"] = ACTIONS
     ctx["max_put"] = max(1, ctx["max_out"])
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader([TEMPLATES, XDP_TEMPLATES]), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     return env.get_template("prog.bpf.c.j2").render(**ctx), ctx

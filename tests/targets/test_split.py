@@ -28,7 +28,7 @@ def target(name):
     return t
 
 
-@pytest.mark.parametrize("name", ["xdp", "dpdk", "bmv2"])
+@pytest.mark.parametrize("name", ["xdp", "tc", "dpdk", "bmv2"])
 def test_criteo_log_split_is_exact_on_every_target(name, tmp_path):
     t = target(name)
     ir = example("criteo_log")

@@ -50,7 +50,7 @@ def target(name):
     why = t.unavailable()
     if why:
         pytest.skip(f"{name} target unavailable: {why}")
-    if name in ("xdp", "dpdk"):
+    if name in ("xdp", "tc", "dpdk"):
         t.echo = False
     return t
 
@@ -70,7 +70,7 @@ def slow_on_bmv2(name, tname):
     return pytest.param(name, tname, marks=pytest.mark.slow) if (name, tname) == ("resize", "bmv2") else (name, tname)
 
 
-CASES = [slow_on_bmv2(n, t) for n in ("resize", "tokenize") for t in ("xdp", "dpdk", "bmv2")]
+CASES = [slow_on_bmv2(n, t) for n in ("resize", "tokenize") for t in ("xdp", "tc", "dpdk", "bmv2")]
 
 
 def frame(payload, port):
