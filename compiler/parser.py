@@ -12,7 +12,7 @@ from .errors import NiccError, SourceLoc
 from .groups import Addr, Member, make_addr
 from .ir import BODY_OPS, Block, Group, Host, Node, Note, Op, Pipeline, SPECS, State, Stream, Table
 from .printer import blob_values
-from .types import Scalar, parse_type
+from .types import parse_type
 
 _GRAMMAR = os.path.join(os.path.dirname(__file__), "ir.lark")
 _PARSER: lark.Lark | None = None

@@ -13,7 +13,6 @@ integer ops, so every target compiles it and the IR shows exactly what runs:
 from __future__ import annotations
 
 from ..compiler.errors import NiccError, user_loc
-from ..compiler.ir import Op
 from ..compiler.types import Scalar
 from .tracer import MODES, Value, as_value, shr_round, tracer  # noqa: F401  (shr_round: nd.Fixed's rounding)
 

@@ -39,11 +39,11 @@ import subprocess
 import sys
 import tempfile
 
-from ..compiler.contract import CODES, OUTCOMES, Limits, Result, counters, format_counters, result
+from ..compiler.contract import CODES, OUTCOMES, Limits, Result, counters, result
 from ..compiler.ir import Op, Pipeline
 from .hostpart import finish as finish_host
 from .pcap import read_pcap, write_pcap
-from .target import Artifact, Target, TargetUnavailable
+from .target import Artifact, Target
 
 MAX_FRAME = 9216            # NICC_MAX_FRAME in nicc_dp.h: the mbuf data room
 LIMITS = Limits("dpdk", MAX_FRAME, lambda n, m: m <= MAX_FRAME,

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import io
 import json
 import os
@@ -43,11 +42,11 @@ import time
 from dataclasses import dataclass, field
 
 from ..compiler.contract import COUNTER_KEYS, VERDICTS
+from .netns import in_netns  # noqa: F401  (re-exported: tests and the TC runtime use it from here too)
 
 EXAMPLES = {"normalize": "E1", "criteo": "E2", "dedup": "E3"}
 TARGETS = ("xdp", "dpdk")
 MTU = 3000          # the veth pair's MTU (XDP programs are frags-aware; this keeps trafgen's frames standard)
-CLONE_NEWNET = 0x40000000
 DPDK_IDLE_MS = 6000
 
 
@@ -115,19 +114,6 @@ def veth_pair(tag: str | None = None):
     finally:
         for ns in made:
             sh("ip", "netns", "del", ns, check=False)
-
-
-@contextlib.contextmanager
-def in_netns(name: str):
-    """The calling thread in network namespace ``name`` (sockets and netlink calls made here)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    with open("/proc/self/ns/net") as home, open(f"/run/netns/{name}") as ns:
-        if libc.setns(ns.fileno(), CLONE_NEWNET):
-            raise OSError(ctypes.get_errno(), f"setns {name}")
-        try:
-            yield
-        finally:
-            libc.setns(home.fileno(), CLONE_NEWNET)
 
 
 def link_stats(ns: str, dev: str) -> dict:

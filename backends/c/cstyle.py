@@ -30,7 +30,7 @@ import re
 
 from ...compiler.errors import InternalError, NiccError
 from ...compiler.ir import ARITH, COMPARE, Node, Op, Pipeline
-from ...compiler.types import Array, BOOL, Scalar
+from ...compiler.types import BOOL, Scalar
 from ...compiler.walker import Walker
 from ..host_only import HOST_ONLY, refusal
 from ..ranges import Ranges

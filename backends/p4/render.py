@@ -152,7 +152,7 @@ def _parser(prog: P4Program, p: Pipeline, lay: Layout) -> None:
     S = prog.parser_states
 
     def sel(cond: str, yes: str, no: str = "accept") -> tuple[list[str], list[str]]:
-        return [f"meta.t = (bit<1>)({cond});"], [f"transition select(meta.t) {{", f"    1w1: {yes};",
+        return [f"meta.t = (bit<1>)({cond});"], ["transition select(meta.t) {", f"    1w1: {yes};",
                                                    f"    default: {no};", "}"]
 
     st, tr = sel("sm.packet_length >= 32w42", "parse_ethernet")

@@ -49,7 +49,7 @@ import jinja2
 from ...compiler.contract import CODES
 from ...compiler.errors import NiccError, SourceLoc
 from ...compiler.ir import ARITH, Node, Op, Pipeline
-from ...compiler.types import Array, BOOL, Scalar
+from ...compiler.types import BOOL, Scalar
 from ..c.core import CCore
 from ..host_only import refuse_host_only
 from ..c.cstyle import c_const

@@ -36,9 +36,9 @@ import socket
 import sys
 import time
 
+from ..netns import in_netns
 from . import protocol as P
 
-CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -48,13 +48,8 @@ def now_ns() -> int:
 
 def udp_socket(ns: str, ip: str, port: int | None) -> socket.socket:
     """A non-blocking UDP socket in namespace ``ns``, bound to (ip, port) (port None: any)."""
-    with open("/proc/self/ns/net") as home, open(f"/run/netns/{ns}") as target:
-        if _libc.setns(target.fileno(), CLONE_NEWNET):
-            raise OSError(ctypes.get_errno(), f"setns {ns}")
-        try:
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        finally:
-            _libc.setns(home.fileno(), CLONE_NEWNET)
+    with in_netns(ns):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     s.setsockopt(socket.SOL_SOCKET, 11, 1)              # SO_NO_CHECK: UDP checksum 0, as copies carry
     s.bind((ip, port or 0))

@@ -21,8 +21,6 @@ that find the ring full are lost, as a kernel ring drops them.
 from __future__ import annotations
 
 import collections
-import contextlib
-import ctypes
 import os
 import select
 import socket
@@ -33,28 +31,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..pcap import PcapError, iter_packets  # noqa: F401  (PcapError: raised by readers)
+from ..netns import in_netns  # noqa: F401  (sources open their sockets in a namespace)
 from .batch import FrameBatch
 
 SO_MEMINFO, SK_MEMINFO_DROPS, SO_RCVBUFFORCE = 55, 8, 33
 LIVE_BATCH_TIME = 0.05       # seconds: a live batch closes this long after its first frame at the latest
-CLONE_NEWNET = 0x40000000
-
-
-@contextlib.contextmanager
-def in_netns(name: str | None):
-    """Run the calling thread in network namespace ``name`` (``ip netns`` name); sockets made here stay in it."""
-    if name is None:
-        yield
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    with open("/proc/thread-self/ns/net") as home, open(f"/var/run/netns/{name}") as ns:
-        if libc.setns(ns.fileno(), CLONE_NEWNET):
-            raise OSError(ctypes.get_errno(), f"setns {name}: {os.strerror(ctypes.get_errno())}")
-        try:
-            yield
-        finally:
-            if libc.setns(home.fileno(), CLONE_NEWNET):
-                raise OSError(ctypes.get_errno(), "setns back to the home network namespace")
 
 
 class Reader:

@@ -8,13 +8,11 @@ import io
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 
 import pytest
 
-from nicc.compiler.errors import NiccError
 from nicc.compiler.interp import Reference, counters
 from nicc.compiler.ir import Op
 from nicc.compiler.parser import parse_pipeline

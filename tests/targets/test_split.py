@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import nicc.dsl as nd
-from nicc.compiler.interp import Reference
 from nicc.compiler.passes import run_passes
 from nicc.runtime.difftest import differential_test
 from nicc.runtime.packets import generate

@@ -9,7 +9,6 @@ the kernel would not send raw (shorter than an Ethernet header) and VLAN-tagged 
 path moves the tag out of the frame before packet sockets see it) are left out.
 """
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -18,6 +17,8 @@ import time
 
 import pytest
 
+from nicc.runtime.netns import in_netns as netns
+
 from nicc.compiler.interp import Reference
 from nicc.compiler.passes import run_passes
 from nicc.dsl import load
@@ -25,7 +26,6 @@ from nicc.runtime.packets import generate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NICC = os.path.join(ROOT, ".venv", "bin", "nicc")
-CLONE_NEWNET = 0x40000000
 ETH_P_ALL = 0x0003
 MTU = 3000
 
@@ -34,19 +34,6 @@ pytestmark = [pytest.mark.toolchain, pytest.mark.privileged]
 
 def sh(*args, check=True):
     return subprocess.run(list(args), capture_output=True, text=True, check=check)
-
-
-@contextlib.contextmanager
-def netns(name):
-    """Run the calling thread in network namespace ``name`` (sockets made here stay in it)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    with open("/proc/self/ns/net") as home, open(f"/var/run/netns/{name}") as ns:
-        if libc.setns(ns.fileno(), CLONE_NEWNET):
-            raise OSError(ctypes.get_errno(), "setns")
-        try:
-            yield
-        finally:
-            libc.setns(home.fileno(), CLONE_NEWNET)
 
 
 @pytest.fixture

@@ -4,10 +4,8 @@ framing module for the IPv4 checksum. Both C dialects are compiled (the eBPF dia
 with a few typedefs for the host), and, where the CPU has AVX-512 VBMI, the SIMD map kernel
 against its numpy simulation."""
 import itertools
-import os
 import random
 import shutil
-import struct
 import subprocess
 import zlib
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from nicc.compiler.errors import SourceLoc
 from nicc.compiler.interp import EVAL_RULES, crc32_be
-from nicc.compiler.ir import Node, Op, Pipeline, Block
+from nicc.compiler.ir import Node, Op
 from nicc.compiler.types import BOOL, I8, I16, I32, I64, U8, U16, U32, U64
 
 TYPES = [U8, U16, U32, U64, I8, I16, I32, I64]

@@ -1,7 +1,6 @@
 """The partition pass (docs/partition.md): where stages go, the wire format, and meaning kept."""
 import os
 
-import numpy as np
 import pytest
 
 import nicc.dsl as nd
