@@ -23,7 +23,7 @@ from .tracer import Value, ArrayValue  # noqa: F401
 from .ops import (addr, bucketize, const, crc32, drop, drop_if, emit, group, le, lut, map, member,  # noqa: F401
                   multicast, multicast_if, on_host, on_nic, overflow, pass_if, reject_if, state, timestamp, to_host,
                   transmit, transmit_if, where)
-from .pipeline import PipelineDef, load, pipeline  # noqa: F401
+from .pipeline import PipelineDef, load, load_all, pipeline  # noqa: F401
 from .tree import Tree, load_tree, release, repair, tree  # noqa: F401
 from .streams import host, host_if, rom, scan, stream, range_ as range  # noqa: F401
 from .fixed import Fixed  # noqa: F401

@@ -214,13 +214,18 @@ def _def_loc(fn) -> SourceLoc:
     return SourceLoc(code.co_filename, line)
 
 
-def load(path: str, name: str | None = None) -> PipelineDef:
-    """Run a pipeline file and return its pipeline (``name`` picks one if it defines several)."""
+def load_all(path: str) -> dict[str, PipelineDef]:
+    """Run a pipeline file and return every pipeline it defines, by name, in definition order."""
     if not os.path.exists(path):
         raise FileNotFoundError(path)
     with user_code("loading the pipeline file", os.path.abspath(path)):
         ns = runpy.run_path(path, run_name="__nicc_pipeline__")
-    found = {v.name: v for v in ns.values() if isinstance(v, PipelineDef)}
+    return {v.name: v for v in ns.values() if isinstance(v, PipelineDef)}
+
+
+def load(path: str, name: str | None = None) -> PipelineDef:
+    """Run a pipeline file and return its pipeline (``name`` picks one if it defines several)."""
+    found = load_all(path)
     if not found:
         raise NiccError("no @nd.pipeline function in this file", SourceLoc(os.path.abspath(path), 1))
     if name is not None:

@@ -2,6 +2,7 @@
 
     python -m nicc.runtime.fuzz --count 1000000              # `make fuzz`: 1M frames per pipeline per target
     python -m nicc.runtime.fuzz --count 20000 --targets xdp examples/criteo.py
+    python -m nicc.runtime.fuzz --count 1000000 --limit bmv2=20000     # fewer on a slow target
 
 Frames come from :mod:`nicc.runtime.packets` in shards (``--shard`` frames, each shard its own
 seed and its own run from the pipeline's initial state, so that shards run in parallel on
@@ -24,15 +25,31 @@ from collections import defaultdict
 from tqdm import tqdm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_TARGETS = ("interp", "xdp", "dpdk", "bmv2")
+DEFAULT_TARGETS = ("interp", "xdp", "tc", "dpdk", "bmv2")
 
 
 def default_pipelines() -> list[str]:
-    """The examples (each FILE, or FILE:NAME for files with several pipelines) and the size tests."""
-    found = sorted(p for p in glob.glob(os.path.join(ROOT, "examples", "*.py"))
-                   if os.path.basename(p) != "demo.py")
+    """The examples (each FILE, or FILE:NAME for each pipeline of a file with several) and the size tests."""
+    from nicc.dsl import load_all
+    found = []
+    for p in sorted(glob.glob(os.path.join(ROOT, "examples", "*.py"))):
+        if os.path.basename(p) == "demo.py":
+            continue
+        names = list(load_all(p))
+        found += [p] if len(names) == 1 else [f"{p}:{n}" for n in names]
     big = os.path.join(ROOT, "tests", "targets", "pipelines", "big.py")
     return found + ([f"{big}:big", f"{big}:grow"] if os.path.exists(big) else [])
+
+
+def parse_limits(items: list[str], targets: list[str]) -> dict[str, int]:
+    """``--limit T=N`` options: at most N frames per pipeline on target T."""
+    out = {}
+    for it in items:
+        t, sep, n = it.partition("=")
+        if not sep or t not in targets or not n.isdigit():
+            raise SystemExit(f"--limit {it}: expected TARGET=N with TARGET one of {', '.join(targets)}")
+        out[t] = int(n)
+    return out
 
 
 def _load(spec: str):
@@ -82,16 +99,20 @@ def main(argv=None) -> int:
     ap.add_argument("--targets", default=",".join(DEFAULT_TARGETS), help="comma-separated targets")
     ap.add_argument("--seed", type=int, default=1, help="base seed (shard k of a run uses seed*100003 + k)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel processes")
+    ap.add_argument("--limit", action="append", default=[], metavar="TARGET=N",
+                    help="at most N frames per pipeline on TARGET (a slow target: bmv2); repeatable")
     a = ap.parse_args(argv)
     specs = a.pipelines or default_pipelines()
     targets = [t for t in a.targets.split(",") if t]
+    counts = {t: min(a.count, n) for t, n in parse_limits(a.limit, targets).items()}
     tasks = []
     for spec in specs:
         for tname in targets:
-            for k, start in enumerate(range(0, a.count, a.shard)):
-                tasks.append((spec, tname, a.seed * 100003 + k, min(a.shard, a.count - start), k))
-    bars = {t: tqdm(total=a.count * len(specs), desc=f"{t:6}", unit="fr", unit_scale=True, file=sys.stderr,
-                    position=i, dynamic_ncols=True) for i, t in enumerate(targets)}
+            count = counts.get(tname, a.count)
+            for k, start in enumerate(range(0, count, a.shard)):
+                tasks.append((spec, tname, a.seed * 100003 + k, min(a.shard, count - start), k))
+    bars = {t: tqdm(total=counts.get(t, a.count) * len(specs), desc=f"{t:6}", unit="fr", unit_scale=True,
+                    file=sys.stderr, position=i, dynamic_ncols=True) for i, t in enumerate(targets)}
     done: dict[tuple[str, str], dict] = defaultdict(lambda: dict(frames=0, processed=0, unhandled=0, seconds=0.0))
     failures, skipped, refused = [], {}, {}
     t0 = time.time()

@@ -12,6 +12,6 @@ pytestmark = pytest.mark.slow
 COUNT = int(os.environ.get("NICC_FUZZ_COUNT", "20000"))
 
 
-@pytest.mark.parametrize("target", ["xdp", "dpdk", "bmv2"])
+@pytest.mark.parametrize("target", ["xdp", "tc", "dpdk", "bmv2"])
 def test_long_differential(target):
     assert fuzz.main(["--count", str(COUNT), "--shard", "5000", "--targets", target, "--jobs", "1"]) == 0
