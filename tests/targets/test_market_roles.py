@@ -21,7 +21,7 @@ MARKET = os.path.join(ROOT, "examples", "market.py")
 SHARED_P4 = os.path.join(os.path.dirname(ROOT), "shared", "p4")
 if not os.environ.get("NICC_P4_PREFIX") and os.path.isdir(SHARED_P4):
     os.environ["NICC_P4_PREFIX"] = SHARED_P4
-COUNT = int(os.environ.get("NICC_MARKET_COUNT", "400"))
+COUNT = int(os.environ.get("NICC_MARKET_COUNT", "2000"))
 HISTORY = (1, 9101)
 # (role, which node of a 32-receiver H=2 tree, stamp_ns): the sender, the root (stamps), a level-2 proxy, a receiver
 NODES = [("sender", lambda t: t.sender, 0), ("proxy", lambda t: t.level(1)[0], 25_000),
