@@ -80,15 +80,16 @@ class VacuousTest(Exception):
 
 def differential_test(ir: Pipeline, target: Target, count: int = 2000, seed: int = 0, verbose: bool = False,
                       artifact: Artifact | None = None, frames: list[bytes] | None = None, out=None,
-                      stats: dict | None = None) -> bool:
+                      stats: dict | None = None, ref: list[Result] | None = None) -> bool:
     """True when ``target`` matches the reference on ``count`` generated frames (or ``frames``).
 
     Raises :class:`VacuousTest` when no frame reached the pipeline's own verdicts (nothing was tested).
-    ``stats``, if given, receives the reference's counters and ``processed`` (frames the pipeline decided)."""
+    ``stats``, if given, receives the reference's counters and ``processed`` (frames the pipeline decided).
+    ``ref``: the reference's results on ``frames`` under this target's limits, when the caller has them."""
     out = out or sys.stdout
     frames = frames if frames is not None else generate(ir, count, seed)
     runner = Runner(ir, target, artifact)
-    ref = runner.reference().run(frames)
+    ref = ref if ref is not None else runner.reference().run(frames)
     c = counters(ref)
     processed = sum(c[v] for v in ("pass", "transmit", "drop", "multicast")) - c["malformed"] - c["unselected"] \
         - c["unhandled"]

@@ -18,11 +18,15 @@ import glob
 import io
 import multiprocessing as mp
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections import defaultdict
 
 from tqdm import tqdm
+
+from nicc.compiler.interp import Reference
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_TARGETS = ("interp", "xdp", "tc", "dpdk", "bmv2")
@@ -52,42 +56,78 @@ def parse_limits(items: list[str], targets: list[str]) -> dict[str, int]:
     return out
 
 
+_IRS: dict = {}
+_ARTIFACTS: dict = {}
+
+
 def _load(spec: str):
-    import nicc.dsl as nd
-    from nicc.compiler.passes import run_passes
-    path, _, name = spec.partition(":")
-    return run_passes(nd.load(path, name or None).trace())
+    """The pipeline of ``spec`` after the passes (once per worker process)."""
+    if spec not in _IRS:
+        import nicc.dsl as nd
+        from nicc.compiler.passes import run_passes
+        path, _, name = spec.partition(":")
+        _IRS[spec] = run_passes(nd.load(path, name or None).trace())
+    return _IRS[spec]
 
 
-def _shard(task: tuple[str, str, int, int, int]) -> dict:
-    """Run one shard; returns counts (and the printed counterexample on a mismatch)."""
+def _artifact(spec: str, ir, t, workdir: str):
+    """The pipeline compiled for ``t`` (once per worker process, under the run's work directory)."""
+    key = (spec, t.name)
+    if key not in _ARTIFACTS:
+        _ARTIFACTS[key] = t.compile(ir, tempfile.mkdtemp(prefix=f"{t.name}-", dir=workdir))
+    return _ARTIFACTS[key]
+
+
+def _shard(task: tuple[str, int, int, list[tuple[str, int]], str]) -> list[dict]:
+    """Run one shard of one pipeline on its targets: the frames are generated once, the reference runs
+    once per distinct set of target limits, each target runs its first n frames. One result per target
+    (counts, and the printed counterexample on a mismatch)."""
+    from nicc.compiler.errors import NiccError
     from nicc.runtime.difftest import VacuousTest, differential_test
     from nicc.runtime.packets import generate
     from nicc.runtime.target import TargetUnavailable, get_target
-    spec, tname, seed, n, shard_id = task
+    spec, shard_id, seed, plan, workdir = task
     ir = _load(spec)
-    t = get_target(tname)
-    if hasattr(t, "echo"):
-        t.echo = False
-    try:
-        t.check_available()
-    except TargetUnavailable as e:
-        return dict(spec=spec, target=tname, frames=n, skipped=str(e))
-    frames = generate(ir, n, seed)
-    out, stats = io.StringIO(), {}
-    from nicc.compiler.errors import NiccError
-    try:
-        art = t.ensure_artifact(ir, None)
-    except NiccError as e:           # the target refuses this pipeline (e.g. an op it cannot lower yet)
-        return dict(spec=spec, target=tname, frames=n, refused=e.message)
-    t0 = time.perf_counter()
-    try:
-        ok = differential_test(ir, t, frames=frames, seed=seed, out=out, stats=stats, artifact=art)
-    except VacuousTest as e:
-        return dict(spec=spec, target=tname, frames=n, ok=False, report=str(e), seconds=0.0)
-    return dict(spec=spec, target=tname, frames=n, ok=ok, processed=stats["processed"],
-                unhandled=stats["unhandled"], report=out.getvalue(), seconds=time.perf_counter() - t0,
-                shard=shard_id, seed=seed)
+    frames = generate(ir, max(n for _, n in plan), seed)
+    refs, out = {}, []
+    for tname, n in plan:
+        base = dict(spec=spec, target=tname, frames=n, shard=shard_id, seed=seed)
+        t = get_target(tname)
+        if hasattr(t, "echo"):
+            t.echo = False
+        try:
+            t.check_available()
+        except TargetUnavailable as e:
+            out.append(dict(base, skipped=str(e)))
+            continue
+        try:
+            art = _artifact(spec, ir, t, workdir)
+        except NiccError as e:       # the target refuses this pipeline (e.g. an op it cannot lower yet)
+            out.append(dict(base, refused=e.message))
+            continue
+        key = repr(t.limits)
+        if key not in refs:
+            refs[key] = Reference(ir, t.limits).run(frames)
+        stats, text = {}, io.StringIO()
+        t0 = time.perf_counter()
+        try:
+            ok = differential_test(ir, t, frames=frames[:n], seed=seed, out=text, stats=stats, artifact=art,
+                                   ref=refs[key][:n])
+        except VacuousTest as e:
+            out.append(dict(base, ok=False, report=str(e), seconds=0.0))
+            continue
+        out.append(dict(base, ok=ok, processed=stats["processed"], unhandled=stats["unhandled"],
+                        report=text.getvalue(), seconds=time.perf_counter() - t0))
+    return out
+
+
+def _progress(results: list[dict], bars: dict):
+    """Yield a shard's results, advancing the targets' progress bars and printing mismatches as they come."""
+    for r in results:
+        bars[r["target"]].update(r["frames"])
+        if r.get("ok") is False:
+            tqdm.write(r["report"], file=sys.stderr)
+        yield r
 
 
 def main(argv=None) -> int:
@@ -105,32 +145,35 @@ def main(argv=None) -> int:
     specs = a.pipelines or default_pipelines()
     targets = [t for t in a.targets.split(",") if t]
     counts = {t: min(a.count, n) for t, n in parse_limits(a.limit, targets).items()}
+    workdir = tempfile.mkdtemp(prefix="nicc-fuzz-")
     tasks = []
     for spec in specs:
-        for tname in targets:
-            count = counts.get(tname, a.count)
-            for k, start in enumerate(range(0, count, a.shard)):
-                tasks.append((spec, tname, a.seed * 100003 + k, min(a.shard, count - start), k))
+        for k, start in enumerate(range(0, max(counts.get(t, a.count) for t in targets), a.shard)):
+            plan = [(t, min(a.shard, counts.get(t, a.count) - start)) for t in targets
+                    if counts.get(t, a.count) > start]
+            tasks.append((spec, k, a.seed * 100003 + k, plan, workdir))
     bars = {t: tqdm(total=counts.get(t, a.count) * len(specs), desc=f"{t:6}", unit="fr", unit_scale=True,
                     file=sys.stderr, position=i, dynamic_ncols=True) for i, t in enumerate(targets)}
     done: dict[tuple[str, str], dict] = defaultdict(lambda: dict(frames=0, processed=0, unhandled=0, seconds=0.0))
     failures, skipped, refused = [], {}, {}
     t0 = time.time()
-    with mp.get_context("spawn").Pool(a.jobs) as pool:
-        for r in pool.imap_unordered(_shard, tasks):
-            bars[r["target"]].update(r["frames"])
-            if "skipped" in r:
-                skipped[r["target"]] = r["skipped"]
-                continue
-            if "refused" in r:
-                refused[(r["spec"], r["target"])] = r["refused"]
-                continue
-            d = done[(r["spec"], r["target"])]
-            for k in ("frames", "processed", "unhandled", "seconds"):
-                d[k] += r.get(k, 0)
-            if not r["ok"]:
-                failures.append(r)
-                tqdm.write(r["report"], file=sys.stderr)
+    try:
+        with mp.get_context("spawn").Pool(a.jobs) as pool:
+            results = [r for rs in pool.imap_unordered(_shard, tasks) for r in _progress(rs, bars)]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    for r in results:
+        if "skipped" in r:
+            skipped[r["target"]] = r["skipped"]
+            continue
+        if "refused" in r:
+            refused[(r["spec"], r["target"])] = r["refused"]
+            continue
+        d = done[(r["spec"], r["target"])]
+        for k in ("frames", "processed", "unhandled", "seconds"):
+            d[k] += r.get(k, 0)
+        if not r["ok"]:
+            failures.append(r)
     for b in bars.values():
         b.close()
     wall = time.time() - t0

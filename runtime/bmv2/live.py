@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -100,6 +101,7 @@ def run_live(target, ir: Pipeline, artifact: Artifact, iface: str, host: str | N
     if not report.get("ok"):
         print(f"nicc: bmv2 live run failed: {report.get('error')} (run directory: {work})", file=sys.stderr)
         return 1
+    shutil.rmtree(work, ignore_errors=True)          # kept (and named above) only when the run failed
     got = report["totals"]
     print(f"{ir.name} on bmv2: rx {got['rx']}  pass {got['pass']} (malformed {got['malformed']}, unselected "
           f"{got['unselected']})  transmit {got['transmit']}  drop {got['drop']}  multicast {got['multicast']}  "

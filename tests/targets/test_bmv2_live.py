@@ -3,9 +3,11 @@
 Real frames go in through the other end of the pair; what reaches the host (pcap) must be what the
 reference interpreter passes, E1's host part included (frames with more than 170 pixels leave the
 switch unchanged and nicc completes them)."""
+import glob
 import os
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -77,9 +79,11 @@ def test_live_veth_e1_with_host_part(veth, tmp_path):
             sock.send(f)
 
     host = tmp_path / "host.pcap"
+    runs = set(glob.glob(os.path.join(tempfile.gettempdir(), "nicc-bmv2-live-*")))
     rc = t.run_live(ir, b, host=f"pcap:{host}", count=len(frames), ready=send_all, artifact=art, netns=ns)
     sock.close()
     assert rc == 0, t.last
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "nicc-bmv2-live-*"))) <= runs   # its run directory went
     ref = Reference(ir).run(frames)
     got = t.last["totals"]
     assert got["rx"] == len(frames)
