@@ -3,8 +3,8 @@
 Two inputs per example: *full* frames that the pipeline processes completely (E1: 240
 pixels; E2: label 0 or 1; E3: fresh ids, each sent twice as hedged multicast does), and
 the generated *mix* of ``nicc test`` (malformed and unselected frames included). Two
-paths: ``Reference(ir).run(frames)`` (a list of Results) and ``run_columnar`` (arrays, as
-differential runs can use). Rates are packets per second of process CPU time (the machine
+paths: ``Reference(ir).run(frames)`` (a list of Results) and ``run_columnar`` (the same
+outcome as arrays, before a Result is made per frame). Rates are packets per second of process CPU time (the machine
 is shared; wall-clock rates are reported beside them).
 
     .venv/bin/python benchmarks/interp_bench.py                      # table on stdout

@@ -118,7 +118,7 @@ class HostBench:
 
 class InterpBench:
     """nicc's reference interpreter (a fresh state for every run), on a large batch: ``run`` (one
-    Result per frame) and ``run_columnar`` (the outcome as arrays, what long differential runs use)."""
+    Result per frame) and ``run_columnar`` (the outcome as arrays; ``run`` is it plus a Result per frame)."""
 
     def __init__(self, ir: Pipeline, frames: list[bytes], min_frames: int = 65536):
         self.ir = ir

@@ -124,7 +124,7 @@ def markdown(results: dict) -> str:
     """The README's table: one line per example, target and frame set."""
     lines = [f"_{_header(results)[0]}._", "",
              "| example | target | frames | floor | nicc | hand-written | nicc / hand | nicc, 2 cores | host library "
-             "| interpreter |",
+             "| interpreter (Results; columnar) |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
 
     def cell(v: dict | None) -> str:
@@ -135,9 +135,10 @@ def markdown(results: dict) -> str:
     for r in results["rows"]:
         vs = r["variants"]
         if r["target"] == "host":
-            lib = next((k for k in vs if k not in ("interpreter",)), None)
+            lib = next((k for k in vs if not k.startswith("interpreter")), None)
+            interp = "; ".join(c for c in (cell(vs.get("interpreter")), cell(vs.get("interpreter, columnar"))) if c)
             lines.append(f"| {LABELS.get(r['example'], r['example'])} | host, one core | {r['set']} | | | | | | "
-                         f"{(lib + ': ' + cell(vs[lib])) if lib else ''} | {cell(vs.get('interpreter'))} |")
+                         f"{(lib + ': ' + cell(vs[lib])) if lib else ''} | {interp} |")
             continue
         rel = _ratio(vs.get("nicc", {}).get("median_ns"), vs.get("hand", {}).get("median_ns"))
         lines.append(f"| {LABELS.get(r['example'], r['example'])} | {r['target']} | {r['set']} | {cell(vs.get('floor'))} | "

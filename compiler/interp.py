@@ -12,7 +12,7 @@ state the previous one left (how batches stay exact: :mod:`.interp_state`).
     >>> results = Reference(ir).run([frame1, frame2])
     >>> results[0].verdict, results[0].frames     # doctest: +SKIP
     ('pass', [b'...'])
-    >>> out = Reference(ir).run_columnar(frames)   # the same as arrays (differential runs)
+    >>> out = Reference(ir).run_columnar(frames)   # the same outcome as arrays (run() makes Results of it)
     >>> out.counters()["drop"], out.frame(0)       # doctest: +SKIP
 """
 from __future__ import annotations
