@@ -57,10 +57,11 @@ class Bmv2Target(Target):
         if self.control not in CONTROLS:
             raise TargetUnavailable(f"NICC_BMV2_CONTROL must be one of {', '.join(CONTROLS)}, not '{self.control}'")
         self.last: dict | None = None          # the last run's report: counters, timings, control path
+        self.echo = True                       # say once which switch and control path run
         self._told = False
 
     def _tell(self, control: str) -> None:
-        if not self._told:
+        if self.echo and not self._told:
             how = "simple_switch_grpc, configured through P4Runtime (p4runtime-shell) and Thrift (registers)" \
                 if control == "p4runtime" else "simple_switch, configured through Thrift"
             print(f"bmv2: running on {how}, one switch per run in its own network namespace", file=sys.stderr)
