@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 
+from ..compiler.contract import OUTCOMES
 from ..compiler.errors import InternalError
 from .target import TargetUnavailable
 
@@ -204,6 +205,8 @@ class TestRunner:
         self.out = ctypes.create_string_buffer(OUT_BUF)
         self.opts = TestRunOpts()
         self.opts.sz = ctypes.sizeof(TestRunOpts)
+        self.clock: int | None = None             # the program's nicc_clock map, -1 if it has none
+        self.before = None                        # the outcome counters before the next frame
 
     def run(self, frame: bytes) -> tuple[int, bytes, int]:
         """(XDP action, output frame, kernel-reported duration in ns)."""
@@ -218,3 +221,25 @@ class TestRunner:
         if rc:
             raise InternalError(f"BPF_PROG_TEST_RUN failed on a {len(frame)}-byte frame: {strerror(rc)}")
         return o.retval, self.out.raw[:o.data_size_out], o.duration
+
+    def outcome(self, frame: bytes, i: int, ts: int | None, actions: dict[str, int], hook: str) -> tuple[str, bytes]:
+        """Run frame ``i`` (at time ``ts`` in the program's clock map, when it has one): the outcome
+        its program counted, which must be the only counter that moved and agree with the action it
+        returned (``actions``: outcome -> the ``hook``'s action value), and the output frame."""
+        l = self.l
+        if self.clock is None:
+            self.clock = l.map_fd("nicc_clock") if l.has_map("nicc_clock") else -1
+        if self.clock >= 0:
+            l.update(self.clock, 0, (1).to_bytes(8, "little") + ((ts or 0) % (1 << 64)).to_bytes(8, "little"))
+        if self.before is None:
+            self.before = l.counters()
+        action, out, _ = self.run(frame)
+        after = l.counters()
+        changed = np.nonzero(after != self.before)[0]
+        self.before = after
+        if len(changed) != 1:
+            raise InternalError(f"frame {i}: counters changed at {list(changed)}")
+        outcome = OUTCOMES[int(changed[0])]
+        if actions[outcome] != action:
+            raise InternalError(f"frame {i}: outcome {outcome} but {hook} action {action}")
+        return outcome, out

@@ -180,8 +180,8 @@ class TcTarget(XdpTarget):
 
     def _run(self, ir, l, artifact, frames, timestamps, cap) -> list[Result]:
         runner = TestRunner(l)
-        clock = l.map_fd("nicc_clock") if l.has_map("nicc_clock") else None
-        before, sent_before = l.counters(), self.copies_sent(l)[0]
+        actions = {o: TC_ACTION_VALUES[ACTIONS[o]] for o in OUTCOMES}
+        sent_before = self.copies_sent(l)[0]
         results: list[Result] = []
         with in_netns(cap.ns):
             for i, f in enumerate(frames):
@@ -192,18 +192,7 @@ class TcTarget(XdpTarget):
                 if len(f) > MAX_FRAME:
                     results.append(result("unhandled", [f]))
                     continue
-                if clock is not None:
-                    ts = int(timestamps[i]) if timestamps is not None else 0
-                    l.update(clock, 0, (1).to_bytes(8, "little") + (ts % (1 << 64)).to_bytes(8, "little"))
-                action, out, _ = runner.run(f)
-                after = l.counters()
-                changed = np.nonzero(after != before)[0]
-                before = after
-                if len(changed) != 1:
-                    raise InternalError(f"frame {i}: counters changed at {list(changed)}")
-                outcome = OUTCOMES[int(changed[0])]
-                if TC_ACTION_VALUES[ACTIONS[outcome]] != action:
-                    raise InternalError(f"frame {i}: outcome {outcome} but TC action {action}")
+                outcome, out = runner.outcome(f, i, None if timestamps is None else int(timestamps[i]), actions, "TC")
                 if outcome == "multicast":
                     sent, failed = self.copies_sent(l)
                     if failed:

@@ -240,11 +240,9 @@ class XdpTarget(Target):
         self.check_available()
         artifact = self.ensure_artifact(ir, artifact)
         results: list[Result] = []
+        actions = {o: XDP_ACTION_VALUES[ACTIONS[o]] for o in OUTCOMES}
         with self._open(ir, artifact) as l:
             runner = TestRunner(l)
-            clock = l.map_fd("nicc_clock") if artifact.manifest and any(
-                m["name"] == "nicc_clock" for m in artifact.manifest["maps"]) else None
-            before = l.counters()
             for i, f in enumerate(frames):
                 f = bytes(f)
                 if len(f) < ETH_HLEN:
@@ -253,18 +251,7 @@ class XdpTarget(Target):
                 if len(f) > MAX_RUN_FRAME:
                     results.append(result("unhandled", [f]))
                     continue
-                if clock is not None:
-                    ts = int(timestamps[i]) if timestamps is not None else 0
-                    l.update(clock, 0, (1).to_bytes(8, "little") + (ts % (1 << 64)).to_bytes(8, "little"))
-                action, out, _ = runner.run(f)
-                after = l.counters()
-                changed = np.nonzero(after != before)[0]
-                before = after
-                if len(changed) != 1:
-                    raise InternalError(f"frame {i}: counters changed at {list(changed)}")
-                outcome = OUTCOMES[int(changed[0])]
-                if XDP_ACTION_VALUES[ACTIONS[outcome]] != action:
-                    raise InternalError(f"frame {i}: outcome {outcome} but XDP action {action}")
+                outcome, out = runner.outcome(f, i, None if timestamps is None else int(timestamps[i]), actions, "XDP")
                 results.append(result(outcome, [out]))
         return finish_host(ir, frames, results, timestamps)
 
