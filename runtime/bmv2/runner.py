@@ -48,6 +48,8 @@ WIRE_PORT = 0
 MCAST_BASE = 100
 TAG_MARK = 0x02
 MAX_RUN_PORT = 510
+# Frames in the switch at once (session.run_file_mode): its egress queues hold a window and its copies.
+WINDOW = int(os.environ.get("NICC_BMV2_WINDOW", "1024"))
 
 
 class RunFailed(RuntimeError):
@@ -183,7 +185,7 @@ def run_switch(tc: Toolchain, files: dict, state: dict, frames: list[bytes], con
             "ports": ports, "wire_port": WIRE_PORT, "input": os.path.join(work, "input.pcap"),
             "frames": len(frames), "counter": {"name": c["name"], "size": c["size"]},
             "expect": {str(k): v for k, v in slot_ports(state, port_map).items()},
-            "queue_depth": len(frames) * widest + 64,
+            "window": WINDOW, "queue_depth": min(len(frames), WINDOW) * widest + 64,
             "clock": state.get("clock"),
             "timestamps": [int(t) for t in timestamps] if timestamps is not None and state.get("clock") else None,
         }

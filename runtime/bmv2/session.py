@@ -9,12 +9,14 @@ inside the namespace of a live interface. Here:
    so no frame can reach the switch before it is configured;
 2. configure it: over P4Runtime the pipeline, table entries, default actions and
    multicast groups; over Thrift the registers (and, without P4Runtime, the rest)
-   and egress queues deep enough that the switch never drops a frame for lack
-   of room (bmv2 drops silently when a 64-packet egress queue is full);
-3. file mode: feed the frames, then wait until the per-verdict counter has
-   counted every frame and every port's output file holds exactly the frames
-   those counts imply. No step waits for a fixed time: a slow machine gives a
-   slower run, never a different one. A run that makes no progress for
+   and egress queues deep enough for a window of frames and their copies, so that
+   the switch never drops a frame for lack of room (bmv2 drops silently when a
+   64-packet egress queue is full);
+3. file mode: feed the frames a window at a time; the next window goes in when the
+   per-verdict counter has counted every frame so far and every port's output file
+   holds exactly the frames those counts imply. No step waits for a fixed time: a
+   slow machine gives a slower run, never a different one, and the switch never
+   holds more than a window. A run that makes no progress for
    :data:`STALL_SECONDS` is reported as a fault, never as a result;
    live mode: serve until SIGINT/SIGTERM (or ``count`` frames);
 4. stop the switch and write the result (counters, timings) as JSON.
@@ -29,7 +31,6 @@ import signal
 import struct
 import subprocess
 import sys
-import threading
 import time
 
 STALL_SECONDS = 600
@@ -160,21 +161,6 @@ class Controls:
         self.thrift.close()
 
 
-def feed(fd: int, path: str, errors: list) -> None:
-    try:
-        with open(path, "rb") as f:
-            f.seek(24)
-            while True:
-                chunk = f.read(1 << 16)
-                if not chunk:
-                    break
-                os.write(fd, chunk)
-    except OSError as e:
-        errors.append(e)
-    finally:
-        os.close(fd)
-
-
 def pcap_records(path: str):
     """The raw records (16-byte header + data) of a classic little-endian pcap file."""
     with open(path, "rb") as f:
@@ -186,68 +172,85 @@ def pcap_records(path: str):
         off += 16 + incl
 
 
-def feed_clocked(fd: int, spec: dict, ctl: "Controls", dog: "Watchdog") -> None:
-    """One frame at a time, each after its timestamp is written into the program's clock register."""
-    name = spec["clock"]["name"]
-    try:
-        ctl.thrift.write_register(name, 1, 0)         # cell 1 = 0: the fixed time in cell 0
-        for i, (rec, ts) in enumerate(zip(pcap_records(spec["input"]), spec["timestamps"])):
-            ctl.thrift.write_register(name, 0, ts)
-            os.write(fd, rec)
-            while sum(ctl.counters()) < i + 1:
-                dog.check(("clocked", i, sum(ctl.counters())))
-                time.sleep(0.001)
-    finally:
-        os.close(fd)
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def expected_outputs(spec: dict, c: list[int]) -> dict[int, int]:
+    """The frames each port must have let out, given the verdict counters ``c``."""
+    expect = {int(p): 0 for p in spec["ports"]}
+    for slot, ports in spec["expect"].items():
+        for p in ports:
+            expect[p] += c[int(slot)]
+    return expect
 
 
 def run_file_mode(spec: dict, proc: subprocess.Popen, log: str) -> dict:
+    """Feed the input in windows of ``spec["window"]`` frames: each window goes in once the previous
+    one has been counted by ``nicc_verdicts`` and every copy those counts imply is in the output
+    files. The switch never holds more than a window (its queues, and its memory: a packet's header
+    vector can be large, so a whole run queued at once could take gigabytes), and the run is done
+    when the counts say so, never after a wait."""
     work = spec["workdir"]
     fd = open_fifo_writer(os.path.join(work, f"p{spec['wire_port']}_in.pcap"), proc)
     ctl = Controls(spec, proc)
     try:
         cfg = ctl.configure()
-        n = spec["frames"]
-        errors: list = []
-        t0 = time.monotonic()
+        n, window = spec["frames"], max(1, int(spec.get("window") or spec["frames"]))
+        clock = spec.get("clock") if spec.get("timestamps") else None
+        outs = {p: PcapCounter(os.path.join(work, f"p{p}_out.pcap")) for p in spec["ports"]}
         dog = Watchdog(proc, log)
-        if spec.get("timestamps"):
-            writer = threading.Thread(target=lambda: None)
-            feed_clocked(fd, spec, ctl, dog)
-        else:
-            writer = threading.Thread(target=feed, args=(fd, spec["input"], errors), daemon=True)
-        writer.start()
-        while True:                                   # every frame through ingress
-            c = ctl.counters()
-            if sum(c) >= n:
-                break
-            dog.check(sum(c))
-            time.sleep(0.005)
-        t_ingress = time.monotonic() - t0
+        t0 = time.monotonic()
+        records = list(pcap_records(spec["input"]))
+        c, got = [0] * spec["counter"]["size"], {p: 0 for p in outs}
+        if clock:
+            ctl.thrift.write_register(clock["name"], 1, 0)     # cell 1 = 0: the fixed time in cell 0
+        for start in range(0, len(records), window):
+            chunk = records[start:start + window]
+            if clock:                                 # one frame at a time, each after its timestamp
+                for i, rec in enumerate(chunk, start):
+                    ctl.thrift.write_register(clock["name"], 0, spec["timestamps"][i])
+                    write_all(fd, rec)
+                    c = wait_counted(ctl, dog, i + 1)
+            else:
+                write_all(fd, b"".join(chunk))
+                c = wait_counted(ctl, dog, start + len(chunk))
+            expect = expected_outputs(spec, c)
+            while True:                               # every copy those counts imply, written out
+                got = {p: o.poll() for p, o in outs.items()}
+                if all(got[p] >= expect[p] for p in expect):
+                    break
+                dog.check(tuple(got.values()))
+                time.sleep(0.002)
+            over = {p: (got[p], expect[p]) for p in expect if got[p] != expect[p]}
+            if over:
+                raise SessionError(f"ports let out more frames than the counters imply: {over}")
+        os.close(fd)
+        fd = -1
         if sum(c) != n:
             raise SessionError(f"the switch counted {sum(c)} frames, {n} went in")
-        expect = {int(p): 0 for p in spec["ports"]}
-        for slot, ports in spec["expect"].items():
-            for p in ports:
-                expect[p] += c[int(slot)]
-        outs = {p: PcapCounter(os.path.join(work, f"p{p}_out.pcap")) for p in expect}
-        while True:                                   # every copy those counts imply, written out
-            got = {p: o.poll() for p, o in outs.items()}
-            if all(got[p] >= expect[p] for p in expect):
-                break
-            dog.check(tuple(got.values()))
-            time.sleep(0.005)
         t_done = time.monotonic() - t0
-        over = {p: (got[p], expect[p]) for p in expect if got[p] != expect[p]}
-        if over:
-            raise SessionError(f"ports let out more frames than the counters imply: {over}")
-        writer.join()
-        if errors:
-            raise SessionError(f"feeding the switch failed: {errors[0]}")
         return {"counters": c, "configure": cfg, "seconds": {"pipeline": ctl.seconds_pipeline,
-                "ingress": t_ingress, "traffic": t_done}, "outputs": got}
+                "traffic": t_done}, "outputs": got, "window": window}
     finally:
+        if fd >= 0:
+            os.close(fd)
         ctl.close()
+
+
+def wait_counted(ctl: "Controls", dog: "Watchdog", n: int) -> list[int]:
+    """The verdict counters once they have counted ``n`` frames (more is an error)."""
+    while True:
+        c = ctl.counters()
+        if sum(c) >= n:
+            break
+        dog.check(sum(c))
+        time.sleep(0.001)
+    if sum(c) != n:
+        raise SessionError(f"the switch counted {sum(c)} frames, {n} went in")
+    return c
 
 
 def _terminate(signum, frame):
