@@ -95,9 +95,9 @@ def _shard(task: tuple[str, int, int, list[tuple[str, int]], str]) -> list[dict]
     for tname, n in plan:
         base = dict(spec=spec, target=tname, frames=n, shard=shard_id, seed=seed)
         t = get_target(tname)
-        base = getattr(t, "base", t)        # a SplitTarget's own target
-        if hasattr(base, "echo"):
-            base.echo = False               # no per-run counter lines between the progress bars
+        own = getattr(t, "base", t)         # a SplitTarget's own target
+        if hasattr(own, "echo"):
+            own.echo = False                # no per-run counter lines between the progress bars
         try:
             t.check_available()
         except TargetUnavailable as e:

@@ -24,3 +24,12 @@ def test_limits():
     for bad in (["bmv2"], ["p4=3"], ["bmv2=lots"]):
         with pytest.raises(SystemExit):
             fuzz.parse_limits(bad, ["xdp", "bmv2"])
+
+
+def test_a_small_run_end_to_end(capsys):
+    """Shards, the reference per target limits, the summary: a run on the interpreter (no kernel)."""
+    crit = os.path.join(fuzz.ROOT, "examples", "criteo.py")
+    assert fuzz.main(["--count", "60", "--shard", "25", "--targets", "interp", "--jobs", "1", crit]) == 0
+    out = capsys.readouterr().out
+    assert "60 frames compared with the reference" in out and "0 shard(s) with a mismatch" in out
+    assert any(ln.split()[:3] == ["criteo.py", "interp", "60"] for ln in out.splitlines())
