@@ -9,7 +9,9 @@ seed and its own run from the pipeline's initial state, so that shards run in pa
 ``--jobs`` processes); each shard is compared frame by frame with the reference interpreter
 under the target's limits (:mod:`nicc.runtime.difftest`). A mismatch is shrunk and printed, and
 the run fails. A progress bar per target shows frames done; the summary gives frames, frames the
-pipelines processed (not malformed, unselected or unhandled), mismatches and time.
+pipelines processed (not malformed, unselected or unhandled), mismatches and time. A shard in which
+no frame reached the pipeline's verdicts on a target (e.g. every frame beyond the target's test-run
+limits) compares nothing: it is listed as such and not counted.
 """
 from __future__ import annotations
 
@@ -116,8 +118,8 @@ def _shard(task: tuple[str, int, int, list[tuple[str, int]], str]) -> list[dict]
         try:
             ok = differential_test(ir, t, frames=frames[:n], seed=seed, out=text, stats=stats, artifact=art,
                                    ref=refs[key][:n])
-        except VacuousTest as e:
-            out.append(dict(base, ok=False, report=str(e), seconds=0.0))
+        except VacuousTest as e:    # nothing to compare: e.g. every frame beyond the target's test-run limits
+            out.append(dict(base, untested=str(e)))
             continue
         out.append(dict(base, ok=ok, processed=stats["processed"], unhandled=stats["unhandled"],
                         report=text.getvalue(), seconds=time.perf_counter() - t0))
@@ -158,7 +160,7 @@ def main(argv=None) -> int:
     bars = {t: tqdm(total=counts.get(t, a.count) * len(specs), desc=f"{t:6}", unit="fr", unit_scale=True,
                     file=sys.stderr, position=i, dynamic_ncols=True) for i, t in enumerate(targets)}
     done: dict[tuple[str, str], dict] = defaultdict(lambda: dict(frames=0, processed=0, unhandled=0, seconds=0.0))
-    failures, skipped, refused = [], {}, {}
+    failures, skipped, refused, untested = [], {}, {}, defaultdict(list)
     t0 = time.time()
     try:
         with mp.get_context("spawn").Pool(a.jobs) as pool:
@@ -171,6 +173,9 @@ def main(argv=None) -> int:
             continue
         if "refused" in r:
             refused[(r["spec"], r["target"])] = r["refused"]
+            continue
+        if "untested" in r:
+            untested[(r["spec"], r["target"])].append(r["untested"])
             continue
         d = done[(r["spec"], r["target"])]
         for k in ("frames", "processed", "unhandled", "seconds"):
@@ -190,6 +195,9 @@ def main(argv=None) -> int:
         print(f"skipped {tname}: {why}")
     for (spec, tname), why in sorted(refused.items()):
         print(f"refused by {tname}: {os.path.basename(spec)}: {why}")
+    for (spec, tname), whys in sorted(untested.items()):
+        print(f"nothing to compare on {tname} in {len(whys)} shard(s) of {os.path.basename(spec)} (not counted): "
+              f"{whys[0]}")
     print(f"{total:,} frames compared with the reference in {wall / 60:.1f} min ({a.jobs} processes); "
           f"{len(failures)} shard(s) with a mismatch")
     return 1 if failures or total == 0 else 0

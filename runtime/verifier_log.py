@@ -37,8 +37,8 @@ def verifier_error(log: str, manifest: dict) -> NiccError:
     reason = next((ln for ln in reversed(lines) if not ln.lstrip().startswith(";") and
                    not re.match(r"^\d+: \(", ln) and "processed" not in ln and "verification time" not in ln
                    and not ln.startswith("stack depth")), "rejected")
-    return NiccError(f"the kernel verifier rejected the xdp program in {where} of pipeline "
-                     f"{manifest.get('pipeline', '?')}: {reason.strip()}", stage_loc(stage),
+    return NiccError(f"the kernel verifier rejected the {manifest.get('target', 'xdp')} program in {where} of "
+                     f"pipeline {manifest.get('pipeline', '?')}: {reason.strip()}", stage_loc(stage),
                      notes=["verifier log (last lines):"] + ["  " + ln for ln in relevant])
 
 
