@@ -56,6 +56,7 @@ LIMITS = Limits("tc", MAX_FRAME, lambda n, m: m <= MAX_FRAME,
 SHORT = 42                          # frames shorter than Ethernet + IPv4 + UDP: unselected by the rules
 SHORT_V6 = 54                       # the kernel builds no skb of an IPv6 frame without its 40-byte header
 COPY_WAIT_S = 30.0                  # a copy that has not reached the capture socket by then is a fault
+READY_WAIT_S = 30.0                 # a veth pair not up by then is a fault of the machine
 
 
 @dataclass(frozen=True)
@@ -287,6 +288,7 @@ class CaptureNetns:
                 r = sh("ip", "netns", "exec", self.ns, *cmd)
                 if r.returncode:
                     raise TargetUnavailable(f"target tc: {' '.join(cmd)}: {r.stderr.strip()}")
+            self._wait_ready(sh)
             with in_netns(self.ns):
                 self.ifindex = socket.if_nametoindex("tcout")
                 self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
@@ -296,6 +298,19 @@ class CaptureNetns:
             self.__exit__()
             raise
         return self
+
+    def _wait_ready(self, sh) -> None:
+        """Until both ends are up with their qdisc attached: the kernel activates a device's qdisc only
+        when linkwatch sees its carrier (later on a busy machine); before that it has noop_qdisc, which
+        drops every frame, so a bpf_clone_redirect to it fails."""
+        deadline = time.monotonic() + READY_WAIT_S
+        while True:
+            shown = [sh("ip", "-n", self.ns, "link", "show", dev).stdout for dev in ("tcout", "tccap")]
+            if all("state UP" in out and "qdisc noop" not in out for out in shown):
+                return
+            if time.monotonic() > deadline:
+                raise TargetUnavailable(f"target tc: the capture veth pair did not come up: {' '.join(shown)}")
+            time.sleep(0.01)
 
     def read(self, n: int) -> list[bytes]:
         out = []
