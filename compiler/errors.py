@@ -165,6 +165,8 @@ def error_from_exception(e: BaseException, what: str, file: str | None = None) -
     inner = [i for i, k in enumerate(kinds) if k != "library"]
     if file is not None and "user" not in kinds:
         # raised by Python itself before running any of the file (e.g. it cannot be compiled)
+        if isinstance(e, ValueError) and "null bytes" in str(e):   # Python < 3.11.4: a NUL byte is not a SyntaxError
+            return NiccError(f"syntax error: {e}", SourceLoc(file, 1))
         return NiccError(f"{type(e).__name__} while {what}: {e}", SourceLoc(file, 1))
     if not inner:
         return None

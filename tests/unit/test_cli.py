@@ -182,3 +182,11 @@ def test_compile_a_tree_gives_one_artifact_per_role(tmp_path, capsys):
     assert "group @copies [max=64, rewrite=(mac, ip, udp), source=(mac, ip)] = []" in text
     assert main(["compile", f"{market}:receive", "--target", "interp", "-o", str(tmp_path / "one")]) == 0
     assert os.listdir(tmp_path / "one") == ["receive.nir"]
+
+
+def test_a_nul_byte_is_a_syntax_error_on_every_python():
+    """Python before 3.11.4 (Debian 12's 3.11.2) raises ValueError, not SyntaxError, for a NUL byte."""
+    from nicc.compiler.errors import error_from_exception
+    err = error_from_exception(ValueError("source code string cannot contain null bytes"),
+                               "loading the pipeline file", "/x/binary.py")
+    assert err.message.startswith("syntax error: ") and (err.loc.file, err.loc.line) == ("/x/binary.py", 1)
