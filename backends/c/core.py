@@ -29,6 +29,8 @@ copy of it for frames with fragments), and ``plen``, its length.
 """
 from __future__ import annotations
 
+import abc
+
 from ...compiler.ir import ARITH, COMPARE, Node, Op, Pipeline
 from ...compiler.types import Array, Scalar
 from ..lowering import RULES, TargetRules, trip_count
@@ -98,9 +100,9 @@ class CCore(StreamRules, EmitRules, CRenderer):
         self.rendered.add(n.op)
         return v
 
+    @abc.abstractmethod
     def ret_code(self, outcome: str) -> str:
         """The C statement that leaves with ``outcome`` unchanged (malformed, drop, unhandled...)."""
-        raise NotImplementedError
 
     def load(self, t: Scalar, ptr: str, endian: str = "be") -> str:
         if t.nbytes == 1:
@@ -135,9 +137,9 @@ class CCore(StreamRules, EmitRules, CRenderer):
     def reserve(self) -> None:
         """Before an in-place emit writes: make room for ``self.out_len`` payload bytes."""
 
+    @abc.abstractmethod
     def out_buffer(self) -> str:
         """The buffer a payload is built in when it cannot be written in place."""
-        raise NotImplementedError
 
     # -- loops -----------------------------------------------------------------------------------
     loop_max = 0                      # the largest element count of the loop being rendered
@@ -348,9 +350,9 @@ class CCore(StreamRules, EmitRules, CRenderer):
         """The new payload never outgrows the old one (a constant length the checks proved present)."""
         return self.out_len.endswith("U") and self.out_len[:-1].isdigit() and int(self.out_len[:-1]) <= self.proven
 
+    @abc.abstractmethod
     def commit(self, code: str) -> str:
         """The C statement that leaves with a pass/transmit ``code`` and the emitted payload."""
-        raise NotImplementedError
 
     def ret(self, verdict: str) -> str:
         if verdict in ("pass", "transmit") and self.emitted:

@@ -22,6 +22,8 @@
 """
 from __future__ import annotations
 
+import abc
+
 from ...compiler.ir import Node, Op
 from ...compiler.types import SCALARS, Scalar, Struct, U16, U32
 from ..lowering import read_in_place
@@ -57,7 +59,7 @@ def body_split(body_nodes: list[Node], seeds: tuple[Op, ...]) -> tuple[list[Node
     return [b for b in body if id(b) not in per], [b for b in body if id(b) in per]
 
 
-class StreamRules:
+class StreamRules(abc.ABC):
     """r_stream_read ... r_host_if (see the module docstring); the hooks they call are the dialects'."""
 
     bound_to_max = False              # XDP: a gather's index is also checked against the array's maximum
@@ -81,17 +83,17 @@ class StreamRules:
     def record_type(self, stream: str) -> str:
         return f"struct {self.prefix}_stream_{stream}"
 
+    @abc.abstractmethod
     def record_lookup(self, stream, slot: str, rec: str) -> None:
         """Emit the lookup of record ``slot`` of ``stream`` into the pointer ``rec`` (NULL out of range)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def take(self, rec: str) -> str:
         """A C condition that takes ``rec``'s busy word and is true when another packet holds it."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def release(self, rec: str) -> str:
         """A C expression that gives ``rec``'s busy word back."""
-        raise NotImplementedError
 
     def record(self, n: Node, slot: str) -> str:
         """The record pointer of ``n``'s stream at ``slot``: looked up and taken once per packet."""

@@ -20,6 +20,7 @@ that find the ring full are lost, as a kernel ring drops them.
 """
 from __future__ import annotations
 
+import abc
 import collections
 import os
 import select
@@ -38,12 +39,13 @@ SO_MEMINFO, SK_MEMINFO_DROPS, SO_RCVBUFFORCE = 55, 8, 33
 LIVE_BATCH_TIME = 0.05       # seconds: a live batch closes this long after its first frame at the latest
 
 
-class Reader:
+class Reader(abc.ABC):
     """What ``Source.open`` returns: reads batches, knows what it lost."""
     kind = "frame"
 
+    @abc.abstractmethod
     def read(self, wait: float = 0.1) -> FrameBatch | None:
-        raise NotImplementedError
+        """The next batch, or None when nothing came within ``wait`` seconds (or the source ended)."""
 
     def close(self) -> None:
         pass
@@ -55,12 +57,13 @@ class Reader:
         self.close()
 
 
-class Source:
+class Source(abc.ABC):
     """A description of where frames come from; ``open()`` makes a :class:`Reader`."""
     live = False             # live sources never end; their batches close by time too
 
+    @abc.abstractmethod
     def open(self, shard: int = 0, nshards: int = 1, batch: int = 4096, batch_time: float | None = None) -> Reader:
-        raise NotImplementedError
+        """A reader of shard ``shard`` of ``nshards``, in batches of up to ``batch`` frames."""
 
 
 # ---- capture files and lists -----------------------------------------------------------------
