@@ -24,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 from collections import defaultdict
 
 from tqdm import tqdm
@@ -75,17 +76,25 @@ def _load(spec: str):
 
 
 def _artifact(spec: str, ir, t, workdir: str):
-    """The pipeline compiled for ``t`` (once per worker process, under the run's work directory)."""
+    """The pipeline compiled for ``t`` (once per worker process, under the run's work directory); a
+    refusal (NiccError) is kept and raised again for the pipeline's other shards."""
+    from nicc.compiler.errors import NiccError
     key = (spec, t.name)
     if key not in _ARTIFACTS:
-        _ARTIFACTS[key] = t.compile(ir, tempfile.mkdtemp(prefix=f"{t.name}-", dir=workdir))
+        try:
+            _ARTIFACTS[key] = t.compile(ir, tempfile.mkdtemp(prefix=f"{t.name}-", dir=workdir))
+        except NiccError as e:
+            _ARTIFACTS[key] = e
+    if isinstance(_ARTIFACTS[key], Exception):
+        raise _ARTIFACTS[key]
     return _ARTIFACTS[key]
 
 
 def _shard(task: tuple[str, int, int, list[tuple[str, int]], str]) -> list[dict]:
     """Run one shard of one pipeline on its targets: the frames are generated once, the reference runs
     once per distinct set of target limits, each target runs its first n frames. One result per target
-    (counts, and the printed counterexample on a mismatch)."""
+    (counts, and the printed counterexample on a mismatch). A target run that fails (the switch died,
+    a fault in nicc) is that shard's failure, with its traceback: the rest of the run goes on."""
     from nicc.compiler.errors import NiccError
     from nicc.runtime.difftest import VacuousTest, differential_test
     from nicc.runtime.packets import generate
@@ -110,16 +119,19 @@ def _shard(task: tuple[str, int, int, list[tuple[str, int]], str]) -> list[dict]
         except NiccError as e:       # the target refuses this pipeline (e.g. an op it cannot lower yet)
             out.append(dict(base, refused=e.message))
             continue
-        key = repr(t.limits)
-        if key not in refs:
-            refs[key] = Reference(ir, t.limits).run(frames)
+        if t.limits.name not in refs:
+            refs[t.limits.name] = Reference(ir, t.limits).run(frames)
         stats, text = {}, io.StringIO()
         t0 = time.perf_counter()
         try:
             ok = differential_test(ir, t, frames=frames[:n], seed=seed, out=text, stats=stats, artifact=art,
-                                   ref=refs[key][:n])
+                                   ref=refs[t.limits.name][:n])
         except VacuousTest as e:    # nothing to compare: e.g. every frame beyond the target's test-run limits
             out.append(dict(base, untested=str(e)))
+            continue
+        except Exception:           # noqa: BLE001 - reported as this shard's failure, the run goes on
+            out.append(dict(base, ok=False, crashed=True, report=f"{spec} on {tname}, shard {shard_id} (seed {seed}) failed:\n"
+                                   f"{traceback.format_exc()}"))
             continue
         out.append(dict(base, ok=ok, processed=stats["processed"], unhandled=stats["unhandled"],
                         report=text.getvalue(), seconds=time.perf_counter() - t0))
@@ -176,6 +188,9 @@ def main(argv=None) -> int:
             continue
         if "untested" in r:
             untested[(r["spec"], r["target"])].append(r["untested"])
+            continue
+        if r.get("crashed"):                   # failed before comparing: its frames are not counted
+            failures.append(r)
             continue
         d = done[(r["spec"], r["target"])]
         for k in ("frames", "processed", "unhandled", "seconds"):

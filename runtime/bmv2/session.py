@@ -190,9 +190,8 @@ def expected_outputs(spec: dict, c: list[int]) -> dict[int, int]:
 def run_file_mode(spec: dict, proc: subprocess.Popen, log: str) -> dict:
     """Feed the input in windows of ``spec["window"]`` frames: each window goes in once the previous
     one has been counted by ``nicc_verdicts`` and every copy those counts imply is in the output
-    files. The switch never holds more than a window (its queues, and its memory: a packet's header
-    vector can be large, so a whole run queued at once could take gigabytes), and the run is done
-    when the counts say so, never after a wait."""
+    files. The switch never queues more than a window (its egress queues are sized for one), and the
+    run is done when the counts say so, never after a wait."""
     work = spec["workdir"]
     fd = open_fifo_writer(os.path.join(work, f"p{spec['wire_port']}_in.pcap"), proc)
     ctl = Controls(spec, proc)
