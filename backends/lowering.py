@@ -18,7 +18,8 @@ bucketize  impl        ``compares`` (sum of compares), ``clz`` (boundaries 2^a..
                        x), ``bsearch`` (branch-free binary search over a boundary table)
 lut        impl        ``load`` (one table load), ``simd`` (inside a ``simd`` map: byte permutes)
 map        schedule    ``loop``, ``unroll`` (fully unrolled), ``bpf_loop`` (XDP: a callback the verifier
-                       checks once), ``simd`` (DPDK: AVX-512 VBMI permutes, scalar fallback at run time)
+                       checks once), ``simd`` (DPDK: AVX-512 VBMI permutes, scalar fallback at run time),
+                       ``vector`` (DPDK: 16 elements a step as AVX-512 vectors, scalar fallback at run time)
 scan       schedule    ``bpf_loop`` (XDP: the steps in a callback, carries in its context), ``loop``
 rom        impl        ``static`` (a ``static const`` array), ``rodata`` (XDP: libbpf's frozen global data),
                        ``map`` (XDP: a read-only BPF array map of its own, filled at load time)
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 
 from ..compiler.ir import Node, Op, Pipeline
 from ..compiler.types import Array, Scalar
+from .vectorize import LANES, vector_map_reason
 
 # Rough cost of one node, in instructions, for the unroll and verifier budgets (eBPF-ish).
 COST = {Op.CONST: 0, Op.ELEM: 3, Op.YIELD: 2, Op.LUT: 4, Op.CRC32: 16, Op.BUCKETIZE: 20, Op.SELECT: 3,
@@ -54,6 +56,7 @@ class TargetRules:
     unroll_max_trip: int                   # ... and it has at most this many elements
     loop_budget: int | None                # XDP: elements x body cost the verifier walks; beyond: bpf_loop
     simd: bool                             # byte-permute LUT maps (AVX-512 VBMI with a scalar fallback)
+    vector: bool = False                   # maps as 16-lane AVX-512 vectors (with a scalar fallback)
     walk_one_variable_loop: bool = False   # XDP: the verifier walks one variable-count loop, not several
     scan: str = "loop"                     # how a scan's steps run: "loop" or "bpf_loop"
     rom_map_from: int | None = None        # XDP: tables of at least this many bytes get a map of their own
@@ -76,7 +79,7 @@ RULES: dict[str, TargetRules] = {
                        "payload with {ref}"}),
     "dpdk": TargetRules(
         "dpdk", crc32={2: "slice2", 4: "slice4", 8: "slice8"}, bucketize_bsearch_from=16,
-        unroll_budget=4096, unroll_max_trip=64, loop_budget=None, simd=True,
+        unroll_budget=4096, unroll_max_trip=64, loop_budget=None, simd=True, vector=True,
         notes={"clz": "__builtin_clz (lzcnt/bsr)", "loop": "a plain C loop", "unroll": "#pragma GCC unroll",
                "stream": "{slots} records ({bytes} bytes each) in the pipeline state: one address per packet, "
                          "the busy word taken with an atomic exchange (a packet finding it taken by another "
@@ -233,6 +236,14 @@ class Chooser:
                             "64 elements a step with AVX-512 VBMI byte permutes where the CPU has them (checked "
                             "at run time), else the scalar loop")
                 return "simd"
+        if r.vector:
+            why = vector_map_reason(self.p, n)
+            if why is None:
+                self.choose(n, "schedule", "vector", f"unsigned arithmetic on up to {n.type.max} elements: {LANES} "
+                            "a step as AVX-512 vectors (payload elements gathered, tables and state read "
+                            "contiguously) where the CPU has them (checked at run time), else the scalar loop")
+                return "vector"
+            self.p.note(n, "vector=no", f"not as vectors: {why}")
         if trip is not None and trip <= r.unroll_max_trip and trip * cost <= r.unroll_budget:
             self.choose(n, "schedule", "unroll", f"{trip} elements, fixed: fully unrolled ({trip} x ~{cost} "
                         f"instructions, {r.notes['unroll']})")

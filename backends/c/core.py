@@ -287,8 +287,17 @@ class CCore(StreamRules, EmitRules, CRenderer):
         def store(i, vals):
             for name, v in zip(y.attr("names"), vals):
                 self.emit_line(f"{outs[name]}[{i}] = {v};")
+        fallback = self.vector_map(n, list(arrays), per_elem, outs)
         self.map_loop(n, list(arrays), per_elem, store, trip, backward=False)
+        if fallback:
+            self.indent -= 1
+            self.emit_line("}")
         return LocalArray(first.count, t.struct, t.max, trip, fields=outs)
+
+    def vector_map(self, n: Node, arrays: list[ArrayVal], per_elem: list[Node], outs: dict[str, str]) -> bool:
+        """A dialect with vectors (``schedule=vector``) emits ``if (...) { vector call } else {`` and says
+        True: the scalar loop follows as the fallback and the core closes the brace."""
+        return False
 
     def map_loop(self, n: Node, arrays: list[ArrayVal], per_elem: list[Node], store, trip: int | None,
                  backward: bool) -> None:

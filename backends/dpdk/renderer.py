@@ -35,6 +35,7 @@ from ..c.values import FusedMap, PacketArray, field_offset
 from ..c.cstyle import c_const, cond
 from ..c.emitplan import Piece
 from . import simd
+from .vector import Fallback, VectorMap
 
 ATOMIC_CMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 
@@ -50,6 +51,7 @@ class DpdkRenderer(CCore):
         super().__init__(pipeline)
         self.prefix = pipeline.name
         self.kernels: list[str] = []          # C of the simd maps' vector functions
+        self.vector_kernels: list[str] = []   # C of the vector maps' functions (after the tables they read)
         self.uses_simd = False
 
     def refuse_multicast(self, n) -> None:
@@ -140,6 +142,23 @@ class DpdkRenderer(CCore):
             n.set_attr("schedule", saved)
         self.indent -= 1
         self.emit_line("}")
+
+    def vector_map(self, n, arrays, per_elem, outs) -> bool:
+        if n.attr("schedule") != "vector":
+            return False
+        k = VectorMap(self, n, arrays, per_elem, outs, self.fresh(f"{self.prefix}_vmap"))
+        try:
+            code, call, guards = k.render(arrays[0].count)
+        except Fallback as e:
+            self.emit_line(f"/* the scalar loop only: {e} */")
+            return False
+        self.vector_kernels.append(code)
+        self.uses_simd = True
+        self.emit_line(f"if ({' && '.join(['nicc_simd_avx512()'] + guards)}) {{")
+        self.emit_line(f"    {call}")
+        self.emit_line("} else {")
+        self.indent += 1
+        return True
 
     def kernel(self, n, endian: str) -> simd.Kernel:
         src_struct = n.args[0].type.struct
@@ -236,7 +255,7 @@ def render(pipeline: Pipeline) -> dict:
         body=body, helpers=helpers, luts=luts, large_tables=large, externs=externs,
         states=states, streams=streams, max_out=r.max_out, emits=r.emitted, in_place=r.in_place,
         emit_port=pipeline.emit().attr("port") if pipeline.emit() is not None else None,
-        uses_simd=r.uses_simd, copies=r.emitted and not r.in_place,
+        uses_simd=r.uses_simd, copies=r.emitted and not r.in_place, vector_kernels=r.vector_kernels,
     )
 
 

@@ -30,6 +30,28 @@ static inline __m512i nicc_lut256(const uint8_t *t, __m512i idx, __mmask64 high)
     return _mm512_mask_blend_epi8(high, lo, hi);
 }
 
+/* The big-endian dword at p + at in each lane of m (0 elsewhere), for the vector maps: byte permutes of
+ * the 256-byte window w0..w3 loaded from p + wb when every lane's dword lies in it, else a hardware
+ * gather (when the lanes' offsets do not start at lane 0's or spread further). */
+__attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vl")))
+static inline __m512i nicc_window_dword(__m512i w0, __m512i w1, __m512i w2, __m512i w3, uint32_t wb,
+                                        const uint8_t *p, __m512i at, __mmask16 m)
+{
+    const __m512i bswap = _mm512_set4_epi32(0x0c0d0e0f, 0x08090a0b, 0x04050607, 0x00010203);
+    __m512i r = _mm512_sub_epi32(at, _mm512_set1_epi32((int)wb));
+
+    if (__builtin_expect(_mm512_mask_cmpgt_epu32_mask(m, r, _mm512_set1_epi32(252)) == 0, 1)) {
+        const __m512i rep = _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0x00000000);
+        const __m512i rev = _mm512_set1_epi32(0x00010203);
+        __m512i bi = _mm512_add_epi8(_mm512_shuffle_epi8(r, rep), rev);
+        __m512i lo = _mm512_permutex2var_epi8(w0, bi, w1);
+        __m512i hi = _mm512_permutex2var_epi8(w2, bi, w3);
+
+        return _mm512_maskz_mov_epi32(m, _mm512_mask_blend_epi8(_mm512_movepi8_mask(bi), lo, hi));
+    }
+    return _mm512_shuffle_epi8(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, at, p, 1), bswap);
+}
+
 /* Whether the simd maps run as AVX-512 VBMI (the CPU has it and NICC_SIMD is not "scalar"); asked once. */
 static int nicc_simd_vbmi(void)
 {
@@ -43,10 +65,30 @@ static int nicc_simd_vbmi(void)
     }
     return level;
 }
+
+/* Whether the vector maps run as AVX-512 (F, BW, VL and VBMI; NICC_SIMD is not "scalar"); asked once. */
+static int nicc_simd_avx512(void)
+{
+    static int level = -1;
+
+    if (level < 0) {
+        const char *env = getenv("NICC_SIMD");
+
+        level = !(env != NULL && strcmp(env, "scalar") == 0) && __builtin_cpu_supports("avx512f") &&
+                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                __builtin_cpu_supports("avx512vbmi");
+    }
+    return level;
+}
 #else
 #define NICC_X86 0
 
 static int nicc_simd_vbmi(void)
+{
+    return 0;
+}
+
+static int nicc_simd_avx512(void)
 {
     return 0;
 }

@@ -9,6 +9,91 @@
 #include "nicc_bytes.h"
 #include "resize_process.h"
 
+/* AVX-512 VBMI helpers of the simd maps: the mask of the bytes [start, start + 64) below n, and a
+ * 256-entry byte table looked up 64 bytes at a time (two 2-register permutes, blended by index bit 7).
+ * Off x86 the build has the scalar loops only. */
+#if defined(__x86_64__) || defined(__i386__)
+#define NICC_X86 1
+#include <immintrin.h>
+
+static inline uint64_t nicc_mask64(uint32_t n, uint32_t start)
+{
+    return n <= start ? 0 : n - start >= 64 ? ~0ULL : (1ULL << (n - start)) - 1;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static inline __m512i nicc_lut256(const uint8_t *t, __m512i idx, __mmask64 high)
+{
+    __m512i lo = _mm512_permutex2var_epi8(_mm512_load_si512(t), idx, _mm512_load_si512(t + 64));
+    __m512i hi = _mm512_permutex2var_epi8(_mm512_load_si512(t + 128), idx, _mm512_load_si512(t + 192));
+
+    return _mm512_mask_blend_epi8(high, lo, hi);
+}
+
+/* The big-endian dword at p + at in each lane of m (0 elsewhere), for the vector maps: byte permutes of
+ * the 256-byte window w0..w3 loaded from p + wb when every lane's dword lies in it, else a hardware
+ * gather (when the lanes' offsets do not start at lane 0's or spread further). */
+__attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vl")))
+static inline __m512i nicc_window_dword(__m512i w0, __m512i w1, __m512i w2, __m512i w3, uint32_t wb,
+                                        const uint8_t *p, __m512i at, __mmask16 m)
+{
+    const __m512i bswap = _mm512_set4_epi32(0x0c0d0e0f, 0x08090a0b, 0x04050607, 0x00010203);
+    __m512i r = _mm512_sub_epi32(at, _mm512_set1_epi32((int)wb));
+
+    if (__builtin_expect(_mm512_mask_cmpgt_epu32_mask(m, r, _mm512_set1_epi32(252)) == 0, 1)) {
+        const __m512i rep = _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0x00000000);
+        const __m512i rev = _mm512_set1_epi32(0x00010203);
+        __m512i bi = _mm512_add_epi8(_mm512_shuffle_epi8(r, rep), rev);
+        __m512i lo = _mm512_permutex2var_epi8(w0, bi, w1);
+        __m512i hi = _mm512_permutex2var_epi8(w2, bi, w3);
+
+        return _mm512_maskz_mov_epi32(m, _mm512_mask_blend_epi8(_mm512_movepi8_mask(bi), lo, hi));
+    }
+    return _mm512_shuffle_epi8(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, at, p, 1), bswap);
+}
+
+/* Whether the simd maps run as AVX-512 VBMI (the CPU has it and NICC_SIMD is not "scalar"); asked once. */
+static int nicc_simd_vbmi(void)
+{
+    static int level = -1;
+
+    if (level < 0) {
+        const char *env = getenv("NICC_SIMD");
+
+        level = !(env != NULL && strcmp(env, "scalar") == 0) && __builtin_cpu_supports("avx512f") &&
+                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
+    }
+    return level;
+}
+
+/* Whether the vector maps run as AVX-512 (F, BW, VL and VBMI; NICC_SIMD is not "scalar"); asked once. */
+static int nicc_simd_avx512(void)
+{
+    static int level = -1;
+
+    if (level < 0) {
+        const char *env = getenv("NICC_SIMD");
+
+        level = !(env != NULL && strcmp(env, "scalar") == 0) && __builtin_cpu_supports("avx512f") &&
+                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                __builtin_cpu_supports("avx512vbmi");
+    }
+    return level;
+}
+#else
+#define NICC_X86 0
+
+static int nicc_simd_vbmi(void)
+{
+    return 0;
+}
+
+static int nicc_simd_avx512(void)
+{
+    return 0;
+}
+#endif
+
 /* what a slot out of range reads: zeros */
 static const struct resize_stream_img resize_img_zero;
 
@@ -170,6 +255,141 @@ static const uint16_t resize_lut_row_out[480] = {
     216, 65535, 217, 65535, 218, 65535, 219, 65535, 220, 65535, 65535, 221, 65535, 222, 65535, 223
 };
 
+#if NICC_X86
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
+static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, uint32_t a2, const uint8_t *a3, uint32_t a4, uint16_t *a5, uint16_t *a6, uint16_t *a7)
+{
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i bswap = _mm512_set4_epi32(0x0c0d0e0f, 0x08090a0b, 0x04050607, 0x00010203);
+    const __m512i va0 = _mm512_set1_epi32((int)a0);
+    const __m512i va1 = _mm512_set1_epi32((int)a1);
+    const __m512i va4 = _mm512_set1_epi32((int)a4);
+    (void)bswap;
+    for (uint32_t i0 = 0; i0 < n; i0 += 16) {
+        const __mmask16 lm = n - i0 >= 16 ? 0xffff : (__mmask16)((1U << (n - i0)) - 1);
+        const __m512i vi = _mm512_add_epi32(_mm512_set1_epi32((int)i0), iota);
+        (void)vi;
+        const __m512i v0 = vi;
+        const __m512i v1 = _mm512_and_si512(_mm512_add_epi32(va0, v0), _mm512_set1_epi32((int)65535U));
+        const __m512i v2 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(_mm512_mask_cmplt_epu32_mask(lm, v1, _mm512_set1_epi32((int)224)), resize_lut_col_ofs + (i0 + a0)));
+        const __m512i v3 = _mm512_and_si512(_mm512_sub_epi32(v2, va1), _mm512_set1_epi32((int)65535U));
+        const __mmask16 g0 = _mm512_mask_cmplt_epu32_mask(lm, v3, _mm512_set1_epi32((int)a2));
+        const __m512i at1 = _mm512_add_epi32(_mm512_mullo_epi32(v3, _mm512_set1_epi32(3)), _mm512_set1_epi32(13));
+        const uint32_t w1b = (uint32_t)_mm_cvtsi128_si32(_mm512_castsi512_si128(at1));
+        const uint32_t w1n = a2 * 3U + 14U > w1b ? a2 * 3U + 14U - w1b : 0;
+        const __m512i w1_0 = _mm512_maskz_loadu_epi8(nicc_mask64(w1n, 0), a3 - 4 + w1b + 0);
+        const __m512i w1_1 = _mm512_maskz_loadu_epi8(nicc_mask64(w1n, 64), a3 - 4 + w1b + 64);
+        const __m512i w1_2 = _mm512_maskz_loadu_epi8(nicc_mask64(w1n, 128), a3 - 4 + w1b + 128);
+        const __m512i w1_3 = _mm512_maskz_loadu_epi8(nicc_mask64(w1n, 192), a3 - 4 + w1b + 192);
+        const __m512i d1 = nicc_window_dword(w1_0, w1_1, w1_2, w1_3, w1b, a3 - 4, at1, g0);
+        const __m512i v4 = _mm512_and_si512(_mm512_srli_epi32(d1, 16), _mm512_set1_epi32((int)255U));
+        const __m512i v5 = _mm512_and_si512(_mm512_srli_epi32(d1, 8), _mm512_set1_epi32((int)255U));
+        const __m512i v6 = _mm512_and_si512(d1, _mm512_set1_epi32((int)255U));
+        const __m512i v7 = _mm512_and_si512(_mm512_add_epi32(v3, va4), _mm512_set1_epi32((int)65535U));
+        const __mmask16 g2 = _mm512_mask_cmplt_epu32_mask(lm, v7, _mm512_set1_epi32((int)a2));
+        const __m512i at3 = _mm512_add_epi32(_mm512_mullo_epi32(v7, _mm512_set1_epi32(3)), _mm512_set1_epi32(13));
+        const __m512i d3 = nicc_window_dword(w1_0, w1_1, w1_2, w1_3, w1b, a3 - 4, at3, g2);
+        const __m512i v8 = _mm512_and_si512(_mm512_srli_epi32(d3, 16), _mm512_set1_epi32((int)255U));
+        const __m512i v9 = _mm512_and_si512(_mm512_srli_epi32(d3, 8), _mm512_set1_epi32((int)255U));
+        const __m512i v10 = _mm512_and_si512(d3, _mm512_set1_epi32((int)255U));
+        const __m512i v11 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(_mm512_mask_cmplt_epu32_mask(lm, v1, _mm512_set1_epi32((int)224)), resize_lut_col_c0 + (i0 + a0)));
+        const __m512i v12 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(_mm512_mask_cmplt_epu32_mask(lm, v1, _mm512_set1_epi32((int)224)), resize_lut_col_c1 + (i0 + a0)));
+        const __m512i v13 = v4;
+        const __m512i v14 = _mm512_min_epu32(_mm512_mullo_epi32(v11, v13), _mm512_set1_epi32((int)65535U));
+        const __m512i v15 = v8;
+        const __m512i v16 = _mm512_min_epu32(_mm512_mullo_epi32(v12, v15), _mm512_set1_epi32((int)65535U));
+        const __m512i v17 = _mm512_min_epu32(_mm512_add_epi32(v14, v16), _mm512_set1_epi32((int)65535U));
+        const __m512i v18 = v5;
+        const __m512i v19 = _mm512_min_epu32(_mm512_mullo_epi32(v11, v18), _mm512_set1_epi32((int)65535U));
+        const __m512i v20 = v9;
+        const __m512i v21 = _mm512_min_epu32(_mm512_mullo_epi32(v12, v20), _mm512_set1_epi32((int)65535U));
+        const __m512i v22 = _mm512_min_epu32(_mm512_add_epi32(v19, v21), _mm512_set1_epi32((int)65535U));
+        const __m512i v23 = v6;
+        const __m512i v24 = _mm512_min_epu32(_mm512_mullo_epi32(v11, v23), _mm512_set1_epi32((int)65535U));
+        const __m512i v25 = v10;
+        const __m512i v26 = _mm512_min_epu32(_mm512_mullo_epi32(v12, v25), _mm512_set1_epi32((int)65535U));
+        const __m512i v27 = _mm512_min_epu32(_mm512_add_epi32(v24, v26), _mm512_set1_epi32((int)65535U));
+        _mm512_mask_cvtepi32_storeu_epi16(a5 + i0, lm, v17);
+        _mm512_mask_cvtepi32_storeu_epi16(a6 + i0, lm, v22);
+        _mm512_mask_cvtepi32_storeu_epi16(a7 + i0, lm, v27);
+    }
+}
+#else
+static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, uint32_t a2, const uint8_t *a3, uint32_t a4, uint16_t *a5, uint16_t *a6, uint16_t *a7)
+{
+    (void)n;
+    __builtin_unreachable();     /* nicc_simd_avx512() is 0 off x86 */
+}
+#endif
+
+#if NICC_X86
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
+static void resize_vmap45(uint32_t n, const uint16_t *a0, const uint16_t *a1, const uint16_t *a2, uint32_t a3, const uint16_t *a4, const uint16_t *a5, const uint16_t *a6, uint32_t a7, uint32_t a8, uint32_t a9, uint32_t a10, uint32_t a11, uint8_t *a12, uint8_t *a13, uint8_t *a14)
+{
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i bswap = _mm512_set4_epi32(0x0c0d0e0f, 0x08090a0b, 0x04050607, 0x00010203);
+    const __m512i va3 = _mm512_set1_epi32((int)a3);
+    const __m512i va7 = _mm512_set1_epi32((int)a7);
+    const __m512i va8 = _mm512_set1_epi32((int)a8);
+    const __m512i va9 = _mm512_set1_epi32((int)a9);
+    const __m512i va10 = _mm512_set1_epi32((int)a10);
+    const __m512i va11 = _mm512_set1_epi32((int)a11);
+    (void)bswap;
+    for (uint32_t i0 = 0; i0 < n; i0 += 16) {
+        const __mmask16 lm = n - i0 >= 16 ? 0xffff : (__mmask16)((1U << (n - i0)) - 1);
+        const __m512i vi = _mm512_add_epi32(_mm512_set1_epi32((int)i0), iota);
+        (void)vi;
+        const __m512i v0 = vi;
+        const __m512i v1 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lm, a0 + i0));
+        const __m512i v2 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lm, a1 + i0));
+        const __m512i v3 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lm, a2 + i0));
+        const __m512i v4 = _mm512_and_si512(_mm512_add_epi32(va3, v0), _mm512_set1_epi32((int)65535U));
+        const __m512i v5 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(_mm512_mask_cmplt_epu32_mask(lm, v4, _mm512_set1_epi32((int)224)), a4 + (i0 + a3)));
+        const __m512i v6 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(_mm512_mask_cmplt_epu32_mask(lm, v4, _mm512_set1_epi32((int)224)), a5 + (i0 + a3)));
+        const __m512i v7 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(_mm512_mask_cmplt_epu32_mask(lm, v4, _mm512_set1_epi32((int)224)), a6 + (i0 + a3)));
+        const __m512i v8 = v5;
+        const __m512i v9 = _mm512_mullo_epi32(v8, va7);
+        const __m512i v10 = v1;
+        const __m512i v11 = _mm512_mullo_epi32(v10, va8);
+        const __m512i v12 = _mm512_add_epi32(v9, v11);
+        const __m512i v13 = _mm512_srlv_epi32(v12, va9);
+        const __m512i v14 = _mm512_srlv_epi32(v12, va10);
+        const __m512i v15 = _mm512_and_si512(v14, va11);
+        const __m512i v16 = _mm512_add_epi32(v13, v15);
+        const __m512i v17 = _mm512_min_epu32(v16, _mm512_set1_epi32((int)255U));
+        const __m512i v18 = v6;
+        const __m512i v19 = _mm512_mullo_epi32(v18, va7);
+        const __m512i v20 = v2;
+        const __m512i v21 = _mm512_mullo_epi32(v20, va8);
+        const __m512i v22 = _mm512_add_epi32(v19, v21);
+        const __m512i v23 = _mm512_srlv_epi32(v22, va9);
+        const __m512i v24 = _mm512_srlv_epi32(v22, va10);
+        const __m512i v25 = _mm512_and_si512(v24, va11);
+        const __m512i v26 = _mm512_add_epi32(v23, v25);
+        const __m512i v27 = _mm512_min_epu32(v26, _mm512_set1_epi32((int)255U));
+        const __m512i v28 = v7;
+        const __m512i v29 = _mm512_mullo_epi32(v28, va7);
+        const __m512i v30 = v3;
+        const __m512i v31 = _mm512_mullo_epi32(v30, va8);
+        const __m512i v32 = _mm512_add_epi32(v29, v31);
+        const __m512i v33 = _mm512_srlv_epi32(v32, va9);
+        const __m512i v34 = _mm512_srlv_epi32(v32, va10);
+        const __m512i v35 = _mm512_and_si512(v34, va11);
+        const __m512i v36 = _mm512_add_epi32(v33, v35);
+        const __m512i v37 = _mm512_min_epu32(v36, _mm512_set1_epi32((int)255U));
+        _mm512_mask_cvtepi32_storeu_epi8(a12 + i0, lm, v17);
+        _mm512_mask_cvtepi32_storeu_epi8(a13 + i0, lm, v27);
+        _mm512_mask_cvtepi32_storeu_epi8(a14 + i0, lm, v37);
+    }
+}
+#else
+static void resize_vmap45(uint32_t n, const uint16_t *a0, const uint16_t *a1, const uint16_t *a2, uint32_t a3, const uint16_t *a4, const uint16_t *a5, const uint16_t *a6, uint32_t a7, uint32_t a8, uint32_t a9, uint32_t a10, uint32_t a11, uint8_t *a12, uint8_t *a13, uint8_t *a14)
+{
+    (void)n;
+    __builtin_unreachable();     /* nicc_simd_avx512() is 0 off x86 */
+}
+#endif
+
 /* The new payload, written in place over the old one, leaves with the packet: lengths and the
  * IPv4 checksum (framing.rewrite); no Ethernet padding is left. */
 static inline int resize_finish(uint8_t *pkt, uint32_t *out_len, uint32_t olen, int code)
@@ -251,44 +471,48 @@ int resize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
     uint16_t map_r[112];
     uint16_t map_g[112];
     uint16_t map_b[112];
-    for (uint32_t i9 = 0; i9 < 112U; i9++) {
-        uint16_t v10 = (uint16_t)i9;
-        /* resize.py:63: dx = ox0 + k */
-        uint16_t v11 = (uint16_t)(v8 + v10);
-        /* resize.py:64: lx = COL_OFS[dx] - rec.x0 */
-        uint16_t v12 = resize_lut_col_ofs[v11];
-        uint16_t v13 = (uint16_t)(v12 - x02);
-        /* resize.py:65: a, b = rec.pixels[lx], rec.pixels[lx + 1] */
-        uint8_t v14 = (v13 < n_pixels ? *(io + 10 + v13 * 3) : 0);
-        uint8_t v15 = (v13 < n_pixels ? *(io + 10 + v13 * 3 + 1) : 0);
-        uint8_t v16 = (v13 < n_pixels ? *(io + 10 + v13 * 3 + 2) : 0);
-        uint16_t v17 = (uint16_t)(v13 + 1U);
-        uint8_t v18 = (v17 < n_pixels ? *(io + 10 + v17 * 3) : 0);
-        uint8_t v19 = (v17 < n_pixels ? *(io + 10 + v17 * 3 + 1) : 0);
-        uint8_t v20 = (v17 < n_pixels ? *(io + 10 + v17 * 3 + 2) : 0);
-        /* resize.py:66: c0, c1 = nd.Fixed(COL_C0[dx], 8), nd.Fixed(COL_C1[dx], 8) */
-        uint16_t v21 = resize_lut_col_c0[v11];
-        uint16_t v22 = resize_lut_col_c1[v11];
-        /* resize.py:68: return {ch: (c0 * getattr(a, ch).cast(nd.u16) + c1 * getattr(b, ch).cast(nd.u16)).raw for ch in "rgb"} */
-        uint16_t v23 = (uint16_t)v14;
-        uint16_t v24 = (uint16_t)(v21 * v23);
-        uint16_t v25 = (uint16_t)v18;
-        uint16_t v26 = (uint16_t)(v22 * v25);
-        uint16_t v27 = resize_add_sat_u16(v24, v26);
-        uint16_t v28 = (uint16_t)v15;
-        uint16_t v29 = (uint16_t)(v21 * v28);
-        uint16_t v30 = (uint16_t)v19;
-        uint16_t v31 = (uint16_t)(v22 * v30);
-        uint16_t v32 = resize_add_sat_u16(v29, v31);
-        uint16_t v33 = (uint16_t)v16;
-        uint16_t v34 = (uint16_t)(v21 * v33);
-        uint16_t v35 = (uint16_t)v20;
-        uint16_t v36 = (uint16_t)(v22 * v35);
-        uint16_t v37 = resize_add_sat_u16(v34, v36);
-        /* resize.py:70: h = cols.map(horizontal) */
-        map_r[i9] = v27;
-        map_g[i9] = v32;
-        map_b[i9] = v37;
+    if (nicc_simd_avx512()) {
+        resize_vmap((uint32_t)(112U), (uint32_t)(v8), (uint32_t)(x02), (uint32_t)(n_pixels), io, (uint32_t)(1U), map_r, map_g, map_b);
+    } else {
+        for (uint32_t i9 = 0; i9 < 112U; i9++) {
+            uint16_t v10 = (uint16_t)i9;
+            /* resize.py:63: dx = ox0 + k */
+            uint16_t v11 = (uint16_t)(v8 + v10);
+            /* resize.py:64: lx = COL_OFS[dx] - rec.x0 */
+            uint16_t v12 = resize_lut_col_ofs[v11];
+            uint16_t v13 = (uint16_t)(v12 - x02);
+            /* resize.py:65: a, b = rec.pixels[lx], rec.pixels[lx + 1] */
+            uint8_t v14 = (v13 < n_pixels ? *(io + 10 + v13 * 3) : 0);
+            uint8_t v15 = (v13 < n_pixels ? *(io + 10 + v13 * 3 + 1) : 0);
+            uint8_t v16 = (v13 < n_pixels ? *(io + 10 + v13 * 3 + 2) : 0);
+            uint16_t v17 = (uint16_t)(v13 + 1U);
+            uint8_t v18 = (v17 < n_pixels ? *(io + 10 + v17 * 3) : 0);
+            uint8_t v19 = (v17 < n_pixels ? *(io + 10 + v17 * 3 + 1) : 0);
+            uint8_t v20 = (v17 < n_pixels ? *(io + 10 + v17 * 3 + 2) : 0);
+            /* resize.py:66: c0, c1 = nd.Fixed(COL_C0[dx], 8), nd.Fixed(COL_C1[dx], 8) */
+            uint16_t v21 = resize_lut_col_c0[v11];
+            uint16_t v22 = resize_lut_col_c1[v11];
+            /* resize.py:68: return {ch: (c0 * getattr(a, ch).cast(nd.u16) + c1 * getattr(b, ch).cast(nd.u16)).raw for ch in "rgb"} */
+            uint16_t v23 = (uint16_t)v14;
+            uint16_t v24 = (uint16_t)(v21 * v23);
+            uint16_t v25 = (uint16_t)v18;
+            uint16_t v26 = (uint16_t)(v22 * v25);
+            uint16_t v27 = resize_add_sat_u16(v24, v26);
+            uint16_t v28 = (uint16_t)v15;
+            uint16_t v29 = (uint16_t)(v21 * v28);
+            uint16_t v30 = (uint16_t)v19;
+            uint16_t v31 = (uint16_t)(v22 * v30);
+            uint16_t v32 = resize_add_sat_u16(v29, v31);
+            uint16_t v33 = (uint16_t)v16;
+            uint16_t v34 = (uint16_t)(v21 * v33);
+            uint16_t v35 = (uint16_t)v20;
+            uint16_t v36 = (uint16_t)(v22 * v35);
+            uint16_t v37 = resize_add_sat_u16(v34, v36);
+            /* resize.py:70: h = cols.map(horizontal) */
+            map_r[i9] = v27;
+            map_g[i9] = v32;
+            map_b[i9] = v37;
+        }
     }
     /* resize.py:72: w0 = nd.Fixed(ROW_W0[rec.row].cast(nd.u32), 8) */
     uint16_t v38 = (row < 480U ? resize_lut_row_w0[row] : 0);
@@ -300,100 +524,104 @@ int resize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
     uint8_t map_r42[112];
     uint8_t map_g43[112];
     uint8_t map_b44[112];
-    for (uint32_t i45 = 0; i45 < 112U; i45++) {
-        uint16_t v46 = (uint16_t)i45;
-        uint16_t r = map_r[i45];
-        uint16_t g = map_g[i45];
-        uint16_t b = map_b[i45];
-        /* resize.py:76: up = prev[ox0 + k] */
-        uint16_t v47 = (uint16_t)(v8 + v46);
-        uint16_t v48 = img_rd->h_r[v47];
-        uint16_t v49 = img_rd->h_g[v47];
-        uint16_t v50 = img_rd->h_b[v47];
-        /* resize.py:77: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
-        uint32_t v51 = (uint32_t)v48;
-        uint32_t v52 = (uint32_t)(v51 * v39);
-        uint32_t v53 = (uint32_t)r;
-        uint32_t v54 = (uint32_t)(v53 * v41);
-        uint32_t v55 = (uint32_t)(v52 + v54);
-        /* resize.py:78: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
-        uint32_t v56 = (16U >= 32 ? 0 : (uint32_t)(v55 >> 16U));
-        uint32_t v57 = (15U >= 32 ? 0 : (uint32_t)(v55 >> 15U));
-        uint32_t v58 = (uint32_t)(v57 & 1U);
-        uint32_t v59 = (uint32_t)(v56 + v58);
-        uint8_t v60 = (v59 > 255U ? 255U : (uint8_t)v59);
-        /* resize.py:77: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
-        uint32_t v61 = (uint32_t)v49;
-        uint32_t v62 = (uint32_t)(v61 * v39);
-        uint32_t v63 = (uint32_t)g;
-        uint32_t v64 = (uint32_t)(v63 * v41);
-        uint32_t v65 = (uint32_t)(v62 + v64);
-        /* resize.py:78: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
-        uint32_t v66 = (16U >= 32 ? 0 : (uint32_t)(v65 >> 16U));
-        uint32_t v67 = (15U >= 32 ? 0 : (uint32_t)(v65 >> 15U));
-        uint32_t v68 = (uint32_t)(v67 & 1U);
-        uint32_t v69 = (uint32_t)(v66 + v68);
-        uint8_t v70 = (v69 > 255U ? 255U : (uint8_t)v69);
-        /* resize.py:77: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
-        uint32_t v71 = (uint32_t)v50;
-        uint32_t v72 = (uint32_t)(v71 * v39);
-        uint32_t v73 = (uint32_t)b;
-        uint32_t v74 = (uint32_t)(v73 * v41);
-        uint32_t v75 = (uint32_t)(v72 + v74);
-        /* resize.py:78: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
-        uint32_t v76 = (16U >= 32 ? 0 : (uint32_t)(v75 >> 16U));
-        uint32_t v77 = (15U >= 32 ? 0 : (uint32_t)(v75 >> 15U));
-        uint32_t v78 = (uint32_t)(v77 & 1U);
-        uint32_t v79 = (uint32_t)(v76 + v78);
-        uint8_t v80 = (v79 > 255U ? 255U : (uint8_t)v79);
-        /* resize.py:80: out = nd.map(vertical, cols, h) */
-        map_r42[i45] = v60;
-        map_g43[i45] = v70;
-        map_b44[i45] = v80;
+    if (nicc_simd_avx512()) {
+        resize_vmap45((uint32_t)(112U), map_r, map_g, map_b, (uint32_t)(v8), &img_rd->h_r[0], &img_rd->h_g[0], &img_rd->h_b[0], (uint32_t)(v39), (uint32_t)(v41), (uint32_t)(16U), (uint32_t)(15U), (uint32_t)(1U), map_r42, map_g43, map_b44);
+    } else {
+        for (uint32_t i46 = 0; i46 < 112U; i46++) {
+            uint16_t v47 = (uint16_t)i46;
+            uint16_t r = map_r[i46];
+            uint16_t g = map_g[i46];
+            uint16_t b = map_b[i46];
+            /* resize.py:76: up = prev[ox0 + k] */
+            uint16_t v48 = (uint16_t)(v8 + v47);
+            uint16_t v49 = img_rd->h_r[v48];
+            uint16_t v50 = img_rd->h_g[v48];
+            uint16_t v51 = img_rd->h_b[v48];
+            /* resize.py:77: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
+            uint32_t v52 = (uint32_t)v49;
+            uint32_t v53 = (uint32_t)(v52 * v39);
+            uint32_t v54 = (uint32_t)r;
+            uint32_t v55 = (uint32_t)(v54 * v41);
+            uint32_t v56 = (uint32_t)(v53 + v55);
+            /* resize.py:78: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
+            uint32_t v57 = (16U >= 32 ? 0 : (uint32_t)(v56 >> 16U));
+            uint32_t v58 = (15U >= 32 ? 0 : (uint32_t)(v56 >> 15U));
+            uint32_t v59 = (uint32_t)(v58 & 1U);
+            uint32_t v60 = (uint32_t)(v57 + v59);
+            uint8_t v61 = (v60 > 255U ? 255U : (uint8_t)v60);
+            /* resize.py:77: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
+            uint32_t v62 = (uint32_t)v50;
+            uint32_t v63 = (uint32_t)(v62 * v39);
+            uint32_t v64 = (uint32_t)g;
+            uint32_t v65 = (uint32_t)(v64 * v41);
+            uint32_t v66 = (uint32_t)(v63 + v65);
+            /* resize.py:78: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
+            uint32_t v67 = (16U >= 32 ? 0 : (uint32_t)(v66 >> 16U));
+            uint32_t v68 = (15U >= 32 ? 0 : (uint32_t)(v66 >> 15U));
+            uint32_t v69 = (uint32_t)(v68 & 1U);
+            uint32_t v70 = (uint32_t)(v67 + v69);
+            uint8_t v71 = (v70 > 255U ? 255U : (uint8_t)v70);
+            /* resize.py:77: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
+            uint32_t v72 = (uint32_t)v51;
+            uint32_t v73 = (uint32_t)(v72 * v39);
+            uint32_t v74 = (uint32_t)b;
+            uint32_t v75 = (uint32_t)(v74 * v41);
+            uint32_t v76 = (uint32_t)(v73 + v75);
+            /* resize.py:78: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
+            uint32_t v77 = (16U >= 32 ? 0 : (uint32_t)(v76 >> 16U));
+            uint32_t v78 = (15U >= 32 ? 0 : (uint32_t)(v76 >> 15U));
+            uint32_t v79 = (uint32_t)(v78 & 1U);
+            uint32_t v80 = (uint32_t)(v77 + v79);
+            uint8_t v81 = (v80 > 255U ? 255U : (uint8_t)v80);
+            /* resize.py:80: out = nd.map(vertical, cols, h) */
+            map_r42[i46] = v61;
+            map_g43[i46] = v71;
+            map_b44[i46] = v81;
+        }
     }
     /* resize.py:81: s.h.write_at(ox0, h) */
     if (img && v8 < 224U) {
-        uint32_t k81 = 224U - v8;
+        uint32_t k82 = 224U - v8;
 
-        if (112U < k81)
-            k81 = 112U;
-        if (k81 > 112U)
-            k81 = 112U;
-        for (uint32_t i82 = 0; i82 < k81; i82++) {
-            uint32_t j = v8 + i82;
+        if (112U < k82)
+            k82 = 112U;
+        if (k82 > 112U)
+            k82 = 112U;
+        for (uint32_t i83 = 0; i83 < k82; i83++) {
+            uint32_t j = v8 + i83;
 
-            img->h_r[j] = map_r[i82];
-            img->h_g[j] = map_g[i82];
-            img->h_b[j] = map_b[i82];
+            img->h_r[j] = map_r[i83];
+            img->h_g[j] = map_g[i83];
+            img->h_b[j] = map_b[i83];
         }
     }
     /* resize.py:82: s.write(image_id=rec.image_id, next_row=nd.where(second, rec.row + 1, rec.row), */
-    uint16_t v83 = (v3 ? (uint16_t)(row + 1U) : row);
+    uint16_t v84 = (v3 ? (uint16_t)(row + 1U) : row);
     /* resize.py:83: next_x0=nd.where(second, nd.const(T0.x0, nd.u16), nd.const(T1.x0, nd.u16))) */
-    uint16_t v84 = (v3 ? 0U : 320U);
+    uint16_t v85 = (v3 ? 0U : 320U);
     /* resize.py:82: s.write(image_id=rec.image_id, next_row=nd.where(second, rec.row + 1, rec.row), */
     if (img)
         img->image_id = image_id;
     if (img)
-        img->next_row = v83;
+        img->next_row = v84;
     if (img)
-        img->next_x0 = v84;
+        img->next_x0 = v85;
     /* resize.py:84: out_row = ROW_OUT[rec.row] */
-    uint16_t v85 = (row < 480U ? resize_lut_row_out[row] : 0);
+    uint16_t v86 = (row < 480U ? resize_lut_row_out[row] : 0);
     /* resize.py:85: nd.drop_if(out_row == NONE) */
-    if (v85 == 65535U)
+    if (v86 == 65535U)
         return (img ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), NICC_DROP;
     /* resize.py:86: return nd.to_host(rec.image_id, out_row, ox0, n_out, out) */
     if (42U + 346U > room)
         return (img ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), NICC_UNHANDLED;          /* the new frame does not fit its buffer */
     nicc_st32be(io, image_id);
-    nicc_st16be(io + 4, v85);
+    nicc_st16be(io + 4, v86);
     nicc_st16be(io + 6, v8);
     nicc_st16be(io + 8, 112U);
-    for (uint32_t i86 = 0; i86 < 112U; i86++) {
-        *(io + 10 + i86 * 3) = map_r42[i86];
-        *(io + 10 + i86 * 3 + 1) = map_g43[i86];
-        *(io + 10 + i86 * 3 + 2) = map_b44[i86];
+    for (uint32_t i87 = 0; i87 < 112U; i87++) {
+        *(io + 10 + i87 * 3) = map_r42[i87];
+        *(io + 10 + i87 * 3 + 1) = map_g43[i87];
+        *(io + 10 + i87 * 3 + 2) = map_b44[i87];
     }
     return (img ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), resize_finish(pkt, out_len, 346U, NICC_PASS);
 }

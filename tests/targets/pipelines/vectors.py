@@ -1,0 +1,67 @@
+"""Maps that run as AVX-512 vectors on DPDK (``schedule=vector``), each op of the vector rules at
+least once: gathers from the payload at computed indices (in the window and out of it, past the
+count), contiguous reads of tables at i and base + i, maps of maps, wrapping and saturating
+arithmetic at 8, 16 and 32 bits, shifts by the width or more, compares, bools, selects, casts.
+Each result is emitted twice, so no map is fused into the emit (fused maps stay scalar)."""
+import nicc.dsl as nd
+
+
+class Px(nd.Struct):
+    a = nd.u8
+    b = nd.u16
+    c = nd.u8
+
+
+class V1(nd.Record):
+    n = nd.u16
+    k = nd.u16
+    xs = nd.array(Px, count="n", max=120)
+
+
+# not monotone, some entries past any count: the window misses, the hardware gather runs
+PERM = nd.rom([(i * 37) % 131 for i in range(100)], nd.u16, name="perm")
+
+
+@nd.pipeline(port=9311)
+def gathers(rec: V1):
+    def f(i):
+        p = rec.xs[PERM[i]]                 # table at i, then the payload at any index
+        q = rec.xs[i + rec.k]               # the payload at base + i: in the window (or past the count)
+        s = (p.a.cast(nd.u16) << (q.c & 31)) ^ q.b          # shifts of 16 bits by up to 31
+        with nd.overflow("sat"):
+            t = p.b * q.a.cast(nd.u16) + s
+            u = q.a - p.a
+        w = nd.where(p.a > q.a, t - s, s - t)
+        big = w.cast(nd.u32) * 70001 + t.cast(nd.u32)       # wraps at 32 bits
+        return {"t": t, "u": u, "w": (w >> (p.c & 31)).cast(nd.u8), "z": big, "h": big >> (q.c & 63)}
+    m = nd.range(rec.n, max=120).map(f)
+    return nd.to_host(rec.n, m, m)
+
+
+class V2(nd.Record):
+    n = nd.u8
+    base = nd.u8
+    xs = nd.array(nd.u32, count="n", max=64)
+
+
+RAMP = nd.rom([(i * 2654435761) & 0xFFFFFFFF for i in range(300)], nd.u32, name="ramp")
+
+
+@nd.pipeline(port=9312)
+def chained(rec: V2):
+    def first(x):
+        with nd.overflow("sat"):
+            lo = x.cast(nd.u16)
+            s = x + 0xF0000000
+        return {"lo": lo, "hi": (x >> 24).cast(nd.u8), "s": s, "odd": (x & 1) == 1}
+
+    a = rec.xs.map(first)
+    base = rec.base.cast(nd.u16)
+
+    def second(i, e):
+        r = RAMP[i + base]                  # a table at base + i
+        flag = e.odd & ~(e.hi > 100) | (e.lo == 0)
+        v = nd.where(flag, r, e.s)
+        return {"v": v ^ a[i].s, "f": flag.cast(nd.u8), "n": ~e.hi, "m": (e.lo * e.lo).cast(nd.u8)}
+    b = nd.map(second, nd.range(rec.n.cast(nd.u16), max=64), a)
+    return nd.to_host(rec.n, b, b)
