@@ -51,8 +51,12 @@ from .xdp import XdpTarget
 BPF_F_INGRESS = 1
 BPF_TC_INGRESS, BPF_TC_EGRESS = 1, 2
 MAX_FRAME = 3712                    # BPF_PROG_TEST_RUN: one page less skb headroom (64) and shared info (320)
-LIMITS = Limits("tc", MAX_FRAME, lambda n, m: m <= MAX_FRAME,
-                note=f"test runs take frames up to {MAX_FRAME} bytes (BPF_PROG_TEST_RUN builds one linear skb in a page)")
+# bpf_skb_change_tail grows an skb up to its device's MTU + hard header (__bpf_skb_max_len); a test run's
+# skb is on the loopback device (MTU 65536)
+MAX_GROWN = 65536 + 14
+LIMITS = Limits("tc", MAX_FRAME, lambda n, m: m <= MAX_GROWN,
+                note=f"test runs take frames up to {MAX_FRAME} bytes (BPF_PROG_TEST_RUN builds one linear skb in a "
+                     f"page); bpf_skb_change_tail grows them up to {MAX_GROWN} (the loopback device's MTU)")
 SHORT = 42                          # frames shorter than Ethernet + IPv4 + UDP: unselected by the rules
 SHORT_V6 = 54                       # the kernel builds no skb of an IPv6 frame without its 40-byte header
 COPY_WAIT_S = 30.0                  # a copy that has not reached the capture socket by then is a fault
@@ -114,6 +118,11 @@ class TcTarget(XdpTarget):
                   "multicast by bpf_clone_redirect"
     renderer_cls = TcRenderer
     limits = LIMITS
+
+    def growth_note(self, size: int) -> str:
+        return (f"frames can grow to {size} bytes: bpf_skb_change_tail makes the room (up to the device's MTU; "
+                f"{MAX_GROWN} bytes in test runs, on the loopback device); where it cannot, the frame passes "
+                "unchanged, counted as unhandled")
     section = "tc"
     actions = ACTIONS
 

@@ -75,6 +75,10 @@ class XdpTarget(Target):
     renderer_cls = XdpRenderer
     limits = LIMITS
 
+    def growth_note(self, size: int) -> str:
+        return (f"frames can grow to {size} bytes; a frame grows only into the tailroom of its last part (test runs: "
+                f"{LINEAR}-byte linear part, {PAGE}-byte fragments), beyond it it passes unchanged, counted as unhandled")
+
     def __init__(self, echo: bool = True):
         self.echo = echo
 
@@ -172,9 +176,7 @@ class XdpTarget(Target):
                                      "no verified instruction count")
         out = ir.max_payload_out()
         if out is not None and 42 + out > LINEAR:
-            manifest["notes"].append(f"frames can grow to {42 + out} bytes; a frame grows only into the tailroom of "
-                                     f"its last part (test runs: {LINEAR}-byte linear part, {PAGE}-byte fragments), "
-                                     f"beyond it it passes unchanged, counted as unhandled")
+            manifest["notes"].append(self.growth_note(42 + out))
         m_path = os.path.join(outdir, "manifest.json")
         with open(m_path, "w") as f:
             json.dump(manifest, f, indent=1)

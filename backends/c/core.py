@@ -221,13 +221,17 @@ class CCore(StreamRules, EmitRules, CRenderer):
     def elem_ptr(self, arr: PacketArray, i: str, unrolled: bool) -> str:
         """A pointer to element ``i`` of a payload array (guarded per element when not unrolled)."""
         esz = arr.struct.nbytes
-        ptr = f"io + {arr.offset} + {i} * {esz}" if esz > 1 else f"io + {arr.offset} + {i}"
+        off = f"{arr.offset} + {i} * {esz}" if esz > 1 else f"{arr.offset} + {i}"
         if self.needs_elem_ptr and not unrolled:
-            e = self.fresh("e")
-            self.emit_line(f"{self.const_u8p}{e} = {ptr};")
-            self.guard(e, esz)
-            return e
-        return ptr
+            return self.io_ptr(off, esz, "e", const=True)
+        return f"io + {off}"
+
+    def io_ptr(self, off: str, size: int, name: str, const: bool) -> str:
+        """A pointer to ``size`` bytes at ``io + off`` that the dialect bounds (XDP: a checked pointer)."""
+        p = self.fresh(name)
+        self.emit_line(f"{self.const_u8p if const else self.u8p}{p} = io + {off};")
+        self.guard(p, size)
+        return p
 
     needs_elem_ptr = False            # XDP: an element pointer the verifier can bound
     const_u8p = "const uint8_t *"

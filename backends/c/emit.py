@@ -145,10 +145,8 @@ class EmitRules:
             off = (f"{pos} + " if pos != "0" else "") + (f"{i} * {esz}" if esz > 1 else i)
             o = self.out_dest(buf, off, esz)
         elif self.needs_elem_ptr and not unrolled:
-            p = self.fresh("o")
-            self.emit_line(f"{self.u8p}{p} = {o};")
-            self.guard(p, esz)
-            o = p
+            o = self.io_ptr((f"{pos} + " if pos != "0" else "") + (f"{i} * {esz}" if esz > 1 else i), esz, "o",
+                            const=False)
         foff = 0
         for (fname, ft), val in zip(st.fields, vals):
             self.emit_line(self.store(ft, f"{o} + {foff}" if foff else o, val, endian))

@@ -25,6 +25,9 @@ def target(name):
     if name == "xdp":
         from nicc.runtime.xdp import XdpTarget
         t = XdpTarget(echo=False)
+    elif name == "tc":
+        from nicc.runtime.tc import TcTarget
+        t = TcTarget(echo=False)
     else:
         from nicc.runtime.dpdk import DpdkTarget
         t = DpdkTarget(echo=False)
@@ -54,6 +57,16 @@ def test_generated_frames_of_every_size(tname, name, tmp_path):
     ir = pipeline(name)
     art = t.compile(ir, str(tmp_path / name))
     assert differential_test(ir, t, count=1500, seed=7, artifact=art)
+
+
+def test_tc_runs_the_map_that_grows_4x(tmp_path):
+    """The verifier took the in-place stores of a 4x-growing map on TC's copy only once their bound was
+    on the offset (a map-value pointer compared with the copy's end bounds nothing)."""
+    t = target("tc")
+    ir = pipeline("grow")
+    stats = {}
+    assert differential_test(ir, t, count=1500, seed=7, artifact=t.compile(ir, str(tmp_path)), stats=stats)
+    assert stats["processed"] > 100
 
 
 @pytest.mark.parametrize("tname", ["xdp", "dpdk"])

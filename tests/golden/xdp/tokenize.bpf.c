@@ -947,10 +947,12 @@ int nicc_tokenize(struct xdp_md *ctx)
         return nicc_done(cnt, NICC_UNHANDLED);
     nicc_st16be(io + 6, scan.n4);
     for (__u32 i136 = 0; i136 < n_out; i136++) {
-        __u8 *o137 = io + 8 + i136 * 2;
-        if (o137 + 2 > io_end)
+        __u32 at = 8 + i136 * 2;
+
+        barrier_var(at);
+        if (at > sizeof(s->io) - 2)
             return nicc_done(cnt, NICC_UNHANDLED);
-        nicc_st16le(o137, s->scan_out[i136]);
+        nicc_st16le(io + at, s->scan_out[i136]);
     }
     return nicc_finish(ctx, cnt, io_copy, 8U + n_out * 2U, NICC_PASS); /* @129 */
 }
