@@ -210,7 +210,8 @@ class VectorMap:
             if hi + self.m.type.max > 1 << idx.type.bits and guard not in self.guards:
                 self.guards.append(guard)       # base + i might wrap: the scalar loop then
         iv = self.val(idx)
-        ok = f"_mm512_mask_cmplt_epu32_mask(lm, {iv}, _mm512_set1_epi32((int){size}))"
+        ok = "lm" if size.isdigit() and self.r.ranges.below(idx, int(size)) else \
+            f"_mm512_mask_cmplt_epu32_mask(lm, {iv}, _mm512_set1_epi32((int){size}))"
         return self.contiguous_load(arr, f, b, ok, n.type)
 
     # -- arithmetic ---------------------------------------------------------------------------------
@@ -223,6 +224,9 @@ class VectorMap:
                 raise InternalError(f"a vector {op.value} of bools")
             return f"(__mmask16)({a} {sym} {b})"
         full = t.bits == 32
+        if op in (Op.ADD, Op.SUB, Op.MUL) and self.r.ranges.fits(n):
+            # the value ranges show the exact result fits the type: no wrap, no saturation to render
+            return f"_mm512_{'mullo' if op is Op.MUL else op.value}_epi32({a}, {b})"
         if op is Op.ADD:
             x = f"_mm512_add_epi32({a}, {b})"
             if sat:
@@ -271,7 +275,7 @@ class VectorMap:
             return a if src == BOOL else f"_mm512_test_epi32_mask({a}, {a})"
         if src == BOOL:
             return f"_mm512_maskz_mov_epi32({a}, _mm512_set1_epi32(1))"
-        if t.bits >= src.bits:
+        if t.bits >= src.bits or self.r.ranges.of(n.args[0])[1] <= t.hi:
             return a
         if n.attr("overflow") == "sat":
             return f"_mm512_min_epu32({a}, {_mask(t.bits)})"
