@@ -263,6 +263,7 @@ main(int argc, char **argv)
         vs[k].st = &states[k];
         vs[k].ns = calloc(rounds, sizeof(double));
         CAT(PIPE, _state_init)(vs[k].st);
+        vs[k].st->lcores = 1;                  /* one lcore until the multi-lcore phase */
     }
 
     /* what each variant makes of the frames, from its initial state (also the warm-up) */
@@ -297,6 +298,9 @@ main(int argc, char **argv)
     if (nl > 1) {
         struct mc_worker *ws = calloc(nl, sizeof(*ws));
         unsigned lc, k = 0;
+
+        for (int j = 0; j < nv; j++)
+            vs[j].st->lcores = nl;             /* the generated code takes streams atomically now */
 
         mc_pool = rte_pktmbuf_pool_create("bench_mc_pool", fr.n * (nl - 1) + 64, 0, 0,
                                           NICC_MAX_FRAME + RTE_PKTMBUF_HEADROOM, rte_socket_id());

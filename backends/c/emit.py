@@ -13,7 +13,7 @@ from __future__ import annotations
 from ...compiler.ir import ARITH, COMPARE, Node, Op
 from ...compiler.types import Array, Scalar, Struct
 from .emitplan import Piece, plan_in_place
-from .values import FusedMap, PacketArray
+from .values import FusedMap, LocalArray, PacketArray
 
 # what may follow an emit written in place: nothing that reads the payload or leaves the frame unchanged
 AFTER_IN_PLACE = {Op.VERDICT, Op.VERDICT_IF, Op.CONST, Op.PAYLOAD_LEN, Op.TIMESTAMP, Op.LUT, Op.BUCKETIZE,
@@ -113,6 +113,7 @@ class EmitRules:
             self.emit_fused(v, pos, buf, piece, endian, backward)
             return
         fields = t.struct.fields
+        planes = isinstance(v, LocalArray) and self.emit_planes(v, t.struct, at)
         unrolled = self.loop_schedule(v) == "unroll"
         if unrolled and buf == "io" and v.trip is not None:
             self.guard_extent(piece.out_off + v.trip * esz)
@@ -131,6 +132,14 @@ class EmitRules:
             self.store_element(t.struct, buf, pos, i, esz, loaded, endian, unrolled)
         self.loop_max = v.max
         self.loop(v.count, self.loop_schedule(v), v.trip, body, backward, cvars=cvars)
+        if planes:
+            self.indent -= 1
+            self.emit_line("}")
+
+    def emit_planes(self, v: LocalArray, st: Struct, at: str) -> bool:
+        """A dialect that interleaves a map's result arrays with vectors emits ``if (...) { call } else {``
+        and says True: the element loop follows as the fallback and the brace is closed after it."""
+        return False
 
     def out_dest(self, buf: str, off: str, size: int) -> str:
         """A pointer to ``size`` bytes at offset ``off`` of the out buffer (dialects may check it)."""

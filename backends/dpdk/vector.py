@@ -37,6 +37,7 @@ from ...compiler.ir import COMPARE, Node, Op
 from ...compiler.types import BOOL, Scalar
 from ..c.values import LocalArray, PacketArray, RangeArray, RomArray, StreamArray, field_offset
 from ..vectorize import BINARY, LANES, contiguous
+from . import simd
 
 TARGET = "avx512f,avx512bw,avx512vl,avx512vbmi"
 CMPINT = {Op.EQ: "_MM_CMPINT_EQ", Op.NE: "_MM_CMPINT_NE", Op.LT: "_MM_CMPINT_LT", Op.LE: "_MM_CMPINT_LE",
@@ -341,3 +342,33 @@ class VectorMap:
 
 class Fallback(Exception):
     """What the renderer found that the IR did not say (a payload array read byte by byte): scalar loop."""
+
+
+def interleave(k: int, fn: str) -> str:
+    """``fn(out, p0, .., p<k-1>, n)``: ``n`` elements of ``k`` one-byte planes written interleaved (element e's
+    byte j at ``out[e*k + j]``), 64 elements a step: per output vector, a ``vpermt2b`` per pair of planes with
+    index vectors computed here (:func:`nicc.backends.dpdk.simd.output_indices`), blended; the last step
+    masked (nothing is written past ``out + n*k``)."""
+    kern = simd.Kernel(fn, k, k, ())
+    consts, lines = [], []
+    params = ", ".join(["uint8_t *out"] + [f"const uint8_t *p{j}" for j in range(k)] + ["uint32_t n"])
+    planes = k + (k % 2)
+    for m, pairs in enumerate(simd.output_indices(kern)):
+        for j, (idx, mask) in enumerate(pairs):
+            vals = ", ".join(str(x) for x in idx)
+            consts.append(f"static const uint8_t {fn}_{m}_{j}[64] __attribute__((aligned(64))) = {{{vals}}};")
+            perm = f"_mm512_permutex2var_epi8(q{2 * j}, _mm512_load_si512({fn}_{m}_{j}), q{2 * j + 1})"
+            lines.append(f"        __m512i y{m} = {perm};" if j == 0 else
+                         f"        y{m} = _mm512_mask_blend_epi8(0x{mask:016x}ULL, y{m}, {perm});")
+        lines.append(f"        _mm512_mask_storeu_epi8(o + {64 * m}, nicc_mask64(bytes, {64 * m}), y{m});")
+    loads = [f"        const __m512i q{j} = _mm512_maskz_loadu_epi8(m, p{j} + i);" for j in range(k)]
+    if planes > k:
+        loads.append(f"        const __m512i q{k} = _mm512_setzero_si512();")
+    return ("#if NICC_X86\n" + "\n".join(consts) + f"\n\n__attribute__((target(\"{simd.TARGET}\")))\n"
+            f"static void {fn}({params})\n{{\n"
+            f"    for (uint32_t i = 0; i < n; i += {simd.BLOCK}) {{\n"
+            "        const __mmask64 m = nicc_mask64(n, i);\n"
+            f"        const uint32_t bytes = (n - i < {simd.BLOCK} ? n - i : {simd.BLOCK}) * {k}U;\n"
+            f"        uint8_t *o = out + (size_t)i * {k}U;\n\n" + "\n".join(loads) + "\n" + "\n".join(lines) +
+            f"\n    }}\n}}\n#else\nstatic void {fn}({params})\n{{\n    (void)out;\n    (void)n;\n"
+            "    __builtin_unreachable();     /* nicc_simd_vbmi() is 0 off x86 */\n}\n#endif\n")

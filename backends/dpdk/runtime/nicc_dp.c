@@ -684,6 +684,7 @@ main(int argc, char **argv)
     if (!rte_eth_dev_is_valid_port(nicc_host_port))
         nicc_host_port = nicc_wire_port;
     nicc_nb_lcores = rte_lcore_count();
+    ((struct nicc_state_head *)nicc_st)->lcores = nicc_nb_lcores;
     if (nicc_nb_lcores > 1 && (nicc_log != NULL || nicc_ts != NULL || nicc_mlog != NULL))
         rte_exit(EXIT_FAILURE, "--log, --mlog and --ts follow the packets' order: they need one lcore\n");
 

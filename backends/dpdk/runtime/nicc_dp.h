@@ -66,6 +66,12 @@ struct nicc_pipeline {
 
 extern const struct nicc_pipeline nicc_pipeline;
 
+/* How every pipeline's state begins (NAME_state in NAME_process.h). */
+struct nicc_state_head {
+    uint64_t now_ns;            /* timestamp() of the packet being processed */
+    uint32_t lcores;            /* lcores calling the program at once: 1 lets it skip the atomics of streams */
+};
+
 /* The largest frame the data plane carries whole: mbufs have this much data room. Longer frames
  * arrive as mbuf chains and pass to the host unchanged, counted as NICC_UNHANDLED. */
 #define NICC_MAX_FRAME 9216U

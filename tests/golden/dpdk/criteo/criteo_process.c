@@ -170,6 +170,7 @@ static inline int criteo_finish(uint8_t *pkt, uint32_t *out_len, uint32_t olen, 
 void criteo_state_init(struct criteo_state *st)
 {
     st->now_ns = 0;
+    st->lcores = 0;                     /* not known: streams are taken atomically */
 }
 
 int criteo_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,

@@ -12,6 +12,7 @@
 void dedup_state_init(struct dedup_state *st)
 {
     st->now_ns = 0;
+    st->lcores = 0;                     /* not known: streams are taken atomically */
     for (uint32_t i = 0; i < 16384U; i++)
         st->seen[i] = 0ULL;
 }

@@ -15,6 +15,7 @@
 /* Memory the program owns: the current packet's timestamp, then per-flow state. */
 struct dedup_state {
     uint64_t now_ns;    /* timestamp() of the packet being processed, set by the caller (first member) */
+    uint32_t lcores;    /* lcores calling the program at once, set by the caller: 1 takes streams without atomics */
     uint64_t seen[16384];
 };
 

@@ -483,6 +483,7 @@ static inline int normalize_finish(uint8_t *pkt, uint32_t *out_len, uint32_t ole
 void normalize_state_init(struct normalize_state *st)
 {
     st->now_ns = 0;
+    st->lcores = 0;                     /* not known: streams are taken atomically */
 }
 
 int normalize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,

@@ -390,6 +390,46 @@ static void resize_vmap45(uint32_t n, const uint16_t *a0, const uint16_t *a1, co
 }
 #endif
 
+#if NICC_X86
+static const uint8_t resize_interleave3_0_0[64] __attribute__((aligned(64))) = {0, 64, 0, 1, 65, 0, 2, 66, 0, 3, 67, 0, 4, 68, 0, 5, 69, 0, 6, 70, 0, 7, 71, 0, 8, 72, 0, 9, 73, 0, 10, 74, 0, 11, 75, 0, 12, 76, 0, 13, 77, 0, 14, 78, 0, 15, 79, 0, 16, 80, 0, 17, 81, 0, 18, 82, 0, 19, 83, 0, 20, 84, 0, 21};
+static const uint8_t resize_interleave3_0_1[64] __attribute__((aligned(64))) = {0, 0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 3, 0, 0, 4, 0, 0, 5, 0, 0, 6, 0, 0, 7, 0, 0, 8, 0, 0, 9, 0, 0, 10, 0, 0, 11, 0, 0, 12, 0, 0, 13, 0, 0, 14, 0, 0, 15, 0, 0, 16, 0, 0, 17, 0, 0, 18, 0, 0, 19, 0, 0, 20, 0};
+static const uint8_t resize_interleave3_1_0[64] __attribute__((aligned(64))) = {85, 0, 22, 86, 0, 23, 87, 0, 24, 88, 0, 25, 89, 0, 26, 90, 0, 27, 91, 0, 28, 92, 0, 29, 93, 0, 30, 94, 0, 31, 95, 0, 32, 96, 0, 33, 97, 0, 34, 98, 0, 35, 99, 0, 36, 100, 0, 37, 101, 0, 38, 102, 0, 39, 103, 0, 40, 104, 0, 41, 105, 0, 42, 106};
+static const uint8_t resize_interleave3_1_1[64] __attribute__((aligned(64))) = {0, 21, 0, 0, 22, 0, 0, 23, 0, 0, 24, 0, 0, 25, 0, 0, 26, 0, 0, 27, 0, 0, 28, 0, 0, 29, 0, 0, 30, 0, 0, 31, 0, 0, 32, 0, 0, 33, 0, 0, 34, 0, 0, 35, 0, 0, 36, 0, 0, 37, 0, 0, 38, 0, 0, 39, 0, 0, 40, 0, 0, 41, 0, 0};
+static const uint8_t resize_interleave3_2_0[64] __attribute__((aligned(64))) = {0, 43, 107, 0, 44, 108, 0, 45, 109, 0, 46, 110, 0, 47, 111, 0, 48, 112, 0, 49, 113, 0, 50, 114, 0, 51, 115, 0, 52, 116, 0, 53, 117, 0, 54, 118, 0, 55, 119, 0, 56, 120, 0, 57, 121, 0, 58, 122, 0, 59, 123, 0, 60, 124, 0, 61, 125, 0, 62, 126, 0, 63, 127, 0};
+static const uint8_t resize_interleave3_2_1[64] __attribute__((aligned(64))) = {42, 0, 0, 43, 0, 0, 44, 0, 0, 45, 0, 0, 46, 0, 0, 47, 0, 0, 48, 0, 0, 49, 0, 0, 50, 0, 0, 51, 0, 0, 52, 0, 0, 53, 0, 0, 54, 0, 0, 55, 0, 0, 56, 0, 0, 57, 0, 0, 58, 0, 0, 59, 0, 0, 60, 0, 0, 61, 0, 0, 62, 0, 0, 63};
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static void resize_interleave3(uint8_t *out, const uint8_t *p0, const uint8_t *p1, const uint8_t *p2, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i += 64) {
+        const __mmask64 m = nicc_mask64(n, i);
+        const uint32_t bytes = (n - i < 64 ? n - i : 64) * 3U;
+        uint8_t *o = out + (size_t)i * 3U;
+
+        const __m512i q0 = _mm512_maskz_loadu_epi8(m, p0 + i);
+        const __m512i q1 = _mm512_maskz_loadu_epi8(m, p1 + i);
+        const __m512i q2 = _mm512_maskz_loadu_epi8(m, p2 + i);
+        const __m512i q3 = _mm512_setzero_si512();
+        __m512i y0 = _mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_interleave3_0_0), q1);
+        y0 = _mm512_mask_blend_epi8(0x4924924924924924ULL, y0, _mm512_permutex2var_epi8(q2, _mm512_load_si512(resize_interleave3_0_1), q3));
+        _mm512_mask_storeu_epi8(o + 0, nicc_mask64(bytes, 0), y0);
+        __m512i y1 = _mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_interleave3_1_0), q1);
+        y1 = _mm512_mask_blend_epi8(0x2492492492492492ULL, y1, _mm512_permutex2var_epi8(q2, _mm512_load_si512(resize_interleave3_1_1), q3));
+        _mm512_mask_storeu_epi8(o + 64, nicc_mask64(bytes, 64), y1);
+        __m512i y2 = _mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_interleave3_2_0), q1);
+        y2 = _mm512_mask_blend_epi8(0x9249249249249249ULL, y2, _mm512_permutex2var_epi8(q2, _mm512_load_si512(resize_interleave3_2_1), q3));
+        _mm512_mask_storeu_epi8(o + 128, nicc_mask64(bytes, 128), y2);
+    }
+}
+#else
+static void resize_interleave3(uint8_t *out, const uint8_t *p0, const uint8_t *p1, const uint8_t *p2, uint32_t n)
+{
+    (void)out;
+    (void)n;
+    __builtin_unreachable();     /* nicc_simd_vbmi() is 0 off x86 */
+}
+#endif
+
 /* The new payload, written in place over the old one, leaves with the packet: lengths and the
  * IPv4 checksum (framing.rewrite); no Ethernet padding is left. */
 static inline int resize_finish(uint8_t *pkt, uint32_t *out_len, uint32_t olen, int code)
@@ -402,6 +442,7 @@ static inline int resize_finish(uint8_t *pkt, uint32_t *out_len, uint32_t olen, 
 void resize_state_init(struct resize_state *st)
 {
     st->now_ns = 0;
+    st->lcores = 0;                     /* not known: streams are taken atomically */
     memset(st->img, 0, sizeof(st->img));
 }
 
@@ -455,14 +496,14 @@ int resize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
     uint32_t v4 = (uint32_t)(image_id & 63U);
     /* resize.py:56: s.expect(restart=(rec.row == 0) & (rec.x0 == 0), image_id=rec.image_id, next_row=rec.row, next_x0=rec.x0) */
     struct resize_stream_img *img = (uint64_t)v4 < 64U ? &st->img[v4] : NULL;
-    if (img && __atomic_exchange_n(&img->busy, 1, __ATOMIC_ACQUIRE))
+    if (img && (st->lcores != 1 && __atomic_exchange_n(&img->busy, 1, __ATOMIC_ACQUIRE)))
         return NICC_UNHANDLED;          /* another CPU works on this stream now */
     const struct resize_stream_img *img_rd = img ? img : &resize_img_zero;
     uint32_t v5 = img_rd->image_id;
     uint16_t v6 = img_rd->next_row;
     uint16_t v7 = img_rd->next_x0;
     if (!(((row == 0U) & (x02 == 0U)) | (((v5 == image_id) & (v6 == row)) & (v7 == x02))))
-        return (img ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), NICC_MALFORMED;
+        return (img && st->lcores != 1 ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), NICC_MALFORMED;
     /* resize.py:58: ox0 = nd.where(second, nd.const(T1.out_x0, nd.u16), nd.const(T0.out_x0, nd.u16)) */
     uint16_t v8 = (v3 ? 112U : 0U);
     /* resize.py:65: a, b = rec.pixels[lx], rec.pixels[lx + 1] */
@@ -610,20 +651,24 @@ int resize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
     uint16_t v86 = (row < 480U ? resize_lut_row_out[row] : 0);
     /* resize.py:85: nd.drop_if(out_row == NONE) */
     if (v86 == 65535U)
-        return (img ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), NICC_DROP;
+        return (img && st->lcores != 1 ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), NICC_DROP;
     /* resize.py:86: return nd.to_host(rec.image_id, out_row, ox0, n_out, out) */
     if (42U + 346U > room)
-        return (img ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), NICC_UNHANDLED;          /* the new frame does not fit its buffer */
+        return (img && st->lcores != 1 ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), NICC_UNHANDLED;          /* the new frame does not fit its buffer */
     nicc_st32be(io, image_id);
     nicc_st16be(io + 4, v86);
     nicc_st16be(io + 6, v8);
     nicc_st16be(io + 8, 112U);
-    for (uint32_t i87 = 0; i87 < 112U; i87++) {
-        *(io + 10 + i87 * 3) = map_r42[i87];
-        *(io + 10 + i87 * 3 + 1) = map_g43[i87];
-        *(io + 10 + i87 * 3 + 2) = map_b44[i87];
+    if (nicc_simd_vbmi()) {
+        resize_interleave3(io + 10, (const uint8_t *)map_r42, (const uint8_t *)map_g43, (const uint8_t *)map_b44, 112U);
+    } else {
+        for (uint32_t i87 = 0; i87 < 112U; i87++) {
+            *(io + 10 + i87 * 3) = map_r42[i87];
+            *(io + 10 + i87 * 3 + 1) = map_g43[i87];
+            *(io + 10 + i87 * 3 + 2) = map_b44[i87];
+        }
     }
-    return (img ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), resize_finish(pkt, out_len, 346U, NICC_PASS);
+    return (img && st->lcores != 1 ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), resize_finish(pkt, out_len, 346U, NICC_PASS);
 }
 
 static int

@@ -26,6 +26,7 @@ struct resize_stream_img {
 /* Memory the program owns: the current packet's timestamp, then per-flow state and stream records. */
 struct resize_state {
     uint64_t now_ns;    /* timestamp() of the packet being processed, set by the caller (first member) */
+    uint32_t lcores;    /* lcores calling the program at once, set by the caller: 1 takes streams without atomics */
     struct resize_stream_img img[64];
 };
 

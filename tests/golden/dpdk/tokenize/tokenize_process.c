@@ -69,6 +69,7 @@ static inline int tokenize_finish(uint8_t *pkt, uint32_t *out_len, uint32_t olen
 void tokenize_state_init(struct tokenize_state *st)
 {
     st->now_ns = 0;
+    st->lcores = 0;                     /* not known: streams are taken atomically */
 }
 
 int tokenize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
