@@ -1,6 +1,7 @@
 """Maps as AVX-512 vectors on DPDK (``schedule=vector``, nicc.backends.dpdk.vector) against the
-reference interpreter: the op-by-op pipelines of pipelines/vectors.py and E4's two passes, each with
-the vectors and with NICC_SIMD=scalar (the scalar loop the same code falls back to)."""
+reference interpreter: the op-by-op pipelines of pipelines/vectors.py and E4's two passes, and the
+interleaved emits of one-byte fields, each with the vectors and with NICC_SIMD=scalar (the scalar loops
+the same code falls back to)."""
 import io
 import os
 
@@ -15,7 +16,7 @@ from nicc.runtime.difftest import differential_test
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 PIPELINES = {"gathers": ("pipelines/vectors.py", "gathers"), "chained": ("pipelines/vectors.py", "chained"),
-             "resize": ("../../examples/resize.py", None)}
+             "planes": ("pipelines/vectors.py", "planes"), "resize": ("../../examples/resize.py", None)}
 
 
 def avx512() -> bool:
@@ -49,6 +50,8 @@ def test_the_maps_are_vectors(name):
     choose_lowerings(ir, "dpdk")
     assert maps and all(n.attr("schedule") == "vector" for n in maps)
     assert src.count("if (nicc_simd_avx512()") == len(maps), "each map: the vector call, the scalar loop after"
+    if name in ("planes", "resize"):
+        assert "_interleave" in src, "one-byte fields are emitted interleaved by permutes"
 
 
 @pytest.mark.toolchain

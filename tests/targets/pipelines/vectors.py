@@ -65,3 +65,17 @@ def chained(rec: V2):
         return {"v": v ^ a[i].s, "f": flag.cast(nd.u8), "n": ~e.hi, "m": (e.lo * e.lo).cast(nd.u8)}
     b = nd.map(second, nd.range(rec.n.cast(nd.u16), max=64), a)
     return nd.to_host(rec.n, b, b)
+
+
+class V3(nd.Record):
+    n = nd.u8
+    xs = nd.array(nd.u16, count="n", max=200)
+
+
+@nd.pipeline(port=9313)
+def planes(rec: V3):
+    """Results of 2 and 4 one-byte fields emitted interleaved (64 elements a step, the last masked)."""
+    two = rec.xs.map(lambda x: {"lo": x.cast(nd.u8), "hi": (x >> 8).cast(nd.u8)})
+    four = nd.map(lambda k, e: {"a": e.hi, "b": e.lo ^ 0x5A, "c": (e.lo > e.hi).cast(nd.u8), "d": e.lo & e.hi},
+                  nd.range(rec.n.cast(nd.u16), max=200), two)
+    return nd.to_host(rec.n, two, four, four)
