@@ -63,6 +63,7 @@ class StreamRules(abc.ABC):
     """r_stream_read ... r_host_if (see the module docstring); the hooks they call are the dialects'."""
 
     bound_to_max = False              # XDP: a gather's index is also checked against the array's maximum
+    variable_memcpy = False           # DPDK: memcpy of a run-time length (eBPF has constant sizes only)
     held: list[str]                   # C expressions that release the stream records this packet holds
 
     def init_streams(self) -> None:
@@ -164,6 +165,14 @@ class StreamRules(abc.ABC):
             self.emit_line(f"if ({k} > {arr.max}U)")
             self.emit_line(f"    {k} = {arr.max}U;")
         members = t.struct.fields
+        if self.variable_memcpy and isinstance(arr, LocalArray) and not self.bound_to_max and \
+                all(arr.struct.field(m) == mt for m, mt in members):
+            for m, mt in members:           # a map's results into the record: one copy per member
+                dst = f"{rec}->{f}" if m == "_" else f"{rec}->{f}_{m}"
+                self.emit_line(f"memcpy(&{dst}[{off}], {arr.fields[m]}, {k} * sizeof({self.ty(mt)}));")
+            self.indent -= 1
+            self.emit_line("}")
+            return None
 
         def body(i):
             j = self.fresh("j")

@@ -44,6 +44,7 @@ class DpdkRenderer(CCore):
     """Renders a pipeline's per-packet function for the DPDK target."""
 
     target = "dpdk"
+    variable_memcpy = True
     target_name = "the dpdk target"
     h = "nicc"
 

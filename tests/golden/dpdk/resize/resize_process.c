@@ -628,44 +628,40 @@ int resize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
             k82 = 112U;
         if (k82 > 112U)
             k82 = 112U;
-        for (uint32_t i83 = 0; i83 < k82; i83++) {
-            uint32_t j = v8 + i83;
-
-            img->h_r[j] = map_r[i83];
-            img->h_g[j] = map_g[i83];
-            img->h_b[j] = map_b[i83];
-        }
+        memcpy(&img->h_r[v8], map_r, k82 * sizeof(uint16_t));
+        memcpy(&img->h_g[v8], map_g, k82 * sizeof(uint16_t));
+        memcpy(&img->h_b[v8], map_b, k82 * sizeof(uint16_t));
     }
     /* resize.py:82: s.write(image_id=rec.image_id, next_row=nd.where(second, rec.row + 1, rec.row), */
-    uint16_t v84 = (v3 ? (uint16_t)(row + 1U) : row);
+    uint16_t v83 = (v3 ? (uint16_t)(row + 1U) : row);
     /* resize.py:83: next_x0=nd.where(second, nd.const(T0.x0, nd.u16), nd.const(T1.x0, nd.u16))) */
-    uint16_t v85 = (v3 ? 0U : 320U);
+    uint16_t v84 = (v3 ? 0U : 320U);
     /* resize.py:82: s.write(image_id=rec.image_id, next_row=nd.where(second, rec.row + 1, rec.row), */
     if (img)
         img->image_id = image_id;
     if (img)
-        img->next_row = v84;
+        img->next_row = v83;
     if (img)
-        img->next_x0 = v85;
+        img->next_x0 = v84;
     /* resize.py:84: out_row = ROW_OUT[rec.row] */
-    uint16_t v86 = (row < 480U ? resize_lut_row_out[row] : 0);
+    uint16_t v85 = (row < 480U ? resize_lut_row_out[row] : 0);
     /* resize.py:85: nd.drop_if(out_row == NONE) */
-    if (v86 == 65535U)
+    if (v85 == 65535U)
         return (img && st->lcores != 1 ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), NICC_DROP;
     /* resize.py:86: return nd.to_host(rec.image_id, out_row, ox0, n_out, out) */
     if (42U + 346U > room)
         return (img && st->lcores != 1 ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), NICC_UNHANDLED;          /* the new frame does not fit its buffer */
     nicc_st32be(io, image_id);
-    nicc_st16be(io + 4, v86);
+    nicc_st16be(io + 4, v85);
     nicc_st16be(io + 6, v8);
     nicc_st16be(io + 8, 112U);
     if (nicc_simd_vbmi()) {
         resize_interleave3(io + 10, (const uint8_t *)map_r42, (const uint8_t *)map_g43, (const uint8_t *)map_b44, 112U);
     } else {
-        for (uint32_t i87 = 0; i87 < 112U; i87++) {
-            *(io + 10 + i87 * 3) = map_r42[i87];
-            *(io + 10 + i87 * 3 + 1) = map_g43[i87];
-            *(io + 10 + i87 * 3 + 2) = map_b44[i87];
+        for (uint32_t i86 = 0; i86 < 112U; i86++) {
+            *(io + 10 + i86 * 3) = map_r42[i86];
+            *(io + 10 + i86 * 3 + 1) = map_g43[i86];
+            *(io + 10 + i86 * 3 + 2) = map_b44[i86];
         }
     }
     return (img && st->lcores != 1 ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), resize_finish(pkt, out_len, 346U, NICC_PASS);
