@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..compiler.ir import COMPARE, Node, Op, Pipeline
 from ..compiler.types import BOOL, Array, Scalar
 
-LANES = 16
+LANES = 16                         # lanes a step at 32 bits (32 where every value fits 16 bits)
 MIN_ELEMENTS = 16                  # fewer elements than one vector: the scalar loop
 
 BINARY = (Op.ADD, Op.SUB, Op.MUL, Op.AND, Op.OR, Op.XOR, Op.SHL, Op.SHR)
@@ -90,3 +90,22 @@ def vector_map_reason(p: Pipeline, m: Node) -> str | None:
             if not _lane_type(b.type):
                 return f"a gather of {b.type}"
     return None
+
+
+def lane_bits(m: Node, per: set[int]) -> int:
+    """16 when every value of map ``m``'s body and every value it takes from outside fits 16 bits (32
+    lanes a step), else 32 (16 lanes). Maps that read the payload keep 32-bit lanes: payload elements
+    are read as dwords 16 lanes at a time (two windows a step at 16 bits cost more than the halved
+    arithmetic saves: E4's horizontal pass measured so)."""
+    if m.type.max > 0xFFFF:
+        return 32
+    for b in m.body.nodes:
+        if id(b) not in per:
+            continue
+        if (b.op is Op.ELEM and m.args[b.attr("input")].op is Op.ARRAY) or \
+                (b.op is Op.GATHER and b.args[0].op is Op.ARRAY):
+            return 32
+        for v in [b] + [a for a in b.args if id(a) not in per]:
+            if isinstance(v.type, Scalar) and v.type != BOOL and v.type.bits > 16:
+                return 32
+    return 16

@@ -1,10 +1,11 @@
-"""Maps as AVX-512 vectors, 16 elements a step (``schedule=vector`` on DPDK).
+"""Maps as AVX-512 vectors, 16 or 32 elements a step (``schedule=vector`` on DPDK).
 
 A map whose body is unsigned integer arithmetic, compares, selects, casts and reads of array
 elements (E4's horizontal and vertical passes; :func:`nicc.backends.vectorize.vector_map_reason`
 decides) runs in a function of its own, compiled with ``target("avx512f,avx512bw,avx512vl,
 avx512vbmi")``: every value of the body is a vector of 16 u32 lanes, one element each, holding the
-value zero-extended (a ``bool`` is a 16-bit lane mask). Each op has a rule (the ``r_*`` methods) that
+value zero-extended (a ``bool`` is a lane mask); where every value fits 16 bits and the map reads no
+payload, 32 u16 lanes (``lane_bits``). Each op has a rule (the ``r_*`` methods) that
 keeps the IR's meaning exactly: wrapping results are masked to their width, saturating ones clamped,
 shifts by the width or more give 0 (``vpsllvd``/``vpsrlvd`` give 0 from 32; below, the mask clears
 what left the width).
@@ -15,7 +16,9 @@ Reads:
   read (the bytes before it lie in the payload or the headers, never past the element); a lane whose
   index is past the count reads 0, as ``gather`` says. The first read of an array in a step loads a
   256-byte window of the payload from lane 0's dword (bytes past the array's end masked off: masked
-  bytes never fault); a read whose lanes all lie in the window is two ``vpermi2b`` byte permutes of
+  bytes never fault; a quarter with no byte to read points at the payload's start instead: on AMD
+  a masked load past the buffer costs a microcode assist even fully masked); a read whose lanes all lie in the
+  window is two ``vpermi2b`` byte permutes of
   it (a resize's source pixels: 16 output columns span under 256 bytes), any other a hardware
   gather. The fields are then shifts and masks of the dword;
 * a table (``rom``), a stream record's array or an earlier map's results: only at ``i`` or
@@ -36,16 +39,15 @@ from ...compiler.errors import InternalError
 from ...compiler.ir import COMPARE, Node, Op
 from ...compiler.types import BOOL, Scalar
 from ..c.values import LocalArray, PacketArray, RangeArray, RomArray, StreamArray, field_offset
-from ..vectorize import BINARY, LANES, contiguous
+from ..vectorize import BINARY, contiguous, lane_bits
 from . import simd
 
 TARGET = "avx512f,avx512bw,avx512vl,avx512vbmi"
+IOTA = {32: "_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)",
+        16: "_mm512_cvtepu8_epi16(_mm256_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, "
+            "19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31))"}
 CMPINT = {Op.EQ: "_MM_CMPINT_EQ", Op.NE: "_MM_CMPINT_NE", Op.LT: "_MM_CMPINT_LT", Op.LE: "_MM_CMPINT_LE",
           Op.GT: "_MM_CMPINT_NLE", Op.GE: "_MM_CMPINT_NLT"}
-
-
-def _mask(bits: int) -> str:
-    return f"_mm512_set1_epi32((int){(1 << bits) - 1}U)"
 
 
 class VectorMap:
@@ -64,6 +66,16 @@ class VectorMap:
         self.broadcast: set[str] = set()
         self.windows: dict[int, str] = {}               # payload array -> its window in this step
         self.count = ""
+        self.W = lane_bits(m, self.per)                 # bits a lane: 16 where every value fits, else 32
+        self.L = 512 // self.W                          # lanes a step
+        self.e, self.u = f"epi{self.W}", f"epu{self.W}"
+        self.K = f"__mmask{self.L}"                     # a lane mask
+
+    def splat(self, v) -> str:
+        return f"_mm512_set1_{self.e}(({'short' if self.W == 16 else 'int'})({v}))"
+
+    def mask(self, bits: int) -> str:
+        return self.splat(f"{(1 << bits) - 1}U")
 
     # -- parameters ---------------------------------------------------------------------------------
     def param(self, key, decl: str, arg: str) -> str:
@@ -83,9 +95,9 @@ class VectorMap:
         if p not in self.broadcast:
             self.broadcast.add(p)
             if n.type == BOOL:
-                self.hoisted.append(f"const __mmask16 b{p} = {p} ? 0xffff : 0;")
+                self.hoisted.append(f"const {self.K} b{p} = {p} ? ({self.K})~0U : 0;")
             else:
-                self.hoisted.append(f"const __m512i v{p} = _mm512_set1_epi32((int){p});")
+                self.hoisted.append(f"const __m512i v{p} = {self.splat(p)};")
         return f"b{p}" if n.type == BOOL else f"v{p}"
 
     def val(self, n: Node) -> str:
@@ -93,7 +105,7 @@ class VectorMap:
 
     def define(self, n: Node, expr: str) -> str:
         name = f"{'k' if n.type == BOOL else 'v'}{len(self.vals)}"
-        self.lines.append(f"const {'__mmask16' if n.type == BOOL else '__m512i'} {name} = {expr};")
+        self.lines.append(f"const {self.K if n.type == BOOL else '__m512i'} {name} = {expr};")
         self.vals[id(n)] = name
         return name
 
@@ -118,9 +130,11 @@ class VectorMap:
                 self.lines.append(f"const uint32_t {win}b = (uint32_t)_mm_cvtsi128_si32(_mm512_castsi512_si128(at{k}));")
                 self.lines.append(f"const uint32_t {win}n = {cnt} * {esz}U + {4 + arr.offset}U > {win}b ? "
                                   f"{cnt} * {esz}U + {4 + arr.offset}U - {win}b : 0;")
-                for q in range(4):
-                    self.lines.append(f"const __m512i {win}_{q} = _mm512_maskz_loadu_epi8(nicc_mask64({win}n, {64 * q}), "
-                                      f"{io} - 4 + {win}b + {64 * q});")
+                for q in range(4):      # a quarter with no byte to read points at io: on AMD a masked load
+                    # past the buffer costs a microcode assist even when every byte is masked off
+                    self.lines.append(f"const uint64_t {win}m{q} = nicc_mask64({win}n, {64 * q});")
+                    self.lines.append(f"const __m512i {win}_{q} = _mm512_maskz_loadu_epi8({win}m{q}, {win}m{q} ? "
+                                      f"{io} - 4 + {win}b + {64 * q} : {io});")
             name = f"d{k}"
             ws = ", ".join(f"{win}_{q}" for q in range(4))
             self.lines.append(f"const __m512i {name} = nicc_window_dword({ws}, {win}b, {io} - 4, at{k}, {mask});")
@@ -129,16 +143,17 @@ class VectorMap:
 
     def packet_field(self, arr: PacketArray, fname: str, idx: str, mask: str, fields: set[str]) -> str:
         """Field ``fname`` of element ``idx``: one gather serves every field read at this index if they lie
-        within 4 bytes of each other."""
+        within 4 bytes of each other (maps that read the payload have 32-bit lanes)."""
         spans = {f: (field_offset(arr.struct, f), field_offset(arr.struct, f) + arr.struct.field(f).nbytes - 1)
                  for f in fields}
         lo, hi = min(s[0] for s in spans.values()), max(s[1] for s in spans.values())
         last = hi if hi - lo < 4 else spans[fname][1]
-        d = self.packet_dword(arr, idx, mask, last)
         f0, f1 = spans[fname]
         shift, nb = 8 * (last - f1), f1 - f0 + 1
-        v = f"_mm512_srli_epi32({d}, {shift})" if shift else d
-        return f"_mm512_and_si512({v}, {_mask(8 * nb)})" if nb < 4 else v
+
+        v = f"_mm512_srli_epi32({self.packet_dword(arr, idx, mask, last)}, {shift})" if shift else \
+            self.packet_dword(arr, idx, mask, last)
+        return f"_mm512_and_si512({v}, _mm512_set1_epi32((int){(1 << 8 * nb) - 1}U))" if nb < 4 else v
 
     def contiguous_load(self, arr, fname: str, base: str, mask: str, t: Scalar) -> str:
         """Elements base + i0 .. base + i0 + 15 of a C array (masked lanes read nothing)."""
@@ -155,6 +170,10 @@ class VectorMap:
             raise InternalError(f"a vector map reads a {type(arr).__name__} contiguously")
         at = f"{ptr} + {base}"
         nb = t.nbytes
+        if self.W == 16:
+            if nb == 1:
+                return f"_mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8({mask}, {at}))"
+            return f"_mm512_maskz_loadu_epi16({mask}, {at})"
         if nb == 1:
             return f"_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8({mask}, {at}))"
         if nb == 2:
@@ -192,8 +211,8 @@ class VectorMap:
             key = ("inrange", iv, cnt)
             if key not in self.gathered:
                 name = f"g{len(self.gathered)}"
-                self.lines.append(f"const __mmask16 {name} = _mm512_mask_cmplt_epu32_mask(lm, {iv}, "
-                                  f"_mm512_set1_epi32((int){cnt}));")
+                self.lines.append(f"const {self.K} {name} = _mm512_mask_cmplt_epu32_mask(lm, {iv}, "
+                                  f"{self.splat(cnt)});")
                 self.gathered[key] = name
             fields = {b.attr("field") for b in self.per_elem if b.op is Op.GATHER and b.args[0] is n.args[0]
                       and b.args[1] is idx}
@@ -211,81 +230,89 @@ class VectorMap:
             if hi + self.m.type.max > 1 << idx.type.bits and guard not in self.guards:
                 self.guards.append(guard)       # base + i might wrap: the scalar loop then
         iv = self.val(idx)
-        ok = "lm" if size.isdigit() and self.r.ranges.below(idx, int(size)) else \
-            f"_mm512_mask_cmplt_epu32_mask(lm, {iv}, _mm512_set1_epi32((int){size}))"
+        ok = "lm" if size.isdigit() and (self.r.ranges.below(idx, int(size)) or int(size) >= 1 << self.W) else \
+            f"_mm512_mask_cmplt_{self.u}_mask(lm, {iv}, {self.splat(size)})"
         return self.contiguous_load(arr, f, b, ok, n.type)
 
     # -- arithmetic ---------------------------------------------------------------------------------
     def r_binary(self, n: Node, a: str, b: str) -> str:
         t: Scalar = n.type
         op, sat = n.op, n.attr("overflow") == "sat"
+        e, u = self.e, self.u
         if t == BOOL:
             sym = {Op.AND: "&", Op.OR: "|", Op.XOR: "^"}.get(op)
             if sym is None:
                 raise InternalError(f"a vector {op.value} of bools")
-            return f"(__mmask16)({a} {sym} {b})"
-        full = t.bits == 32
+            return f"({self.K})({a} {sym} {b})"
+        full = t.bits == self.W
         if op in (Op.ADD, Op.SUB, Op.MUL) and self.r.ranges.fits(n):
             # the value ranges show the exact result fits the type: no wrap, no saturation to render
-            return f"_mm512_{'mullo' if op is Op.MUL else op.value}_epi32({a}, {b})"
+            return f"_mm512_{'mullo' if op is Op.MUL else op.value}_{e}({a}, {b})"
         if op is Op.ADD:
-            x = f"_mm512_add_epi32({a}, {b})"
+            x = f"_mm512_add_{e}({a}, {b})"
             if sat:
+                if full and self.W == 16:
+                    return f"_mm512_adds_epu16({a}, {b})"
                 if full:
                     return f"_mm512_mask_mov_epi32({x}, _mm512_cmplt_epu32_mask({x}, {a}), _mm512_set1_epi32(-1))"
-                return f"_mm512_min_epu32({x}, {_mask(t.bits)})"
+                return f"_mm512_min_{u}({x}, {self.mask(t.bits)})"
         elif op is Op.SUB:
             if sat:
+                if self.W == 16:
+                    return f"_mm512_subs_epu16({a}, {b})"
                 return f"_mm512_maskz_sub_epi32(_mm512_cmpge_epu32_mask({a}, {b}), {a}, {b})"
-            x = f"_mm512_sub_epi32({a}, {b})"
+            x = f"_mm512_sub_{e}({a}, {b})"
         elif op is Op.MUL:
-            x = f"_mm512_mullo_epi32({a}, {b})"
+            x = f"_mm512_mullo_{e}({a}, {b})"
             if sat:
-                return f"_mm512_min_epu32({x}, {_mask(t.bits)})"
+                if full:                    # 16 x 16 bits: saturated where the high half is not 0
+                    return (f"_mm512_mask_mov_epi16({x}, _mm512_test_epi16_mask(_mm512_mulhi_epu16({a}, {b}), "
+                            f"_mm512_mulhi_epu16({a}, {b})), _mm512_set1_epi16(-1))")
+                return f"_mm512_min_{u}({x}, {self.mask(t.bits)})"
         elif op in (Op.AND, Op.OR, Op.XOR):
             return f"_mm512_{op.value}_si512({a}, {b})"
         elif op is Op.SHL:
-            x = f"_mm512_sllv_epi32({a}, {b})"
+            x = f"_mm512_sllv_{e}({a}, {b})"
         elif op is Op.SHR:
-            return f"_mm512_srlv_epi32({a}, {b})"
+            return f"_mm512_srlv_{e}({a}, {b})"
         else:
             raise InternalError(f"no vector rule for {op.value}")
-        return x if full else f"_mm512_and_si512({x}, {_mask(t.bits)})"
+        return x if full else f"_mm512_and_si512({x}, {self.mask(t.bits)})"
 
     def r_compare(self, n: Node, a: str, b: str) -> str:
         if n.args[0].type == BOOL:
             if n.op not in (Op.EQ, Op.NE):
                 raise InternalError(f"a vector {n.op.value} of bools")
-            return f"(__mmask16)({'~' if n.op is Op.EQ else ''}({a} ^ {b}))"
-        return f"_mm512_cmp_epu32_mask({a}, {b}, {CMPINT[n.op]})"
+            return f"({self.K})({'~' if n.op is Op.EQ else ''}({a} ^ {b}))"
+        return f"_mm512_cmp_{self.u}_mask({a}, {b}, {CMPINT[n.op]})"
 
     def r_not(self, n: Node, a: str) -> str:
         if n.type == BOOL:
-            return f"(__mmask16)~{a}"
-        return f"_mm512_xor_si512({a}, {_mask(n.type.bits)})"
+            return f"({self.K})~{a}"
+        return f"_mm512_xor_si512({a}, {self.mask(n.type.bits)})"
 
     def r_select(self, n: Node, c: str, a: str, b: str) -> str:
         if n.type == BOOL:
-            return f"(__mmask16)(({c} & {a}) | (~{c} & {b}))"
-        return f"_mm512_mask_blend_epi32({c}, {b}, {a})"
+            return f"({self.K})(({c} & {a}) | (~{c} & {b}))"
+        return f"_mm512_mask_blend_{self.e}({c}, {b}, {a})"
 
     def r_cast(self, n: Node, a: str) -> str:
         t: Scalar = n.type
         src: Scalar = n.args[0].type
         if t == BOOL:
-            return a if src == BOOL else f"_mm512_test_epi32_mask({a}, {a})"
+            return a if src == BOOL else f"_mm512_test_{self.e}_mask({a}, {a})"
         if src == BOOL:
-            return f"_mm512_maskz_mov_epi32({a}, _mm512_set1_epi32(1))"
+            return f"_mm512_maskz_mov_{self.e}({a}, {self.splat(1)})"
         if t.bits >= src.bits or self.r.ranges.of(n.args[0])[1] <= t.hi:
             return a
         if n.attr("overflow") == "sat":
-            return f"_mm512_min_epu32({a}, {_mask(t.bits)})"
-        return f"_mm512_and_si512({a}, {_mask(t.bits)})"
+            return f"_mm512_min_{self.u}({a}, {self.mask(t.bits)})"
+        return f"_mm512_and_si512({a}, {self.mask(t.bits)})"
 
     def node(self, n: Node) -> None:
         if n.op in (Op.ELEM, Op.GATHER):
             x = self.r_elem(n) if n.op is Op.ELEM else self.r_gather(n)
-            self.define(n, f"_mm512_test_epi32_mask({x}, {x})" if n.type == BOOL else x)
+            self.define(n, f"_mm512_test_{self.e}_mask({x}, {x})" if n.type == BOOL else x)
         elif n.op is Op.CONST:
             self.vals[id(n)] = self.scalar(n)
         elif n.op in BINARY:
@@ -308,10 +335,11 @@ class VectorMap:
             p = self.param(("out", name), f"{self.r.ty(t)} *{{name}}", self.outs[name])
             x = self.val(v)
             if t == BOOL:
-                x = f"_mm512_maskz_mov_epi32({x}, _mm512_set1_epi32(1))"
+                x = f"_mm512_maskz_mov_{self.e}({x}, {self.splat(1)})"
             nb = 1 if t == BOOL else t.nbytes
-            how = {1: "_mm512_mask_cvtepi32_storeu_epi8", 2: "_mm512_mask_cvtepi32_storeu_epi16",
-                   4: "_mm512_mask_storeu_epi32"}[nb]
+            how = {(32, 1): "_mm512_mask_cvtepi32_storeu_epi8", (32, 2): "_mm512_mask_cvtepi32_storeu_epi16",
+                   (32, 4): "_mm512_mask_storeu_epi32", (16, 1): "_mm512_mask_cvtepi16_storeu_epi8",
+                   (16, 2): "_mm512_mask_storeu_epi16"}[(self.W, nb)]
             self.lines.append(f"{how}({p} + i0, lm, {x});")
 
     def render(self, count: str) -> tuple[str, str, list[str]]:
@@ -325,13 +353,11 @@ class VectorMap:
         pre = "\n".join(f"    {x}" for x in self.hoisted)
         code = (f"#if NICC_X86\n__attribute__((target(\"{TARGET}\")))\n"
                 f"static void {self.fn}({params})\n{{\n"
-                "    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);\n"
-                "    const __m512i bswap = _mm512_set4_epi32(0x0c0d0e0f, 0x08090a0b, 0x04050607, 0x00010203);\n"
+                f"    const __m512i iota = {IOTA[self.W]};\n"
                 f"{pre}\n"
-                "    (void)bswap;\n"
-                f"    for (uint32_t i0 = 0; i0 < n; i0 += {LANES}) {{\n"
-                f"        const __mmask16 lm = n - i0 >= {LANES} ? 0xffff : (__mmask16)((1U << (n - i0)) - 1);\n"
-                "        const __m512i vi = _mm512_add_epi32(_mm512_set1_epi32((int)i0), iota);\n"
+                f"    for (uint32_t i0 = 0; i0 < n; i0 += {self.L}) {{\n"
+                f"        const {self.K} lm = n - i0 >= {self.L} ? ({self.K})~0U : ({self.K})((1U << (n - i0)) - 1);\n"
+                f"        const __m512i vi = _mm512_add_{self.e}({self.splat('i0')}, iota);\n"
                 "        (void)vi;\n"
                 f"{body}\n    }}\n}}\n#else\n"
                 f"static void {self.fn}({params})\n{{\n    (void)n;\n    __builtin_unreachable();     "

@@ -16,7 +16,8 @@ from nicc.runtime.difftest import differential_test
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 PIPELINES = {"gathers": ("pipelines/vectors.py", "gathers"), "chained": ("pipelines/vectors.py", "chained"),
-             "planes": ("pipelines/vectors.py", "planes"), "resize": ("../../examples/resize.py", None)}
+             "planes": ("pipelines/vectors.py", "planes"), "narrow": ("pipelines/vectors.py", "narrow"),
+             "resize": ("../../examples/resize.py", None)}
 
 
 def avx512() -> bool:
@@ -52,6 +53,8 @@ def test_the_maps_are_vectors(name):
     assert src.count("if (nicc_simd_avx512()") == len(maps), "each map: the vector call, the scalar loop after"
     if name in ("planes", "resize"):
         assert "_interleave" in src, "one-byte fields are emitted interleaved by permutes"
+    if name == "narrow":
+        assert "__mmask32 lm" in src, "a map of 16-bit values runs 32 lanes a step"
 
 
 @pytest.mark.toolchain

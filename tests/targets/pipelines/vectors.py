@@ -79,3 +79,34 @@ def planes(rec: V3):
     four = nd.map(lambda k, e: {"a": e.hi, "b": e.lo ^ 0x5A, "c": (e.lo > e.hi).cast(nd.u8), "d": e.lo & e.hi},
                   nd.range(rec.n.cast(nd.u16), max=200), two)
     return nd.to_host(rec.n, two, four, four)
+
+
+class V4(nd.Record):
+    n = nd.u8
+    k = nd.u8
+    xs = nd.array(nd.u16, count="n", max=200)
+
+
+W16 = nd.rom([(i * 40503 + 7) & 0xFFFF for i in range(256)], nd.u16, name="w16")
+
+
+@nd.pipeline(port=9314)
+def narrow(rec: V4):
+    """A map whose values all fit 16 bits runs 32 lanes a step: wrap and saturation at 8 and 16 bits,
+    shifts by up to 31, compares, bools and selects in 16-bit lanes."""
+    a = rec.xs.map(lambda x: {"x": x, "y": (x >> 3).cast(nd.u8)})      # reads the payload: 32-bit lanes
+    base = rec.k.cast(nd.u16)
+
+    def f(i, e):
+        w = W16[i + base]                   # a table at base + i (past its end: 0)
+        with nd.overflow("sat"):
+            s16, a16, d16 = e.x * w, e.x + w, w - e.x
+            m8, p8, q8 = e.y * w.cast(nd.u8), e.y + (w >> 9).cast(nd.u8), e.y - (w & 255).cast(nd.u8)
+            c8 = w.cast(nd.u8)
+        wr = (e.x * w) ^ (e.x - w) ^ (e.x + w)
+        sh = (e.x << (w & 31)) | (w >> (e.x & 31)) | (e.y << (w & 15)).cast(nd.u16)
+        flag = (e.x > w) ^ (e.y == 0) | ~(w <= 300)
+        return {"s": s16, "a": a16, "d": d16, "m": m8, "p": p8, "q": q8, "c": c8, "wr": wr, "sh": sh,
+                "f": nd.where(flag, w, e.x), "g": flag.cast(nd.u8), "t": (wr >> 3).cast(nd.u8), "b": flag}
+    b = nd.map(f, nd.range(rec.n.cast(nd.u16), max=200), a)
+    return nd.to_host(rec.n, b, b)

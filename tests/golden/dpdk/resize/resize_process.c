@@ -260,33 +260,35 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
 static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, uint32_t a2, const uint8_t *a3, uint32_t a4, uint16_t *a5, uint16_t *a6, uint16_t *a7)
 {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i bswap = _mm512_set4_epi32(0x0c0d0e0f, 0x08090a0b, 0x04050607, 0x00010203);
-    const __m512i va0 = _mm512_set1_epi32((int)a0);
-    const __m512i va1 = _mm512_set1_epi32((int)a1);
-    const __m512i va4 = _mm512_set1_epi32((int)a4);
-    (void)bswap;
+    const __m512i va0 = _mm512_set1_epi32((int)(a0));
+    const __m512i va1 = _mm512_set1_epi32((int)(a1));
+    const __m512i va4 = _mm512_set1_epi32((int)(a4));
     for (uint32_t i0 = 0; i0 < n; i0 += 16) {
-        const __mmask16 lm = n - i0 >= 16 ? 0xffff : (__mmask16)((1U << (n - i0)) - 1);
-        const __m512i vi = _mm512_add_epi32(_mm512_set1_epi32((int)i0), iota);
+        const __mmask16 lm = n - i0 >= 16 ? (__mmask16)~0U : (__mmask16)((1U << (n - i0)) - 1);
+        const __m512i vi = _mm512_add_epi32(_mm512_set1_epi32((int)(i0)), iota);
         (void)vi;
         const __m512i v0 = vi;
         const __m512i v1 = _mm512_add_epi32(va0, v0);
         const __m512i v2 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lm, resize_lut_col_ofs + (i0 + a0)));
-        const __m512i v3 = _mm512_and_si512(_mm512_sub_epi32(v2, va1), _mm512_set1_epi32((int)65535U));
-        const __mmask16 g0 = _mm512_mask_cmplt_epu32_mask(lm, v3, _mm512_set1_epi32((int)a2));
+        const __m512i v3 = _mm512_and_si512(_mm512_sub_epi32(v2, va1), _mm512_set1_epi32((int)(65535U)));
+        const __mmask16 g0 = _mm512_mask_cmplt_epu32_mask(lm, v3, _mm512_set1_epi32((int)(a2)));
         const __m512i at1 = _mm512_add_epi32(_mm512_mullo_epi32(v3, _mm512_set1_epi32(3)), _mm512_set1_epi32(13));
         const uint32_t w1b = (uint32_t)_mm_cvtsi128_si32(_mm512_castsi512_si128(at1));
         const uint32_t w1n = a2 * 3U + 14U > w1b ? a2 * 3U + 14U - w1b : 0;
-        const __m512i w1_0 = _mm512_maskz_loadu_epi8(nicc_mask64(w1n, 0), a3 - 4 + w1b + 0);
-        const __m512i w1_1 = _mm512_maskz_loadu_epi8(nicc_mask64(w1n, 64), a3 - 4 + w1b + 64);
-        const __m512i w1_2 = _mm512_maskz_loadu_epi8(nicc_mask64(w1n, 128), a3 - 4 + w1b + 128);
-        const __m512i w1_3 = _mm512_maskz_loadu_epi8(nicc_mask64(w1n, 192), a3 - 4 + w1b + 192);
+        const uint64_t w1m0 = nicc_mask64(w1n, 0);
+        const __m512i w1_0 = _mm512_maskz_loadu_epi8(w1m0, w1m0 ? a3 - 4 + w1b + 0 : a3);
+        const uint64_t w1m1 = nicc_mask64(w1n, 64);
+        const __m512i w1_1 = _mm512_maskz_loadu_epi8(w1m1, w1m1 ? a3 - 4 + w1b + 64 : a3);
+        const uint64_t w1m2 = nicc_mask64(w1n, 128);
+        const __m512i w1_2 = _mm512_maskz_loadu_epi8(w1m2, w1m2 ? a3 - 4 + w1b + 128 : a3);
+        const uint64_t w1m3 = nicc_mask64(w1n, 192);
+        const __m512i w1_3 = _mm512_maskz_loadu_epi8(w1m3, w1m3 ? a3 - 4 + w1b + 192 : a3);
         const __m512i d1 = nicc_window_dword(w1_0, w1_1, w1_2, w1_3, w1b, a3 - 4, at1, g0);
         const __m512i v4 = _mm512_and_si512(_mm512_srli_epi32(d1, 16), _mm512_set1_epi32((int)255U));
         const __m512i v5 = _mm512_and_si512(_mm512_srli_epi32(d1, 8), _mm512_set1_epi32((int)255U));
         const __m512i v6 = _mm512_and_si512(d1, _mm512_set1_epi32((int)255U));
-        const __m512i v7 = _mm512_and_si512(_mm512_add_epi32(v3, va4), _mm512_set1_epi32((int)65535U));
-        const __mmask16 g2 = _mm512_mask_cmplt_epu32_mask(lm, v7, _mm512_set1_epi32((int)a2));
+        const __m512i v7 = _mm512_and_si512(_mm512_add_epi32(v3, va4), _mm512_set1_epi32((int)(65535U)));
+        const __mmask16 g2 = _mm512_mask_cmplt_epu32_mask(lm, v7, _mm512_set1_epi32((int)(a2)));
         const __m512i at3 = _mm512_add_epi32(_mm512_mullo_epi32(v7, _mm512_set1_epi32(3)), _mm512_set1_epi32(13));
         const __m512i d3 = nicc_window_dword(w1_0, w1_1, w1_2, w1_3, w1b, a3 - 4, at3, g2);
         const __m512i v8 = _mm512_and_si512(_mm512_srli_epi32(d3, 16), _mm512_set1_epi32((int)255U));
@@ -298,17 +300,17 @@ static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, uint32_t a2, const
         const __m512i v14 = _mm512_mullo_epi32(v11, v13);
         const __m512i v15 = v8;
         const __m512i v16 = _mm512_mullo_epi32(v12, v15);
-        const __m512i v17 = _mm512_min_epu32(_mm512_add_epi32(v14, v16), _mm512_set1_epi32((int)65535U));
+        const __m512i v17 = _mm512_min_epu32(_mm512_add_epi32(v14, v16), _mm512_set1_epi32((int)(65535U)));
         const __m512i v18 = v5;
         const __m512i v19 = _mm512_mullo_epi32(v11, v18);
         const __m512i v20 = v9;
         const __m512i v21 = _mm512_mullo_epi32(v12, v20);
-        const __m512i v22 = _mm512_min_epu32(_mm512_add_epi32(v19, v21), _mm512_set1_epi32((int)65535U));
+        const __m512i v22 = _mm512_min_epu32(_mm512_add_epi32(v19, v21), _mm512_set1_epi32((int)(65535U)));
         const __m512i v23 = v6;
         const __m512i v24 = _mm512_mullo_epi32(v11, v23);
         const __m512i v25 = v10;
         const __m512i v26 = _mm512_mullo_epi32(v12, v25);
-        const __m512i v27 = _mm512_min_epu32(_mm512_add_epi32(v24, v26), _mm512_set1_epi32((int)65535U));
+        const __m512i v27 = _mm512_min_epu32(_mm512_add_epi32(v24, v26), _mm512_set1_epi32((int)(65535U)));
         _mm512_mask_cvtepi32_storeu_epi16(a5 + i0, lm, v17);
         _mm512_mask_cvtepi32_storeu_epi16(a6 + i0, lm, v22);
         _mm512_mask_cvtepi32_storeu_epi16(a7 + i0, lm, v27);
@@ -327,17 +329,15 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
 static void resize_vmap45(uint32_t n, const uint16_t *a0, const uint16_t *a1, const uint16_t *a2, uint32_t a3, const uint16_t *a4, const uint16_t *a5, const uint16_t *a6, uint32_t a7, uint32_t a8, uint32_t a9, uint32_t a10, uint32_t a11, uint8_t *a12, uint8_t *a13, uint8_t *a14)
 {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i bswap = _mm512_set4_epi32(0x0c0d0e0f, 0x08090a0b, 0x04050607, 0x00010203);
-    const __m512i va3 = _mm512_set1_epi32((int)a3);
-    const __m512i va7 = _mm512_set1_epi32((int)a7);
-    const __m512i va8 = _mm512_set1_epi32((int)a8);
-    const __m512i va9 = _mm512_set1_epi32((int)a9);
-    const __m512i va10 = _mm512_set1_epi32((int)a10);
-    const __m512i va11 = _mm512_set1_epi32((int)a11);
-    (void)bswap;
+    const __m512i va3 = _mm512_set1_epi32((int)(a3));
+    const __m512i va7 = _mm512_set1_epi32((int)(a7));
+    const __m512i va8 = _mm512_set1_epi32((int)(a8));
+    const __m512i va9 = _mm512_set1_epi32((int)(a9));
+    const __m512i va10 = _mm512_set1_epi32((int)(a10));
+    const __m512i va11 = _mm512_set1_epi32((int)(a11));
     for (uint32_t i0 = 0; i0 < n; i0 += 16) {
-        const __mmask16 lm = n - i0 >= 16 ? 0xffff : (__mmask16)((1U << (n - i0)) - 1);
-        const __m512i vi = _mm512_add_epi32(_mm512_set1_epi32((int)i0), iota);
+        const __mmask16 lm = n - i0 >= 16 ? (__mmask16)~0U : (__mmask16)((1U << (n - i0)) - 1);
+        const __m512i vi = _mm512_add_epi32(_mm512_set1_epi32((int)(i0)), iota);
         (void)vi;
         const __m512i v0 = vi;
         const __m512i v1 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lm, a0 + i0));
@@ -356,7 +356,7 @@ static void resize_vmap45(uint32_t n, const uint16_t *a0, const uint16_t *a1, co
         const __m512i v14 = _mm512_srlv_epi32(v12, va10);
         const __m512i v15 = _mm512_and_si512(v14, va11);
         const __m512i v16 = _mm512_add_epi32(v13, v15);
-        const __m512i v17 = _mm512_min_epu32(v16, _mm512_set1_epi32((int)255U));
+        const __m512i v17 = _mm512_min_epu32(v16, _mm512_set1_epi32((int)(255U)));
         const __m512i v18 = v6;
         const __m512i v19 = _mm512_mullo_epi32(v18, va7);
         const __m512i v20 = v2;
@@ -366,7 +366,7 @@ static void resize_vmap45(uint32_t n, const uint16_t *a0, const uint16_t *a1, co
         const __m512i v24 = _mm512_srlv_epi32(v22, va10);
         const __m512i v25 = _mm512_and_si512(v24, va11);
         const __m512i v26 = _mm512_add_epi32(v23, v25);
-        const __m512i v27 = _mm512_min_epu32(v26, _mm512_set1_epi32((int)255U));
+        const __m512i v27 = _mm512_min_epu32(v26, _mm512_set1_epi32((int)(255U)));
         const __m512i v28 = v7;
         const __m512i v29 = _mm512_mullo_epi32(v28, va7);
         const __m512i v30 = v3;
@@ -376,7 +376,7 @@ static void resize_vmap45(uint32_t n, const uint16_t *a0, const uint16_t *a1, co
         const __m512i v34 = _mm512_srlv_epi32(v32, va10);
         const __m512i v35 = _mm512_and_si512(v34, va11);
         const __m512i v36 = _mm512_add_epi32(v33, v35);
-        const __m512i v37 = _mm512_min_epu32(v36, _mm512_set1_epi32((int)255U));
+        const __m512i v37 = _mm512_min_epu32(v36, _mm512_set1_epi32((int)(255U)));
         _mm512_mask_cvtepi32_storeu_epi8(a12 + i0, lm, v17);
         _mm512_mask_cvtepi32_storeu_epi8(a13 + i0, lm, v27);
         _mm512_mask_cvtepi32_storeu_epi8(a14 + i0, lm, v37);
