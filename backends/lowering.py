@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 from ..compiler.ir import Node, Op, Pipeline
 from ..compiler.types import Array, Scalar
-from .vectorize import LANES, vector_map_reason
+from .vectorize import lane_bits, per_element, vector_map_reason
 
 # Rough cost of one node, in instructions, for the unroll and verifier budgets (eBPF-ish).
 COST = {Op.CONST: 0, Op.ELEM: 3, Op.YIELD: 2, Op.LUT: 4, Op.CRC32: 16, Op.BUCKETIZE: 20, Op.SELECT: 3,
@@ -239,9 +239,11 @@ class Chooser:
         if r.vector:
             why = vector_map_reason(self.p, n)
             if why is None:
-                self.choose(n, "schedule", "vector", f"unsigned arithmetic on up to {n.type.max} elements: {LANES} "
-                            "a step as AVX-512 vectors (payload elements gathered, tables and state read "
-                            "contiguously) where the CPU has them (checked at run time), else the scalar loop")
+                bits = lane_bits(n, per_element(n))
+                self.choose(n, "schedule", "vector", f"unsigned arithmetic on up to {n.type.max} elements: "
+                            f"{512 // bits} a step in {bits}-bit lanes as AVX-512 vectors (payload elements "
+                            "through byte permutes of a window, tables and state read contiguously) where the CPU "
+                            "has them (checked at run time), else the scalar loop")
                 return "vector"
             self.p.note(n, "vector=no", f"not as vectors: {why}")
         if trip is not None and trip <= r.unroll_max_trip and trip * cost <= r.unroll_budget:

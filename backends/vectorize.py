@@ -14,7 +14,6 @@ from __future__ import annotations
 from ..compiler.ir import COMPARE, Node, Op, Pipeline
 from ..compiler.types import BOOL, Array, Scalar
 
-LANES = 16                         # lanes a step at 32 bits (32 where every value fits 16 bits)
 MIN_ELEMENTS = 16                  # fewer elements than one vector: the scalar loop
 
 BINARY = (Op.ADD, Op.SUB, Op.MUL, Op.AND, Op.OR, Op.XOR, Op.SHL, Op.SHR)
