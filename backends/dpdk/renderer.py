@@ -158,7 +158,7 @@ class DpdkRenderer(CCore):
             return False
         self.vector_kernels.append(code)
         self.uses_simd = True
-        self.emit_line(f"if ({' && '.join(['nicc_simd_avx512()'] + guards)}) {{")
+        self.emit_line(f"if ({' && '.join(['nicc_simd_vbmi()'] + guards)}) {{")
         self.emit_line(f"    {call}")
         self.emit_line("} else {")
         self.indent += 1

@@ -25,6 +25,7 @@ import numpy as np
 
 BLOCK = 64
 TARGET = "avx512f,avx512bw,avx512vbmi"
+VECTOR_TARGET = TARGET + ",avx512vl"      # the vector maps' (nicc.backends.dpdk.vector)
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,7 @@ static inline __m512i nicc_lut256(const uint8_t *t, __m512i idx, __mmask64 high)
 /* The big-endian dword at p + at in each lane of m (0 elsewhere), for the vector maps: byte permutes of
  * the 256-byte window w0..w3 loaded from p + wb when every lane's dword lies in it, else a hardware
  * gather (when the lanes' offsets do not start at lane 0's or spread further). */
-__attribute__((target("{TARGET},avx512vl")))
+__attribute__((target("{VECTOR_TARGET}")))
 static inline __m512i nicc_window_dword(__m512i w0, __m512i w1, __m512i w2, __m512i w3, uint32_t wb,
                                         const uint8_t *p, __m512i at, __mmask16 m)
 {{
@@ -254,22 +255,9 @@ static inline __m512i nicc_window_dword(__m512i w0, __m512i w1, __m512i w2, __m5
     return _mm512_shuffle_epi8(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, at, p, 1), bswap);
 }}
 
-/* Whether the simd maps run as AVX-512 VBMI (the CPU has it and NICC_SIMD is not "scalar"); asked once. */
+/* Whether the simd and vector maps run as AVX-512 (F, BW, VL and VBMI: the CPU has them and NICC_SIMD is
+ * not "scalar"); asked once. */
 static int nicc_simd_vbmi(void)
-{{
-    static int level = -1;
-
-    if (level < 0) {{
-        const char *env = getenv("NICC_SIMD");
-
-        level = !(env != NULL && strcmp(env, "scalar") == 0) && __builtin_cpu_supports("avx512f") &&
-                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
-    }}
-    return level;
-}}
-
-/* Whether the vector maps run as AVX-512 (F, BW, VL and VBMI; NICC_SIMD is not "scalar"); asked once. */
-static int nicc_simd_avx512(void)
 {{
     static int level = -1;
 
@@ -286,11 +274,6 @@ static int nicc_simd_avx512(void)
 #define NICC_X86 0
 
 static int nicc_simd_vbmi(void)
-{{
-    return 0;
-}}
-
-static int nicc_simd_avx512(void)
 {{
     return 0;
 }}

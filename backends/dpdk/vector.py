@@ -42,7 +42,6 @@ from ..c.values import LocalArray, PacketArray, RangeArray, RomArray, StreamArra
 from ..vectorize import BINARY, contiguous, lane_bits
 from . import simd
 
-TARGET = "avx512f,avx512bw,avx512vl,avx512vbmi"
 IOTA = {32: "_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)",
         16: "_mm512_cvtepu8_epi16(_mm256_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, "
             "19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31))"}
@@ -151,8 +150,8 @@ class VectorMap:
         f0, f1 = spans[fname]
         shift, nb = 8 * (last - f1), f1 - f0 + 1
 
-        v = f"_mm512_srli_epi32({self.packet_dword(arr, idx, mask, last)}, {shift})" if shift else \
-            self.packet_dword(arr, idx, mask, last)
+        d = self.packet_dword(arr, idx, mask, last)
+        v = f"_mm512_srli_epi32({d}, {shift})" if shift else d
         return f"_mm512_and_si512({v}, _mm512_set1_epi32((int){(1 << 8 * nb) - 1}U))" if nb < 4 else v
 
     def contiguous_load(self, arr, fname: str, base: str, mask: str, t: Scalar) -> str:
@@ -351,7 +350,7 @@ class VectorMap:
         params = ", ".join(["uint32_t n"] + [d for d, _ in self.params])
         body = "\n".join(f"        {x}" for x in self.lines)
         pre = "\n".join(f"    {x}" for x in self.hoisted)
-        code = (f"#if NICC_X86\n__attribute__((target(\"{TARGET}\")))\n"
+        code = (f"#if NICC_X86\n__attribute__((target(\"{simd.VECTOR_TARGET}\")))\n"
                 f"static void {self.fn}({params})\n{{\n"
                 f"    const __m512i iota = {IOTA[self.W]};\n"
                 f"{pre}\n"
@@ -361,7 +360,7 @@ class VectorMap:
                 "        (void)vi;\n"
                 f"{body}\n    }}\n}}\n#else\n"
                 f"static void {self.fn}({params})\n{{\n    (void)n;\n    __builtin_unreachable();     "
-                "/* nicc_simd_avx512() is 0 off x86 */\n}\n#endif\n")
+                "/* nicc_simd_vbmi() is 0 off x86 */\n}\n#endif\n")
         call = f"{self.fn}({', '.join([f'(uint32_t)({count})'] + [a for _, a in self.params])});"
         return code, call, self.guards
 

@@ -4,11 +4,13 @@ interleaved emits of one-byte fields, each with the vectors and with NICC_SIMD=s
 the same code falls back to)."""
 import io
 import os
+import re
 
 import pytest
 
 import nicc.dsl as nd
 from nicc.backends.dpdk import generate
+from nicc.backends.lowering import choose_lowerings
 from nicc.compiler.ir import Op
 from nicc.compiler.passes import run_passes
 from nicc.runtime.difftest import differential_test
@@ -47,10 +49,10 @@ def test_the_maps_are_vectors(name):
     ir = pipeline(name)
     maps = [n for n in ir.body.nodes if n.op is Op.MAP]
     src = generate(ir)[f"{ir.name}_process.c"]
-    from nicc.backends.lowering import choose_lowerings
     choose_lowerings(ir, "dpdk")
     assert maps and all(n.attr("schedule") == "vector" for n in maps)
-    assert src.count("if (nicc_simd_avx512()") == len(maps), "each map: the vector call, the scalar loop after"
+    calls = re.findall(r"if \(nicc_simd_vbmi\(\)[^\n]*\) \{\n\s+\w+_vmap\w*\(", src)
+    assert len(calls) == len(maps), "each map: the vector call under the CPU check, the scalar loop after"
     if name in ("planes", "resize"):
         assert "_interleave" in src, "one-byte fields are emitted interleaved by permutes"
     if name == "narrow":

@@ -52,22 +52,9 @@ static inline __m512i nicc_window_dword(__m512i w0, __m512i w1, __m512i w2, __m5
     return _mm512_shuffle_epi8(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, at, p, 1), bswap);
 }
 
-/* Whether the simd maps run as AVX-512 VBMI (the CPU has it and NICC_SIMD is not "scalar"); asked once. */
+/* Whether the simd and vector maps run as AVX-512 (F, BW, VL and VBMI: the CPU has them and NICC_SIMD is
+ * not "scalar"); asked once. */
 static int nicc_simd_vbmi(void)
-{
-    static int level = -1;
-
-    if (level < 0) {
-        const char *env = getenv("NICC_SIMD");
-
-        level = !(env != NULL && strcmp(env, "scalar") == 0) && __builtin_cpu_supports("avx512f") &&
-                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
-    }
-    return level;
-}
-
-/* Whether the vector maps run as AVX-512 (F, BW, VL and VBMI; NICC_SIMD is not "scalar"); asked once. */
-static int nicc_simd_avx512(void)
 {
     static int level = -1;
 
@@ -84,11 +71,6 @@ static int nicc_simd_avx512(void)
 #define NICC_X86 0
 
 static int nicc_simd_vbmi(void)
-{
-    return 0;
-}
-
-static int nicc_simd_avx512(void)
 {
     return 0;
 }

@@ -52,22 +52,9 @@ static inline __m512i nicc_window_dword(__m512i w0, __m512i w1, __m512i w2, __m5
     return _mm512_shuffle_epi8(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, at, p, 1), bswap);
 }
 
-/* Whether the simd maps run as AVX-512 VBMI (the CPU has it and NICC_SIMD is not "scalar"); asked once. */
+/* Whether the simd and vector maps run as AVX-512 (F, BW, VL and VBMI: the CPU has them and NICC_SIMD is
+ * not "scalar"); asked once. */
 static int nicc_simd_vbmi(void)
-{
-    static int level = -1;
-
-    if (level < 0) {
-        const char *env = getenv("NICC_SIMD");
-
-        level = !(env != NULL && strcmp(env, "scalar") == 0) && __builtin_cpu_supports("avx512f") &&
-                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
-    }
-    return level;
-}
-
-/* Whether the vector maps run as AVX-512 (F, BW, VL and VBMI; NICC_SIMD is not "scalar"); asked once. */
-static int nicc_simd_avx512(void)
 {
     static int level = -1;
 
@@ -84,11 +71,6 @@ static int nicc_simd_avx512(void)
 #define NICC_X86 0
 
 static int nicc_simd_vbmi(void)
-{
-    return 0;
-}
-
-static int nicc_simd_avx512(void)
 {
     return 0;
 }
@@ -256,7 +238,7 @@ static const uint16_t resize_lut_row_out[480] = {
 };
 
 #if NICC_X86
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
+__attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vl")))
 static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, uint32_t a2, const uint8_t *a3, uint32_t a4, uint16_t *a5, uint16_t *a6, uint16_t *a7)
 {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -320,12 +302,12 @@ static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, uint32_t a2, const
 static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, uint32_t a2, const uint8_t *a3, uint32_t a4, uint16_t *a5, uint16_t *a6, uint16_t *a7)
 {
     (void)n;
-    __builtin_unreachable();     /* nicc_simd_avx512() is 0 off x86 */
+    __builtin_unreachable();     /* nicc_simd_vbmi() is 0 off x86 */
 }
 #endif
 
 #if NICC_X86
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
+__attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vl")))
 static void resize_vmap45(uint32_t n, const uint16_t *a0, const uint16_t *a1, const uint16_t *a2, uint32_t a3, const uint16_t *a4, const uint16_t *a5, const uint16_t *a6, uint32_t a7, uint32_t a8, uint32_t a9, uint32_t a10, uint32_t a11, uint8_t *a12, uint8_t *a13, uint8_t *a14)
 {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -386,7 +368,7 @@ static void resize_vmap45(uint32_t n, const uint16_t *a0, const uint16_t *a1, co
 static void resize_vmap45(uint32_t n, const uint16_t *a0, const uint16_t *a1, const uint16_t *a2, uint32_t a3, const uint16_t *a4, const uint16_t *a5, const uint16_t *a6, uint32_t a7, uint32_t a8, uint32_t a9, uint32_t a10, uint32_t a11, uint8_t *a12, uint8_t *a13, uint8_t *a14)
 {
     (void)n;
-    __builtin_unreachable();     /* nicc_simd_avx512() is 0 off x86 */
+    __builtin_unreachable();     /* nicc_simd_vbmi() is 0 off x86 */
 }
 #endif
 
@@ -512,7 +494,7 @@ int resize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
     uint16_t map_r[112];
     uint16_t map_g[112];
     uint16_t map_b[112];
-    if (nicc_simd_avx512()) {
+    if (nicc_simd_vbmi()) {
         resize_vmap((uint32_t)(112U), (uint32_t)(v8), (uint32_t)(x02), (uint32_t)(n_pixels), io, (uint32_t)(1U), map_r, map_g, map_b);
     } else {
         for (uint32_t i9 = 0; i9 < 112U; i9++) {
@@ -565,7 +547,7 @@ int resize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
     uint8_t map_r42[112];
     uint8_t map_g43[112];
     uint8_t map_b44[112];
-    if (nicc_simd_avx512()) {
+    if (nicc_simd_vbmi()) {
         resize_vmap45((uint32_t)(112U), map_r, map_g, map_b, (uint32_t)(v8), &img_rd->h_r[0], &img_rd->h_g[0], &img_rd->h_b[0], (uint32_t)(v39), (uint32_t)(v41), (uint32_t)(16U), (uint32_t)(15U), (uint32_t)(1U), map_r42, map_g43, map_b44);
     } else {
         for (uint32_t i46 = 0; i46 < 112U; i46++) {
