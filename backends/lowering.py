@@ -242,7 +242,8 @@ class Chooser:
                 bits = lane_bits(n, per_element(n))
                 self.choose(n, "schedule", "vector", f"unsigned arithmetic on up to {n.type.max} elements: "
                             f"{512 // bits} a step in {bits}-bit lanes as AVX-512 vectors (payload elements "
-                            "through byte permutes of a window, tables and state read contiguously) where the CPU "
+                            f"through byte permutes of a window{' of byte planes' if bits == 16 else ''}, tables "
+                            "and state read contiguously) where the CPU "
                             "has them (checked at run time), else the scalar loop")
                 return "vector"
             self.p.note(n, "vector=no", f"not as vectors: {why}")

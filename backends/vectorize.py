@@ -1,13 +1,16 @@
-"""Which maps can run as vectors of 16 elements (``schedule=vector``), decided on the IR alone.
+"""Which maps can run as vectors of 16 or 32 elements (``schedule=vector``), decided on the IR alone.
 
 The lowering pass asks :func:`vector_map_reason` for each map on a target that has vectors (DPDK);
 :mod:`nicc.backends.dpdk.vector` renders the maps it accepts. A map qualifies when every value of its
 body is an unsigned integer of up to 32 bits or a bool, every op of its body has a vector rule
 (unsigned arithmetic with wrap or saturation, bit ops, shifts, compares, select, casts) and every
 array it reads is a payload array (gathered at any index) or a table, a stream record's array or an
-earlier map's results read at ``i`` or ``base + i`` (contiguous loads).
+earlier map's results read at ``i`` or ``base + i`` (contiguous loads). :func:`lane_bits` picks
+16 lanes of 32 bits or 32 of 16 (every value fits 16 bits, payload arrays gathered only where
+their elements are one-byte fields: read from byte planes).
 
     vector_map_reason(p, m)         # None, or why not: "its body has a crc32"
+    lane_bits(m, per_element(m))    # 16 or 32
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from ..compiler.ir import COMPARE, Node, Op, Pipeline
 from ..compiler.types import BOOL, Array, Scalar
 
 MIN_ELEMENTS = 16                  # fewer elements than one vector: the scalar loop
+MAX_PLANE_BYTES = 16384            # payload arrays read as planes at most (their planes are on the stack)
 
 BINARY = (Op.ADD, Op.SUB, Op.MUL, Op.AND, Op.OR, Op.XOR, Op.SHL, Op.SHR)
 BODY_OPS = set(BINARY) | set(COMPARE) | {Op.NOT, Op.SELECT, Op.CAST, Op.CONST, Op.ELEM, Op.GATHER, Op.YIELD}
@@ -91,18 +95,24 @@ def vector_map_reason(p: Pipeline, m: Node) -> str | None:
     return None
 
 
+def planar(t: Array) -> bool:
+    """Whether a payload array of type ``t`` can be read as byte planes: elements of 1 to 4 one-byte
+    fields (RGB pixels), small enough for planes on the stack (:mod:`nicc.backends.dpdk.planes`)."""
+    return (1 <= len(t.struct.fields) <= 4 and t.max * len(t.struct.fields) <= MAX_PLANE_BYTES and
+            all(isinstance(ft, Scalar) and ft.kind == "u" and ft.bits == 8 for _, ft in t.struct.fields))
+
+
 def lane_bits(m: Node, per: set[int]) -> int:
     """16 when every value of map ``m``'s body and every value it takes from outside fits 16 bits (32
-    lanes a step), else 32 (16 lanes). Maps that read the payload keep 32-bit lanes: payload elements
-    are read as dwords 16 lanes at a time (two windows a step at 16 bits cost more than the halved
-    arithmetic saves: E4's horizontal pass measured so)."""
+    lanes a step), else 32 (16 lanes). Payload arrays it gathers from must then be :func:`planar`
+    (read from byte planes, one permute a read); other payload reads are dwords, 16 lanes at a time."""
     if m.type.max > 0xFFFF:
         return 32
     for b in m.body.nodes:
         if id(b) not in per:
             continue
         if (b.op is Op.ELEM and m.args[b.attr("input")].op is Op.ARRAY) or \
-                (b.op is Op.GATHER and b.args[0].op is Op.ARRAY):
+                (b.op is Op.GATHER and b.args[0].op is Op.ARRAY and not planar(b.args[0].type)):
             return 32
         for v in [b] + [a for a in b.args if id(a) not in per]:
             if isinstance(v.type, Scalar) and v.type != BOOL and v.type.bits > 16:

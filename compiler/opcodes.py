@@ -123,7 +123,7 @@ SPECS: dict[Op, OpSpec] = {
     Op.LUT: OpSpec(("table",), arity=1, optional=("impl",)),
     Op.BUCKETIZE: OpSpec(("boundaries",), arity=1, optional=("impl",)),
     Op.CRC32: OpSpec(arity=1, optional=("impl",)),
-    Op.MAP: OpSpec(optional=("fuse", "trip", "schedule")),
+    Op.MAP: OpSpec(optional=("fuse", "trip", "schedule", "guard")),
     Op.ELEM: OpSpec(("input", "field"), arity=0),
     Op.YIELD: OpSpec(("names",), result=False),
     Op.STATE_READ: OpSpec(("state",), arity=1),

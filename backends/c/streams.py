@@ -152,6 +152,16 @@ class StreamRules(abc.ABC):
             self.emit_line(f"    {rec}->{f} = {rest[0]};")
             return None
         off, arr = rest[0], rest[1]
+        members = t.struct.fields
+        if self.variable_memcpy and isinstance(arr, LocalArray) and not self.bound_to_max and arr.trip and \
+                self.ranges.of(n.args[1])[1] + arr.trip <= t.max and all(arr.struct.field(m) == mt for m, mt in members):
+            # a constant count that the value ranges show always fits from any offset: constant-size copies
+            self.emit_line(f"if ({when}) {{")
+            for m, mt in members:
+                dst = f"{rec}->{f}" if m == "_" else f"{rec}->{f}_{m}"
+                self.emit_line(f"    memcpy(&{dst}[{off}], {arr.fields[m]}, {arr.trip}U * sizeof({self.ty(mt)}));")
+            self.emit_line("}")
+            return None
         u32 = self.ty(U32)
         k = self.fresh("k")
         self.emit_line(f"if ({when} && {off} < {t.max}U) {{")
@@ -164,7 +174,6 @@ class StreamRules(abc.ABC):
         if arr.max < t.max:
             self.emit_line(f"if ({k} > {arr.max}U)")
             self.emit_line(f"    {k} = {arr.max}U;")
-        members = t.struct.fields
         if self.variable_memcpy and isinstance(arr, LocalArray) and not self.bound_to_max and \
                 all(arr.struct.field(m) == mt for m, mt in members):
             for m, mt in members:           # a map's results into the record: one copy per member

@@ -34,7 +34,7 @@ from ..c.streams import record_members
 from ..c.values import FusedMap, PacketArray, field_offset
 from ..c.cstyle import c_const, cond
 from ..c.emitplan import Piece
-from . import simd
+from . import planes, simd
 from .vector import Fallback, VectorMap, interleave
 
 ATOMIC_CMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
@@ -53,7 +53,7 @@ class DpdkRenderer(CCore):
         self.prefix = pipeline.name
         self.kernels: list[str] = []          # C of the simd maps' vector functions
         self.vector_kernels: list[str] = []   # C of the vector maps' functions (after the tables they read)
-        self.interleaves: set[str] = set()
+        self.once: set[str] = set()           # helpers emitted once: interleave kernels, plane reads
         self.uses_simd = False
 
     def refuse_multicast(self, n) -> None:
@@ -156,6 +156,9 @@ class DpdkRenderer(CCore):
         except Fallback as e:
             self.emit_line(f"/* the scalar loop only: {e} */")
             return False
+        if k.planes.of and "planes" not in self.once:
+            self.once.add("planes")
+            self.vector_kernels.append(planes.HELPER)
         self.vector_kernels.append(code)
         self.uses_simd = True
         self.emit_line(f"if ({' && '.join(['nicc_simd_vbmi()'] + guards)}) {{")
@@ -170,8 +173,8 @@ class DpdkRenderer(CCore):
             return False
         k = len(st.fields)
         fn = f"{self.prefix}_interleave{k}"
-        if fn not in self.interleaves:
-            self.interleaves.add(fn)
+        if fn not in self.once:
+            self.once.add(fn)
             self.vector_kernels.append(interleave(k, fn))
         self.uses_simd = True
         planes = ", ".join(f"(const uint8_t *){v.fields[f]}" for f, _ in st.fields)

@@ -4,15 +4,15 @@ A map whose body is unsigned integer arithmetic, compares, selects, casts and re
 elements (E4's horizontal and vertical passes; :func:`nicc.backends.vectorize.vector_map_reason`
 decides) runs in a function of its own, compiled with ``target("avx512f,avx512bw,avx512vl,
 avx512vbmi")``: every value of the body is a vector of 16 u32 lanes, one element each, holding the
-value zero-extended (a ``bool`` is a lane mask); where every value fits 16 bits and the map reads no
-payload, 32 u16 lanes (``lane_bits``). Each op has a rule (the ``r_*`` methods) that
+value zero-extended (a ``bool`` is a lane mask); where every value fits 16 bits, 32 u16 lanes
+(``lane_bits``; payload arrays are then read from byte planes, :mod:`nicc.backends.dpdk.planes`). Each op has a rule (the ``r_*`` methods) that
 keeps the IR's meaning exactly: wrapping results are masked to their width, saturating ones clamped,
 shifts by the width or more give 0 (``vpsllvd``/``vpsrlvd`` give 0 from 32; below, the mask clears
 what left the width).
 
 Reads:
 
-* a payload array (``io``): per element and index, the big-endian dword that ends at the last field
+* a payload array (``io``), in 32-bit lanes: per element and index, the big-endian dword that ends at the last field
   read (the bytes before it lie in the payload or the headers, never past the element); a lane whose
   index is past the count reads 0, as ``gather`` says. The first read of an array in a step loads a
   256-byte window of the payload from lane 0's dword (bytes past the array's end masked off: masked
@@ -41,6 +41,7 @@ from ...compiler.types import BOOL, Scalar
 from ..c.values import LocalArray, PacketArray, RangeArray, RomArray, StreamArray, field_offset
 from ..vectorize import BINARY, contiguous, lane_bits
 from . import simd
+from .planes import Planes
 
 IOTA = {32: "_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)",
         16: "_mm512_cvtepu8_epi16(_mm256_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, "
@@ -69,6 +70,7 @@ class VectorMap:
         self.L = 512 // self.W                          # lanes a step
         self.e, self.u = f"epi{self.W}", f"epu{self.W}"
         self.K = f"__mmask{self.L}"                     # a lane mask
+        self.planes = Planes(self)                      # 16-bit lanes read the payload from byte planes
 
     def splat(self, v) -> str:
         return f"_mm512_set1_{self.e}(({'short' if self.W == 16 else 'int'})({v}))"
@@ -210,9 +212,13 @@ class VectorMap:
             key = ("inrange", iv, cnt)
             if key not in self.gathered:
                 name = f"g{len(self.gathered)}"
-                self.lines.append(f"const {self.K} {name} = _mm512_mask_cmplt_epu32_mask(lm, {iv}, "
+                self.lines.append(f"const {self.K} {name} = _mm512_mask_cmplt_{self.u}_mask(lm, {iv}, "
                                   f"{self.splat(cnt)});")
                 self.gathered[key] = name
+            if self.W == 16:                    # vectorize.planar: 1-4 one-byte fields
+                read = {b.attr("field") for b in self.per_elem if b.op is Op.GATHER and b.args[0] is n.args[0]}
+                fields = [name for name, _ in arr.struct.fields if name in read]
+                return self.planes.read(arr, f, iv, self.gathered[key], fields)
             fields = {b.attr("field") for b in self.per_elem if b.op is Op.GATHER and b.args[0] is n.args[0]
                       and b.args[1] is idx}
             return self.packet_field(arr, f, iv, self.gathered[key], fields)
@@ -350,7 +356,7 @@ class VectorMap:
         params = ", ".join(["uint32_t n"] + [d for d, _ in self.params])
         body = "\n".join(f"        {x}" for x in self.lines)
         pre = "\n".join(f"    {x}" for x in self.hoisted)
-        code = (f"#if NICC_X86\n__attribute__((target(\"{simd.VECTOR_TARGET}\")))\n"
+        code = (f"#if NICC_X86\n{''.join(self.planes.consts)}__attribute__((target(\"{simd.VECTOR_TARGET}\")))\n"
                 f"static void {self.fn}({params})\n{{\n"
                 f"    const __m512i iota = {IOTA[self.W]};\n"
                 f"{pre}\n"

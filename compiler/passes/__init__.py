@@ -14,6 +14,7 @@ Target-neutral passes, in order (each in its own module):
 ``eliminate_implied_checks``      checks earlier ones imply go; reads proven in bounds: ``checked``
 ``eliminate_dead_code``           unreachable code, unused values, tables and groups
 ``mark_fusion``                   ``fuse=emit`` on maps only the emit uses, with no check after
+``guard_maps``                    ``guard=stop`` on maps whose results a later drop or reject skips
 ``annotate_trip_counts``          ``trip=N`` on maps with a constant element count
 ================================  =============================================================
 
@@ -34,6 +35,7 @@ from .cse import eliminate_common_subexpressions
 from .dead_code import eliminate_dead_code
 from .fold import fold_constants
 from .fusion import mark_fusion
+from .guards import guard_maps
 from .hoist import hoist_invariants
 from .trips import annotate_trip_counts
 from .verify import verify
@@ -49,6 +51,7 @@ PASSES: list[Pass] = [
     eliminate_implied_checks,
     eliminate_dead_code,
     mark_fusion,
+    guard_maps,
     annotate_trip_counts,
 ]
 

@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 PIPELINES = {"gathers": ("pipelines/vectors.py", "gathers"), "chained": ("pipelines/vectors.py", "chained"),
              "planes": ("pipelines/vectors.py", "planes"), "narrow": ("pipelines/vectors.py", "narrow"),
-             "resize": ("../../examples/resize.py", None)}
+             "pixels": ("pipelines/vectors.py", "pixels"), "resize": ("../../examples/resize.py", None)}
 
 
 def avx512() -> bool:
@@ -55,8 +55,10 @@ def test_the_maps_are_vectors(name):
     assert len(calls) == len(maps), "each map: the vector call under the CPU check, the scalar loop after"
     if name in ("planes", "resize"):
         assert "_interleave" in src, "one-byte fields are emitted interleaved by permutes"
-    if name == "narrow":
+    if name in ("narrow", "pixels"):
         assert "__mmask32 lm" in src, "a map of 16-bit values runs 32 lanes a step"
+    if name in ("pixels", "resize"):
+        assert "nicc_plane_bytes16(" in src, "one-byte fields of the payload are read from planes"
 
 
 @pytest.mark.toolchain

@@ -1,10 +1,10 @@
-"""hoist_invariants, eliminate_common_subexpressions, eliminate_dead_code, mark_fusion and
+"""hoist_invariants, eliminate_common_subexpressions, eliminate_dead_code, mark_fusion, guard_maps and
 annotate_trip_counts on IR text before and after (with their notes), and the interpreter's
 results the same before and after each."""
 import pytest
 
 from nicc.compiler.passes import (annotate_trip_counts, eliminate_common_subexpressions, eliminate_dead_code,
-                                  eliminate_implied_checks, hoist_invariants, mark_fusion)
+                                  eliminate_implied_checks, guard_maps, hoist_invariants, mark_fusion)
 from tests.unit.ir_fixtures import after, canon, pipe, same_meaning
 
 END = "verdict[verdict=pass, group=none]\n"
@@ -78,6 +78,27 @@ CASES = {
         "emit[endian=(be, be)] %3, %6\n" + END,
         REC9 + MAP.replace("{\n", "{\n# not fused: the check at t.py:1 can still stop the packet after it\n", 1)
         + "%9:bool = cast[overflow=wrap] %3\nverdict_if[verdict=drop, group=none] %9\nemit[endian=(be, be)] %3, %6\n"
+        + END),
+    "guard_maps: a map used only after a drop whose condition is pure: the condition moves before it": (
+        guard_maps, "",
+        REC9 + MAP + "%9:u8 = const[value=7]\n%10:bool = eq %3, %9\nverdict_if[verdict=drop, group=none] %10\n"
+        "emit[endian=(be, be)] %3, %6\n" + END,
+        REC9 + "%9:u8 = const[value=7]\n%10:bool = eq %3, %9\n"
+        + MAP.replace("map %5", "map[guard=stop] %5").replace("{\n", "{\n# guard=stop: computed only when the packet "
+                                                             "passes the check at line 1 (nothing else uses its "
+                                                             "results before)\n", 1)
+        + "verdict_if[verdict=drop, group=none] %10\nemit[endian=(be, be)] %3, %6\n" + END),
+    "guard_maps: not when the condition reads state (written after the map, it could differ)": (
+        guard_maps, "state @s : u8[4] = 0",
+        REC9 + MAP + "%9:u8 = state_read[state=s] %3\n%10:bool = cast[overflow=wrap] %9\n"
+        "verdict_if[verdict=drop, group=none] %10\nemit[endian=(be, be)] %3, %6\n" + END,
+        REC9 + MAP + "%9:u8 = state_read[state=s] %3\n%10:bool = cast[overflow=wrap] %9\n"
+        "verdict_if[verdict=drop, group=none] %10\nemit[endian=(be, be)] %3, %6\n" + END),
+    "guard_maps: not when the results are used before the check": (
+        guard_maps, "",
+        REC9 + MAP + "emit[endian=(be)] %6\n%9:bool = cast[overflow=wrap] %3\nverdict_if[verdict=drop, group=none] %9\n"
+        + END,
+        REC9 + MAP + "emit[endian=(be)] %6\n%9:bool = cast[overflow=wrap] %3\nverdict_if[verdict=drop, group=none] %9\n"
         + END),
     "mark_fusion: not when the map's result is emitted twice": (
         mark_fusion, "", REC9 + MAP + "emit[endian=(be, be)] %6, %6\n" + END, REC9 + MAP + "emit[endian=(be, be)] %6, %6\n" + END),

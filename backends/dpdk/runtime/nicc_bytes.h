@@ -55,26 +55,25 @@ static inline uint64_t nicc_ldb(const uint8_t *pl, uint32_t plen, uint64_t pos, 
 
 /* framing.rewrite for a new payload of olen bytes already after the 42 header bytes: IPv4 total
  * length and UDP length set, the IPv4 header checksum recomputed (the one's-complement sum does
- * not depend on byte order: summed as native 32-bit words, folded, stored as it was summed), the
+ * not depend on byte order: summed as native 16-bit words, folded, stored as it was summed), the
  * UDP checksum 0. */
 static inline void nicc_rewrite_headers(uint8_t *pkt, uint32_t olen)
 {
-    uint64_t sum = 0;
-    uint32_t w;
-    uint16_t c;
+    uint16_t w[10], len, c;
+    uint32_t sum = 0;
 
-    nicc_st16be(pkt + 16, (uint16_t)(28U + olen));
-    pkt[24] = 0;
-    pkt[25] = 0;
-    for (int i = 14; i < 34; i += 4) {
-        memcpy(&w, pkt + i, 4);
-        sum += w;
-    }
-    sum = (sum & 0xffffffffU) + (sum >> 32);
-    sum = (sum & 0xffffU) + (sum >> 16);
+    /* the header's 16-bit words are read before anything is stored into it (a load that overlaps a
+     * narrower store still in flight waits for it), the new length and a zero checksum put in place */
+    memcpy(w, pkt + 14, 20);
+    nicc_st16be((uint8_t *)&len, (uint16_t)(28U + olen));
+    w[1] = len;
+    w[5] = 0;
+    for (int i = 0; i < 10; i++)
+        sum += w[i];
     sum = (sum & 0xffffU) + (sum >> 16);
     sum = (sum & 0xffffU) + (sum >> 16);
     c = (uint16_t)~sum;
+    memcpy(pkt + 16, &len, 2);
     memcpy(pkt + 24, &c, 2);
     nicc_st16be(pkt + 38, (uint16_t)(8U + olen));
     pkt[40] = 0;

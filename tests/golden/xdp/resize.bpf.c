@@ -48,9 +48,9 @@ struct nicc_scratch {
     __u16 map_r[112];
     __u16 map_g[112];
     __u16 map_b[112];
-    __u8 map_r52[112];
-    __u8 map_g53[112];
-    __u8 map_b54[112];
+    __u8 map_r54[112];
+    __u8 map_g55[112];
+    __u8 map_b56[112];
 };
 
 struct {
@@ -491,103 +491,105 @@ int nicc_resize(struct xdp_md *ctx)
     barrier_var(ix49);
     __u16 v50 = (ix49 < 480U ? nicc_lut_row_w1[ix49] : 0);
     __u32 v51 = (__u32)v50; /* @33 */
+    /* resize.py:84: out_row = ROW_OUT[rec.row] */
+    __u32 ix52 = (__u32)row; /* @34 */
+
+    barrier_var(ix52);
+    __u16 v53 = (ix52 < 480U ? nicc_lut_row_out[ix52] : 0);
     /* resize.py:80: out = nd.map(vertical, cols, h) */
-    for (__u32 i55 = 0; i55 < 112U; i55++) { /* @34 */
-        __u16 v56 = (__u16)i55; /* @35 */
-        __u16 r = s->map_r[i55]; /* @35 */
-        __u16 g = s->map_g[i55]; /* @35 */
-        __u16 b = s->map_b[i55]; /* @35 */
-        /* resize.py:76: up = prev[ox0 + k] */
-        __u16 v57 = (__u16)(v8 + v56); /* @36 */
-        __u32 ix58 = (__u32)v57; /* @37 */
+    if (!((v53 == 65535U))) { /* @35 */
+        for (__u32 i57 = 0; i57 < 112U; i57++) {
+            __u16 v58 = (__u16)i57; /* @36 */
+            __u16 r = s->map_r[i57]; /* @36 */
+            __u16 g = s->map_g[i57]; /* @36 */
+            __u16 b = s->map_b[i57]; /* @36 */
+            /* resize.py:76: up = prev[ox0 + k] */
+            __u16 v59 = (__u16)(v8 + v58); /* @37 */
+            __u32 ix60 = (__u32)v59; /* @38 */
 
-        barrier_var(ix58);
-        __u16 v59 = (img && ix58 < 224U ? img->h_r[ix58] : 0);
-        __u32 ix60 = (__u32)v57; /* @37 */
+            barrier_var(ix60);
+            __u16 v61 = (img && ix60 < 224U ? img->h_r[ix60] : 0);
+            __u32 ix62 = (__u32)v59; /* @38 */
 
-        barrier_var(ix60);
-        __u16 v61 = (img && ix60 < 224U ? img->h_g[ix60] : 0);
-        __u32 ix62 = (__u32)v57; /* @37 */
+            barrier_var(ix62);
+            __u16 v63 = (img && ix62 < 224U ? img->h_g[ix62] : 0);
+            __u32 ix64 = (__u32)v59; /* @38 */
 
-        barrier_var(ix62);
-        __u16 v63 = (img && ix62 < 224U ? img->h_b[ix62] : 0);
-        /* resize.py:77: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
-        __u32 v64 = (__u32)v59; /* @38 */
-        __u32 v65 = (__u32)(v64 * v48); /* @39 */
-        __u32 v66 = (__u32)r; /* @40 */
-        __u32 v67 = (__u32)(v66 * v51); /* @41 */
-        __u32 v68 = (__u32)(v65 + v67); /* @42 */
-        /* resize.py:78: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
-        __u32 v69 = (16U >= 32 ? 0 : (__u32)(v68 >> 16U)); /* @43 */
-        __u32 v70 = (15U >= 32 ? 0 : (__u32)(v68 >> 15U)); /* @43 */
-        __u32 v71 = (__u32)(v70 & 1U); /* @44 */
-        __u32 v72 = (__u32)(v69 + v71); /* @45 */
-        __u8 v73 = (v72 > 255U ? 255U : (__u8)v72); /* @46 */
-        /* resize.py:77: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
-        __u32 v74 = (__u32)v61; /* @38 */
-        __u32 v75 = (__u32)(v74 * v48); /* @39 */
-        __u32 v76 = (__u32)g; /* @40 */
-        __u32 v77 = (__u32)(v76 * v51); /* @41 */
-        __u32 v78 = (__u32)(v75 + v77); /* @42 */
-        /* resize.py:78: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
-        __u32 v79 = (16U >= 32 ? 0 : (__u32)(v78 >> 16U)); /* @43 */
-        __u32 v80 = (15U >= 32 ? 0 : (__u32)(v78 >> 15U)); /* @43 */
-        __u32 v81 = (__u32)(v80 & 1U); /* @44 */
-        __u32 v82 = (__u32)(v79 + v81); /* @45 */
-        __u8 v83 = (v82 > 255U ? 255U : (__u8)v82); /* @46 */
-        /* resize.py:77: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
-        __u32 v84 = (__u32)v63; /* @38 */
-        __u32 v85 = (__u32)(v84 * v48); /* @39 */
-        __u32 v86 = (__u32)b; /* @40 */
-        __u32 v87 = (__u32)(v86 * v51); /* @41 */
-        __u32 v88 = (__u32)(v85 + v87); /* @42 */
-        /* resize.py:78: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
-        __u32 v89 = (16U >= 32 ? 0 : (__u32)(v88 >> 16U)); /* @43 */
-        __u32 v90 = (15U >= 32 ? 0 : (__u32)(v88 >> 15U)); /* @43 */
-        __u32 v91 = (__u32)(v90 & 1U); /* @44 */
-        __u32 v92 = (__u32)(v89 + v91); /* @45 */
-        __u8 v93 = (v92 > 255U ? 255U : (__u8)v92); /* @46 */
-        /* resize.py:80: out = nd.map(vertical, cols, h) */
-        s->map_r52[i55] = v73; /* @34 */
-        s->map_g53[i55] = v83;
-        s->map_b54[i55] = v93;
+            barrier_var(ix64);
+            __u16 v65 = (img && ix64 < 224U ? img->h_b[ix64] : 0);
+            /* resize.py:77: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
+            __u32 v66 = (__u32)v61; /* @39 */
+            __u32 v67 = (__u32)(v66 * v48); /* @40 */
+            __u32 v68 = (__u32)r; /* @41 */
+            __u32 v69 = (__u32)(v68 * v51); /* @42 */
+            __u32 v70 = (__u32)(v67 + v69); /* @43 */
+            /* resize.py:78: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
+            __u32 v71 = (16U >= 32 ? 0 : (__u32)(v70 >> 16U)); /* @44 */
+            __u32 v72 = (15U >= 32 ? 0 : (__u32)(v70 >> 15U)); /* @44 */
+            __u32 v73 = (__u32)(v72 & 1U); /* @45 */
+            __u32 v74 = (__u32)(v71 + v73); /* @46 */
+            __u8 v75 = (v74 > 255U ? 255U : (__u8)v74); /* @47 */
+            /* resize.py:77: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
+            __u32 v76 = (__u32)v63; /* @39 */
+            __u32 v77 = (__u32)(v76 * v48); /* @40 */
+            __u32 v78 = (__u32)g; /* @41 */
+            __u32 v79 = (__u32)(v78 * v51); /* @42 */
+            __u32 v80 = (__u32)(v77 + v79); /* @43 */
+            /* resize.py:78: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
+            __u32 v81 = (16U >= 32 ? 0 : (__u32)(v80 >> 16U)); /* @44 */
+            __u32 v82 = (15U >= 32 ? 0 : (__u32)(v80 >> 15U)); /* @44 */
+            __u32 v83 = (__u32)(v82 & 1U); /* @45 */
+            __u32 v84 = (__u32)(v81 + v83); /* @46 */
+            __u8 v85 = (v84 > 255U ? 255U : (__u8)v84); /* @47 */
+            /* resize.py:77: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
+            __u32 v86 = (__u32)v65; /* @39 */
+            __u32 v87 = (__u32)(v86 * v48); /* @40 */
+            __u32 v88 = (__u32)b; /* @41 */
+            __u32 v89 = (__u32)(v88 * v51); /* @42 */
+            __u32 v90 = (__u32)(v87 + v89); /* @43 */
+            /* resize.py:78: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
+            __u32 v91 = (16U >= 32 ? 0 : (__u32)(v90 >> 16U)); /* @44 */
+            __u32 v92 = (15U >= 32 ? 0 : (__u32)(v90 >> 15U)); /* @44 */
+            __u32 v93 = (__u32)(v92 & 1U); /* @45 */
+            __u32 v94 = (__u32)(v91 + v93); /* @46 */
+            __u8 v95 = (v94 > 255U ? 255U : (__u8)v94); /* @47 */
+            /* resize.py:80: out = nd.map(vertical, cols, h) */
+            s->map_r54[i57] = v75; /* @35 */
+            s->map_g55[i57] = v85;
+            s->map_b56[i57] = v95;
+        }
     }
     /* resize.py:81: s.h.write_at(ox0, h) */
-    if (img && v8 < 224U) { /* @47 */
-        __u32 k94 = 224U - v8;
+    if (img && v8 < 224U) { /* @48 */
+        __u32 k96 = 224U - v8;
 
-        if (112U < k94)
-            k94 = 112U;
-        if (k94 > 112U)
-            k94 = 112U;
-        for (__u32 i95 = 0; i95 < k94; i95++) {
-            __u32 j = v8 + i95;
+        if (112U < k96)
+            k96 = 112U;
+        if (k96 > 112U)
+            k96 = 112U;
+        for (__u32 i97 = 0; i97 < k96; i97++) {
+            __u32 j = v8 + i97;
 
             if (j >= 224U)
                 break;
-            img->h_r[j] = s->map_r[i95];
-            img->h_g[j] = s->map_g[i95];
-            img->h_b[j] = s->map_b[i95];
+            img->h_r[j] = s->map_r[i97];
+            img->h_g[j] = s->map_g[i97];
+            img->h_b[j] = s->map_b[i97];
         }
     }
     /* resize.py:82: s.write(image_id=rec.image_id, next_row=nd.where(second, rec.row + 1, rec.row), */
-    __u16 v96 = (v3 ? (__u16)(row + 1U) : row); /* @48 */
+    __u16 v98 = (v3 ? (__u16)(row + 1U) : row); /* @49 */
     /* resize.py:83: next_x0=nd.where(second, nd.const(T0.x0, nd.u16), nd.const(T1.x0, nd.u16))) */
-    __u16 v97 = (v3 ? 0U : 320U); /* @49 */
+    __u16 v99 = (v3 ? 0U : 320U); /* @50 */
     /* resize.py:82: s.write(image_id=rec.image_id, next_row=nd.where(second, rec.row + 1, rec.row), */
-    if (img) /* @50 */
+    if (img) /* @51 */
         img->image_id = image_id;
-    if (img) /* @50 */
-        img->next_row = v96;
-    if (img) /* @50 */
-        img->next_x0 = v97;
-    /* resize.py:84: out_row = ROW_OUT[rec.row] */
-    __u32 ix98 = (__u32)row; /* @51 */
-
-    barrier_var(ix98);
-    __u16 v99 = (ix98 < 480U ? nicc_lut_row_out[ix98] : 0);
+    if (img) /* @51 */
+        img->next_row = v98;
+    if (img) /* @51 */
+        img->next_x0 = v99;
     /* resize.py:85: nd.drop_if(out_row == NONE) */
-    if (v99 == 65535U) /* @52 */
+    if (v53 == 65535U) /* @52 */
         return (img ? img->busy = 0 : 0), nicc_done(cnt, NICC_DROP);
     /* resize.py:86: return nd.to_host(rec.image_id, out_row, ox0, n_out, out) */
     if (!io_copy) { /* @53 */
@@ -603,16 +605,16 @@ int nicc_resize(struct xdp_md *ctx)
     if (io + 10 > io_end)
         return (img ? img->busy = 0 : 0), nicc_done(cnt, NICC_UNHANDLED);
     nicc_st32be(io, image_id);
-    nicc_st16be(io + 4, v99);
+    nicc_st16be(io + 4, v53);
     nicc_st16be(io + 6, v8);
     nicc_st16be(io + 8, 112U);
     for (__u32 i100 = 0; i100 < 112U; i100++) {
         __u8 *o101 = io + 10 + i100 * 3;
         if (o101 + 3 > io_end)
             return (img ? img->busy = 0 : 0), nicc_done(cnt, NICC_UNHANDLED);
-        *o101 = s->map_r52[i100];
-        *(o101 + 1) = s->map_g53[i100];
-        *(o101 + 2) = s->map_b54[i100];
+        *o101 = s->map_r54[i100];
+        *(o101 + 1) = s->map_g55[i100];
+        *(o101 + 2) = s->map_b56[i100];
     }
     return (img ? img->busy = 0 : 0), nicc_finish(ctx, cnt, io_copy, 346U, NICC_PASS); /* @54 */
 }

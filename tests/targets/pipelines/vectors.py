@@ -110,3 +110,55 @@ def narrow(rec: V4):
                 "f": nd.where(flag, w, e.x), "g": flag.cast(nd.u8), "t": (wr >> 3).cast(nd.u8), "b": flag}
     b = nd.map(f, nd.range(rec.n.cast(nd.u16), max=200), a)
     return nd.to_host(rec.n, b, b)
+
+
+class Rgb(nd.Struct):
+    r = nd.u8
+    g = nd.u8
+    b = nd.u8
+
+
+class Duo(nd.Struct):
+    x = nd.u8
+    y = nd.u8
+
+
+class Quad(nd.Struct):
+    a = nd.u8
+    b = nd.u8
+    c = nd.u8
+    d = nd.u8
+
+
+class V5(nd.Record):
+    n = nd.u16
+    k = nd.u16
+    one = nd.array(nd.u8, 48)
+    two = nd.array(Duo, 24)
+    four = nd.array(Quad, 40)
+    px = nd.array(Rgb, count="n", max=300)
+
+
+# 32 lanes of a step: strides of 3 (in one 128-byte window), of 5 (spread past it), backwards, past any count
+JUMP = nd.rom([3 * i for i in range(96)] + [(5 * i) % 300 for i in range(96)] + [299 - i for i in range(64)] +
+              [300 + i for i in range(32)] + [7] * 32, nd.u16, name="jump")
+
+
+@nd.pipeline(port=9315)
+def pixels(rec: V5):
+    """Maps of 16-bit values that gather one-byte fields of payload arrays (1 to 4 fields an element):
+    32 lanes a step, read from byte planes through a 128-byte window, lane by lane where the lanes
+    spread further or go backwards; indices past the count read 0."""
+    def f(i):
+        a = rec.px[JUMP[i]]
+        b = rec.px[i + rec.k]                # base + i: in the window, or past the count
+        c = rec.two[(i >> 3) & 31]          # past the 24 elements: 0
+        d = rec.four[(i * 2) & 63]
+        e = rec.one[i & 63]
+        with nd.overflow("sat"):
+            s = a.r.cast(nd.u16) * b.g.cast(nd.u16) + c.x.cast(nd.u16) * 300
+            t = b.b - a.b + d.c
+        w = (a.g.cast(nd.u16) << (d.a & 15)) ^ (b.r.cast(nd.u16) * 257 + e.cast(nd.u16))
+        return {"s": s, "t": t, "w": w, "y": c.y ^ d.d, "b": (d.b > a.r).cast(nd.u8)}
+    m = nd.range(rec.n, max=300).map(f)
+    return nd.to_host(rec.n, m, m)

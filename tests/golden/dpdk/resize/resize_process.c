@@ -237,65 +237,132 @@ static const uint16_t resize_lut_row_out[480] = {
     216, 65535, 217, 65535, 218, 65535, 219, 65535, 220, 65535, 65535, 221, 65535, 222, 65535, 223
 };
 
+/* Byte idx of plane p in each u16 lane of m (0 elsewhere), lane by lane: the 16-bit vector maps' read
+ * where the lanes do not all lie in the step's 128-byte window (indices that go backwards or spread further). */
+__attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vl"), noinline, cold))
+static __m512i nicc_plane_bytes16(const uint8_t *p, __m512i idx, __mmask32 m)
+{
+    uint16_t at[32], out[32];
+
+    _mm512_storeu_si512(at, idx);
+    for (int l = 0; l < 32; l++)
+        out[l] = (m >> l & 1) ? p[at[l]] : 0;
+    return _mm512_loadu_si512(out);
+}
+
 #if NICC_X86
+static const uint8_t resize_vmap_pl0_0[64] __attribute__((aligned(64))) = {
+      0,   3,   6,   9,  12,  15,  18,  21,  24,  27,  30,  33,  36,  39,  42,  45,
+     48,  51,  54,  57,  60,  63,  66,  69,  72,  75,  78,  81,  84,  87,  90,  93,
+     96,  99, 102, 105, 108, 111, 114, 117, 120, 123, 126,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0
+};
+static const uint8_t resize_vmap_pl0_0h[64] __attribute__((aligned(64))) = {
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   1,   4,   7,  10,  13,
+     16,  19,  22,  25,  28,  31,  34,  37,  40,  43,  46,  49,  52,  55,  58,  61
+};
+static const uint8_t resize_vmap_pl0_1[64] __attribute__((aligned(64))) = {
+      1,   4,   7,  10,  13,  16,  19,  22,  25,  28,  31,  34,  37,  40,  43,  46,
+     49,  52,  55,  58,  61,  64,  67,  70,  73,  76,  79,  82,  85,  88,  91,  94,
+     97, 100, 103, 106, 109, 112, 115, 118, 121, 124, 127,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0
+};
+static const uint8_t resize_vmap_pl0_1h[64] __attribute__((aligned(64))) = {
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   2,   5,   8,  11,  14,
+     17,  20,  23,  26,  29,  32,  35,  38,  41,  44,  47,  50,  53,  56,  59,  62
+};
+static const uint8_t resize_vmap_pl0_2[64] __attribute__((aligned(64))) = {
+      2,   5,   8,  11,  14,  17,  20,  23,  26,  29,  32,  35,  38,  41,  44,  47,
+     50,  53,  56,  59,  62,  65,  68,  71,  74,  77,  80,  83,  86,  89,  92,  95,
+     98, 101, 104, 107, 110, 113, 116, 119, 122, 125,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0
+};
+static const uint8_t resize_vmap_pl0_2h[64] __attribute__((aligned(64))) = {
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   3,   6,   9,  12,  15,
+     18,  21,  24,  27,  30,  33,  36,  39,  42,  45,  48,  51,  54,  57,  60,  63
+};
 __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vl")))
 static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, uint32_t a2, const uint8_t *a3, uint32_t a4, uint16_t *a5, uint16_t *a6, uint16_t *a7)
 {
-    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i va0 = _mm512_set1_epi32((int)(a0));
-    const __m512i va1 = _mm512_set1_epi32((int)(a1));
-    const __m512i va4 = _mm512_set1_epi32((int)(a4));
-    for (uint32_t i0 = 0; i0 < n; i0 += 16) {
-        const __mmask16 lm = n - i0 >= 16 ? (__mmask16)~0U : (__mmask16)((1U << (n - i0)) - 1);
-        const __m512i vi = _mm512_add_epi32(_mm512_set1_epi32((int)(i0)), iota);
+    const __m512i iota = _mm512_cvtepu8_epi16(_mm256_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31));
+    const __m512i va0 = _mm512_set1_epi16((short)(a0));
+    const __m512i va1 = _mm512_set1_epi16((short)(a1));
+    uint8_t pl0[3][512] __attribute__((aligned(64)));
+    for (uint32_t e = 0; e < a2; e += 64) {    /* the planes: field j of element e at [j][e] */
+        const uint8_t *s = a3 + 10 + (size_t)e * 3U;
+        const uint32_t nb = (a2 - e) * 3U;
+        if (nb >= 192U) {
+            const __m512i q0 = _mm512_loadu_si512(s + 0);
+            const __m512i q1 = _mm512_loadu_si512(s + 64);
+            const __m512i q2 = _mm512_loadu_si512(s + 128);
+            _mm512_store_si512(pl0[0] + e, _mm512_mask_blend_epi8(0xfffff80000000000ULL, _mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_0), q1), _mm512_permutexvar_epi8(_mm512_load_si512(resize_vmap_pl0_0h), q2)));
+            _mm512_store_si512(pl0[1] + e, _mm512_mask_blend_epi8(0xfffff80000000000ULL, _mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_1), q1), _mm512_permutexvar_epi8(_mm512_load_si512(resize_vmap_pl0_1h), q2)));
+            _mm512_store_si512(pl0[2] + e, _mm512_mask_blend_epi8(0xfffffc0000000000ULL, _mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_2), q1), _mm512_permutexvar_epi8(_mm512_load_si512(resize_vmap_pl0_2h), q2)));
+        } else {
+            const __m512i q0 = _mm512_maskz_loadu_epi8(nicc_mask64(nb, 0), nb > 0 ? s + 0 : a3);
+            const __m512i q1 = _mm512_maskz_loadu_epi8(nicc_mask64(nb, 64), nb > 64 ? s + 64 : a3);
+            const __m512i q2 = _mm512_maskz_loadu_epi8(nicc_mask64(nb, 128), nb > 128 ? s + 128 : a3);
+            _mm512_store_si512(pl0[0] + e, _mm512_mask_blend_epi8(0xfffff80000000000ULL, _mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_0), q1), _mm512_permutexvar_epi8(_mm512_load_si512(resize_vmap_pl0_0h), q2)));
+            _mm512_store_si512(pl0[1] + e, _mm512_mask_blend_epi8(0xfffff80000000000ULL, _mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_1), q1), _mm512_permutexvar_epi8(_mm512_load_si512(resize_vmap_pl0_1h), q2)));
+            _mm512_store_si512(pl0[2] + e, _mm512_mask_blend_epi8(0xfffffc0000000000ULL, _mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_2), q1), _mm512_permutexvar_epi8(_mm512_load_si512(resize_vmap_pl0_2h), q2)));
+        }
+    }
+    const __m512i va4 = _mm512_set1_epi16((short)(a4));
+    for (uint32_t i0 = 0; i0 < n; i0 += 32) {
+        const __mmask32 lm = n - i0 >= 32 ? (__mmask32)~0U : (__mmask32)((1U << (n - i0)) - 1);
+        const __m512i vi = _mm512_add_epi16(_mm512_set1_epi16((short)(i0)), iota);
         (void)vi;
         const __m512i v0 = vi;
-        const __m512i v1 = _mm512_add_epi32(va0, v0);
-        const __m512i v2 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lm, resize_lut_col_ofs + (i0 + a0)));
-        const __m512i v3 = _mm512_and_si512(_mm512_sub_epi32(v2, va1), _mm512_set1_epi32((int)(65535U)));
-        const __mmask16 g0 = _mm512_mask_cmplt_epu32_mask(lm, v3, _mm512_set1_epi32((int)(a2)));
-        const __m512i at1 = _mm512_add_epi32(_mm512_mullo_epi32(v3, _mm512_set1_epi32(3)), _mm512_set1_epi32(13));
-        const uint32_t w1b = (uint32_t)_mm_cvtsi128_si32(_mm512_castsi512_si128(at1));
-        const uint32_t w1n = a2 * 3U + 14U > w1b ? a2 * 3U + 14U - w1b : 0;
-        const uint64_t w1m0 = nicc_mask64(w1n, 0);
-        const __m512i w1_0 = _mm512_maskz_loadu_epi8(w1m0, w1m0 ? a3 - 4 + w1b + 0 : a3);
-        const uint64_t w1m1 = nicc_mask64(w1n, 64);
-        const __m512i w1_1 = _mm512_maskz_loadu_epi8(w1m1, w1m1 ? a3 - 4 + w1b + 64 : a3);
-        const uint64_t w1m2 = nicc_mask64(w1n, 128);
-        const __m512i w1_2 = _mm512_maskz_loadu_epi8(w1m2, w1m2 ? a3 - 4 + w1b + 128 : a3);
-        const uint64_t w1m3 = nicc_mask64(w1n, 192);
-        const __m512i w1_3 = _mm512_maskz_loadu_epi8(w1m3, w1m3 ? a3 - 4 + w1b + 192 : a3);
-        const __m512i d1 = nicc_window_dword(w1_0, w1_1, w1_2, w1_3, w1b, a3 - 4, at1, g0);
-        const __m512i v4 = _mm512_and_si512(_mm512_srli_epi32(d1, 16), _mm512_set1_epi32((int)255U));
-        const __m512i v5 = _mm512_and_si512(_mm512_srli_epi32(d1, 8), _mm512_set1_epi32((int)255U));
-        const __m512i v6 = _mm512_and_si512(d1, _mm512_set1_epi32((int)255U));
-        const __m512i v7 = _mm512_and_si512(_mm512_add_epi32(v3, va4), _mm512_set1_epi32((int)(65535U)));
-        const __mmask16 g2 = _mm512_mask_cmplt_epu32_mask(lm, v7, _mm512_set1_epi32((int)(a2)));
-        const __m512i at3 = _mm512_add_epi32(_mm512_mullo_epi32(v7, _mm512_set1_epi32(3)), _mm512_set1_epi32(13));
-        const __m512i d3 = nicc_window_dword(w1_0, w1_1, w1_2, w1_3, w1b, a3 - 4, at3, g2);
-        const __m512i v8 = _mm512_and_si512(_mm512_srli_epi32(d3, 16), _mm512_set1_epi32((int)255U));
-        const __m512i v9 = _mm512_and_si512(_mm512_srli_epi32(d3, 8), _mm512_set1_epi32((int)255U));
-        const __m512i v10 = _mm512_and_si512(d3, _mm512_set1_epi32((int)255U));
-        const __m512i v11 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lm, resize_lut_col_c0 + (i0 + a0)));
-        const __m512i v12 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lm, resize_lut_col_c1 + (i0 + a0)));
+        const __m512i v1 = _mm512_add_epi16(va0, v0);
+        const __m512i v2 = _mm512_maskz_loadu_epi16(lm, resize_lut_col_ofs + (i0 + a0));
+        const __m512i v3 = _mm512_sub_epi16(v2, va1);
+        const __mmask32 g0 = _mm512_mask_cmplt_epu16_mask(lm, v3, _mm512_set1_epi16((short)(a2)));
+        const uint32_t pl0b0 = (uint16_t)_mm_cvtsi128_si32(_mm512_castsi512_si128(v3));
+        const uint32_t pl0b = pl0b0 <= a2 ? pl0b0 : 0;    /* the window's start */
+        const __m512i pl0r0 = _mm512_sub_epi16(v3, _mm512_set1_epi16((short)pl0b));
+        const int pl0in0 = _mm512_mask_cmpgt_epu16_mask(g0, pl0r0, _mm512_set1_epi16(127)) == 0;
+        const __m512i pl0_0lo = _mm512_loadu_si512(pl0[0] + pl0b);
+        const __m512i pl0_0hi = _mm512_loadu_si512(pl0[0] + pl0b + 64);
+        const __m512i v4 = __builtin_expect(pl0in0, 1) ? _mm512_maskz_mov_epi16(g0, _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_0lo, pl0r0, pl0_0hi)) : nicc_plane_bytes16(pl0[0], v3, g0);
+        const __m512i pl0_1lo = _mm512_loadu_si512(pl0[1] + pl0b);
+        const __m512i pl0_1hi = _mm512_loadu_si512(pl0[1] + pl0b + 64);
+        const __m512i v5 = __builtin_expect(pl0in0, 1) ? _mm512_maskz_mov_epi16(g0, _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_1lo, pl0r0, pl0_1hi)) : nicc_plane_bytes16(pl0[1], v3, g0);
+        const __m512i pl0_2lo = _mm512_loadu_si512(pl0[2] + pl0b);
+        const __m512i pl0_2hi = _mm512_loadu_si512(pl0[2] + pl0b + 64);
+        const __m512i v6 = __builtin_expect(pl0in0, 1) ? _mm512_maskz_mov_epi16(g0, _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_2lo, pl0r0, pl0_2hi)) : nicc_plane_bytes16(pl0[2], v3, g0);
+        const __m512i v7 = _mm512_add_epi16(v3, va4);
+        const __mmask32 g1 = _mm512_mask_cmplt_epu16_mask(lm, v7, _mm512_set1_epi16((short)(a2)));
+        const __m512i pl0r1 = _mm512_sub_epi16(v7, _mm512_set1_epi16((short)pl0b));
+        const int pl0in1 = _mm512_mask_cmpgt_epu16_mask(g1, pl0r1, _mm512_set1_epi16(127)) == 0;
+        const __m512i v8 = __builtin_expect(pl0in1, 1) ? _mm512_maskz_mov_epi16(g1, _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_0lo, pl0r1, pl0_0hi)) : nicc_plane_bytes16(pl0[0], v7, g1);
+        const __m512i v9 = __builtin_expect(pl0in1, 1) ? _mm512_maskz_mov_epi16(g1, _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_1lo, pl0r1, pl0_1hi)) : nicc_plane_bytes16(pl0[1], v7, g1);
+        const __m512i v10 = __builtin_expect(pl0in1, 1) ? _mm512_maskz_mov_epi16(g1, _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_2lo, pl0r1, pl0_2hi)) : nicc_plane_bytes16(pl0[2], v7, g1);
+        const __m512i v11 = _mm512_maskz_loadu_epi16(lm, resize_lut_col_c0 + (i0 + a0));
+        const __m512i v12 = _mm512_maskz_loadu_epi16(lm, resize_lut_col_c1 + (i0 + a0));
         const __m512i v13 = v4;
-        const __m512i v14 = _mm512_mullo_epi32(v11, v13);
+        const __m512i v14 = _mm512_mullo_epi16(v11, v13);
         const __m512i v15 = v8;
-        const __m512i v16 = _mm512_mullo_epi32(v12, v15);
-        const __m512i v17 = _mm512_min_epu32(_mm512_add_epi32(v14, v16), _mm512_set1_epi32((int)(65535U)));
+        const __m512i v16 = _mm512_mullo_epi16(v12, v15);
+        const __m512i v17 = _mm512_adds_epu16(v14, v16);
         const __m512i v18 = v5;
-        const __m512i v19 = _mm512_mullo_epi32(v11, v18);
+        const __m512i v19 = _mm512_mullo_epi16(v11, v18);
         const __m512i v20 = v9;
-        const __m512i v21 = _mm512_mullo_epi32(v12, v20);
-        const __m512i v22 = _mm512_min_epu32(_mm512_add_epi32(v19, v21), _mm512_set1_epi32((int)(65535U)));
+        const __m512i v21 = _mm512_mullo_epi16(v12, v20);
+        const __m512i v22 = _mm512_adds_epu16(v19, v21);
         const __m512i v23 = v6;
-        const __m512i v24 = _mm512_mullo_epi32(v11, v23);
+        const __m512i v24 = _mm512_mullo_epi16(v11, v23);
         const __m512i v25 = v10;
-        const __m512i v26 = _mm512_mullo_epi32(v12, v25);
-        const __m512i v27 = _mm512_min_epu32(_mm512_add_epi32(v24, v26), _mm512_set1_epi32((int)(65535U)));
-        _mm512_mask_cvtepi32_storeu_epi16(a5 + i0, lm, v17);
-        _mm512_mask_cvtepi32_storeu_epi16(a6 + i0, lm, v22);
-        _mm512_mask_cvtepi32_storeu_epi16(a7 + i0, lm, v27);
+        const __m512i v26 = _mm512_mullo_epi16(v12, v25);
+        const __m512i v27 = _mm512_adds_epu16(v24, v26);
+        _mm512_mask_storeu_epi16(a5 + i0, lm, v17);
+        _mm512_mask_storeu_epi16(a6 + i0, lm, v22);
+        _mm512_mask_storeu_epi16(a7 + i0, lm, v27);
     }
 }
 #else
@@ -308,7 +375,7 @@ static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, uint32_t a2, const
 
 #if NICC_X86
 __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vl")))
-static void resize_vmap45(uint32_t n, const uint16_t *a0, const uint16_t *a1, const uint16_t *a2, uint32_t a3, const uint16_t *a4, const uint16_t *a5, const uint16_t *a6, uint32_t a7, uint32_t a8, uint32_t a9, uint32_t a10, uint32_t a11, uint8_t *a12, uint8_t *a13, uint8_t *a14)
+static void resize_vmap46(uint32_t n, const uint16_t *a0, const uint16_t *a1, const uint16_t *a2, uint32_t a3, const uint16_t *a4, const uint16_t *a5, const uint16_t *a6, uint32_t a7, uint32_t a8, uint32_t a9, uint32_t a10, uint32_t a11, uint8_t *a12, uint8_t *a13, uint8_t *a14)
 {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i va3 = _mm512_set1_epi32((int)(a3));
@@ -365,7 +432,7 @@ static void resize_vmap45(uint32_t n, const uint16_t *a0, const uint16_t *a1, co
     }
 }
 #else
-static void resize_vmap45(uint32_t n, const uint16_t *a0, const uint16_t *a1, const uint16_t *a2, uint32_t a3, const uint16_t *a4, const uint16_t *a5, const uint16_t *a6, uint32_t a7, uint32_t a8, uint32_t a9, uint32_t a10, uint32_t a11, uint8_t *a12, uint8_t *a13, uint8_t *a14)
+static void resize_vmap46(uint32_t n, const uint16_t *a0, const uint16_t *a1, const uint16_t *a2, uint32_t a3, const uint16_t *a4, const uint16_t *a5, const uint16_t *a6, uint32_t a7, uint32_t a8, uint32_t a9, uint32_t a10, uint32_t a11, uint8_t *a12, uint8_t *a13, uint8_t *a14)
 {
     (void)n;
     __builtin_unreachable();     /* nicc_simd_vbmi() is 0 off x86 */
@@ -543,76 +610,74 @@ int resize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
     /* resize.py:73: w1 = nd.Fixed(ROW_W1[rec.row].cast(nd.u32), 8) */
     uint16_t v40 = (row < 480U ? resize_lut_row_w1[row] : 0);
     uint32_t v41 = (uint32_t)v40;
+    /* resize.py:84: out_row = ROW_OUT[rec.row] */
+    uint16_t v42 = (row < 480U ? resize_lut_row_out[row] : 0);
     /* resize.py:80: out = nd.map(vertical, cols, h) */
-    uint8_t map_r42[112];
-    uint8_t map_g43[112];
-    uint8_t map_b44[112];
-    if (nicc_simd_vbmi()) {
-        resize_vmap45((uint32_t)(112U), map_r, map_g, map_b, (uint32_t)(v8), &img_rd->h_r[0], &img_rd->h_g[0], &img_rd->h_b[0], (uint32_t)(v39), (uint32_t)(v41), (uint32_t)(16U), (uint32_t)(15U), (uint32_t)(1U), map_r42, map_g43, map_b44);
-    } else {
-        for (uint32_t i46 = 0; i46 < 112U; i46++) {
-            uint16_t v47 = (uint16_t)i46;
-            uint16_t r = map_r[i46];
-            uint16_t g = map_g[i46];
-            uint16_t b = map_b[i46];
-            /* resize.py:76: up = prev[ox0 + k] */
-            uint16_t v48 = (uint16_t)(v8 + v47);
-            uint16_t v49 = img_rd->h_r[v48];
-            uint16_t v50 = img_rd->h_g[v48];
-            uint16_t v51 = img_rd->h_b[v48];
-            /* resize.py:77: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
-            uint32_t v52 = (uint32_t)v49;
-            uint32_t v53 = (uint32_t)(v52 * v39);
-            uint32_t v54 = (uint32_t)r;
-            uint32_t v55 = (uint32_t)(v54 * v41);
-            uint32_t v56 = (uint32_t)(v53 + v55);
-            /* resize.py:78: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
-            uint32_t v57 = (16U >= 32 ? 0 : (uint32_t)(v56 >> 16U));
-            uint32_t v58 = (15U >= 32 ? 0 : (uint32_t)(v56 >> 15U));
-            uint32_t v59 = (uint32_t)(v58 & 1U);
-            uint32_t v60 = (uint32_t)(v57 + v59);
-            uint8_t v61 = (v60 > 255U ? 255U : (uint8_t)v60);
-            /* resize.py:77: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
-            uint32_t v62 = (uint32_t)v50;
-            uint32_t v63 = (uint32_t)(v62 * v39);
-            uint32_t v64 = (uint32_t)g;
-            uint32_t v65 = (uint32_t)(v64 * v41);
-            uint32_t v66 = (uint32_t)(v63 + v65);
-            /* resize.py:78: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
-            uint32_t v67 = (16U >= 32 ? 0 : (uint32_t)(v66 >> 16U));
-            uint32_t v68 = (15U >= 32 ? 0 : (uint32_t)(v66 >> 15U));
-            uint32_t v69 = (uint32_t)(v68 & 1U);
-            uint32_t v70 = (uint32_t)(v67 + v69);
-            uint8_t v71 = (v70 > 255U ? 255U : (uint8_t)v70);
-            /* resize.py:77: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
-            uint32_t v72 = (uint32_t)v51;
-            uint32_t v73 = (uint32_t)(v72 * v39);
-            uint32_t v74 = (uint32_t)b;
-            uint32_t v75 = (uint32_t)(v74 * v41);
-            uint32_t v76 = (uint32_t)(v73 + v75);
-            /* resize.py:78: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
-            uint32_t v77 = (16U >= 32 ? 0 : (uint32_t)(v76 >> 16U));
-            uint32_t v78 = (15U >= 32 ? 0 : (uint32_t)(v76 >> 15U));
-            uint32_t v79 = (uint32_t)(v78 & 1U);
-            uint32_t v80 = (uint32_t)(v77 + v79);
-            uint8_t v81 = (v80 > 255U ? 255U : (uint8_t)v80);
-            /* resize.py:80: out = nd.map(vertical, cols, h) */
-            map_r42[i46] = v61;
-            map_g43[i46] = v71;
-            map_b44[i46] = v81;
+    uint8_t map_r43[112];
+    uint8_t map_g44[112];
+    uint8_t map_b45[112];
+    if (!((v42 == 65535U))) {
+        if (nicc_simd_vbmi()) {
+            resize_vmap46((uint32_t)(112U), map_r, map_g, map_b, (uint32_t)(v8), &img_rd->h_r[0], &img_rd->h_g[0], &img_rd->h_b[0], (uint32_t)(v39), (uint32_t)(v41), (uint32_t)(16U), (uint32_t)(15U), (uint32_t)(1U), map_r43, map_g44, map_b45);
+        } else {
+            for (uint32_t i47 = 0; i47 < 112U; i47++) {
+                uint16_t v48 = (uint16_t)i47;
+                uint16_t r = map_r[i47];
+                uint16_t g = map_g[i47];
+                uint16_t b = map_b[i47];
+                /* resize.py:76: up = prev[ox0 + k] */
+                uint16_t v49 = (uint16_t)(v8 + v48);
+                uint16_t v50 = img_rd->h_r[v49];
+                uint16_t v51 = img_rd->h_g[v49];
+                uint16_t v52 = img_rd->h_b[v49];
+                /* resize.py:77: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
+                uint32_t v53 = (uint32_t)v50;
+                uint32_t v54 = (uint32_t)(v53 * v39);
+                uint32_t v55 = (uint32_t)r;
+                uint32_t v56 = (uint32_t)(v55 * v41);
+                uint32_t v57 = (uint32_t)(v54 + v56);
+                /* resize.py:78: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
+                uint32_t v58 = (16U >= 32 ? 0 : (uint32_t)(v57 >> 16U));
+                uint32_t v59 = (15U >= 32 ? 0 : (uint32_t)(v57 >> 15U));
+                uint32_t v60 = (uint32_t)(v59 & 1U);
+                uint32_t v61 = (uint32_t)(v58 + v60);
+                uint8_t v62 = (v61 > 255U ? 255U : (uint8_t)v61);
+                /* resize.py:77: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
+                uint32_t v63 = (uint32_t)v51;
+                uint32_t v64 = (uint32_t)(v63 * v39);
+                uint32_t v65 = (uint32_t)g;
+                uint32_t v66 = (uint32_t)(v65 * v41);
+                uint32_t v67 = (uint32_t)(v64 + v66);
+                /* resize.py:78: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
+                uint32_t v68 = (16U >= 32 ? 0 : (uint32_t)(v67 >> 16U));
+                uint32_t v69 = (15U >= 32 ? 0 : (uint32_t)(v67 >> 15U));
+                uint32_t v70 = (uint32_t)(v69 & 1U);
+                uint32_t v71 = (uint32_t)(v68 + v70);
+                uint8_t v72 = (v71 > 255U ? 255U : (uint8_t)v71);
+                /* resize.py:77: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
+                uint32_t v73 = (uint32_t)v52;
+                uint32_t v74 = (uint32_t)(v73 * v39);
+                uint32_t v75 = (uint32_t)b;
+                uint32_t v76 = (uint32_t)(v75 * v41);
+                uint32_t v77 = (uint32_t)(v74 + v76);
+                /* resize.py:78: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
+                uint32_t v78 = (16U >= 32 ? 0 : (uint32_t)(v77 >> 16U));
+                uint32_t v79 = (15U >= 32 ? 0 : (uint32_t)(v77 >> 15U));
+                uint32_t v80 = (uint32_t)(v79 & 1U);
+                uint32_t v81 = (uint32_t)(v78 + v80);
+                uint8_t v82 = (v81 > 255U ? 255U : (uint8_t)v81);
+                /* resize.py:80: out = nd.map(vertical, cols, h) */
+                map_r43[i47] = v62;
+                map_g44[i47] = v72;
+                map_b45[i47] = v82;
+            }
         }
     }
     /* resize.py:81: s.h.write_at(ox0, h) */
-    if (img && v8 < 224U) {
-        uint32_t k82 = 224U - v8;
-
-        if (112U < k82)
-            k82 = 112U;
-        if (k82 > 112U)
-            k82 = 112U;
-        memcpy(&img->h_r[v8], map_r, k82 * sizeof(uint16_t));
-        memcpy(&img->h_g[v8], map_g, k82 * sizeof(uint16_t));
-        memcpy(&img->h_b[v8], map_b, k82 * sizeof(uint16_t));
+    if (img) {
+        memcpy(&img->h_r[v8], map_r, 112U * sizeof(uint16_t));
+        memcpy(&img->h_g[v8], map_g, 112U * sizeof(uint16_t));
+        memcpy(&img->h_b[v8], map_b, 112U * sizeof(uint16_t));
     }
     /* resize.py:82: s.write(image_id=rec.image_id, next_row=nd.where(second, rec.row + 1, rec.row), */
     uint16_t v83 = (v3 ? (uint16_t)(row + 1U) : row);
@@ -625,25 +690,23 @@ int resize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
         img->next_row = v83;
     if (img)
         img->next_x0 = v84;
-    /* resize.py:84: out_row = ROW_OUT[rec.row] */
-    uint16_t v85 = (row < 480U ? resize_lut_row_out[row] : 0);
     /* resize.py:85: nd.drop_if(out_row == NONE) */
-    if (v85 == 65535U)
+    if (v42 == 65535U)
         return (img && st->lcores != 1 ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), NICC_DROP;
     /* resize.py:86: return nd.to_host(rec.image_id, out_row, ox0, n_out, out) */
     if (42U + 346U > room)
         return (img && st->lcores != 1 ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), NICC_UNHANDLED;          /* the new frame does not fit its buffer */
     nicc_st32be(io, image_id);
-    nicc_st16be(io + 4, v85);
+    nicc_st16be(io + 4, v42);
     nicc_st16be(io + 6, v8);
     nicc_st16be(io + 8, 112U);
     if (nicc_simd_vbmi()) {
-        resize_interleave3(io + 10, (const uint8_t *)map_r42, (const uint8_t *)map_g43, (const uint8_t *)map_b44, 112U);
+        resize_interleave3(io + 10, (const uint8_t *)map_r43, (const uint8_t *)map_g44, (const uint8_t *)map_b45, 112U);
     } else {
-        for (uint32_t i86 = 0; i86 < 112U; i86++) {
-            *(io + 10 + i86 * 3) = map_r42[i86];
-            *(io + 10 + i86 * 3 + 1) = map_g43[i86];
-            *(io + 10 + i86 * 3 + 2) = map_b44[i86];
+        for (uint32_t i85 = 0; i85 < 112U; i85++) {
+            *(io + 10 + i85 * 3) = map_r43[i85];
+            *(io + 10 + i85 * 3 + 1) = map_g44[i85];
+            *(io + 10 + i85 * 3 + 2) = map_b45[i85];
         }
     }
     return (img && st->lcores != 1 ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), resize_finish(pkt, out_len, 346U, NICC_PASS);
