@@ -87,7 +87,9 @@ class VectorMap:
         return self.args_of[key]
 
     def scalar_param(self, n: Node) -> str:
-        """A value that is the same for every element, passed in."""
+        """A value that is the same for every element, passed in (a constant: written in)."""
+        if n.op is Op.CONST:
+            return f"{int(n.attr('value'))}U"
         return self.param(("scalar", id(n)), "uint32_t {name}", f"(uint32_t)({self.r.env[n]})")
 
     def scalar(self, n: Node) -> str:
@@ -208,6 +210,9 @@ class VectorMap:
             if arr.bounded:
                 raise Fallback("a payload array that may reach past the payload end")
             iv = self.val(idx)
+            if self.W == 16:                    # vectorize.planar: 1-4 one-byte fields
+                read = {b.attr("field") for b in self.per_elem if b.op is Op.GATHER and b.args[0] is n.args[0]}
+                return self.planes.read(arr, f, iv, [name for name, _ in arr.struct.fields if name in read])
             cnt = self.count_of(arr)
             key = ("inrange", iv, cnt)
             if key not in self.gathered:
@@ -215,10 +220,6 @@ class VectorMap:
                 self.lines.append(f"const {self.K} {name} = _mm512_mask_cmplt_{self.u}_mask(lm, {iv}, "
                                   f"{self.splat(cnt)});")
                 self.gathered[key] = name
-            if self.W == 16:                    # vectorize.planar: 1-4 one-byte fields
-                read = {b.attr("field") for b in self.per_elem if b.op is Op.GATHER and b.args[0] is n.args[0]}
-                fields = [name for name, _ in arr.struct.fields if name in read]
-                return self.planes.read(arr, f, iv, self.gathered[key], fields)
             fields = {b.attr("field") for b in self.per_elem if b.op is Op.GATHER and b.args[0] is n.args[0]
                       and b.args[1] is idx}
             return self.packet_field(arr, f, iv, self.gathered[key], fields)
@@ -342,10 +343,14 @@ class VectorMap:
             if t == BOOL:
                 x = f"_mm512_maskz_mov_{self.e}({x}, {self.splat(1)})"
             nb = 1 if t == BOOL else t.nbytes
-            how = {(32, 1): "_mm512_mask_cvtepi32_storeu_epi8", (32, 2): "_mm512_mask_cvtepi32_storeu_epi16",
-                   (32, 4): "_mm512_mask_storeu_epi32", (16, 1): "_mm512_mask_cvtepi16_storeu_epi8",
-                   (16, 2): "_mm512_mask_storeu_epi16"}[(self.W, nb)]
-            self.lines.append(f"{how}({p} + i0, lm, {x});")
+            # narrowed in a register, then a masked store (AMD runs vpmov* to memory as microcode)
+            how = {(32, 1): ("_mm_mask_storeu_epi8", "_mm512_cvtepi32_epi8({})"),
+                   (32, 2): ("_mm256_mask_storeu_epi16", "_mm512_cvtepi32_epi16({})"),
+                   (32, 4): ("_mm512_mask_storeu_epi32", "{}"),
+                   (16, 1): ("_mm256_mask_storeu_epi8", "_mm512_cvtepi16_epi8({})"),
+                   (16, 2): ("_mm512_mask_storeu_epi16", "{}")}
+            st, conv = how[(self.W, nb)]
+            self.lines.append(f"{st}({p} + i0, lm, {conv.format(x)});")
 
     def render(self, count: str) -> tuple[str, str, list[str]]:
         """(the C function, its call, the conditions under which the call may replace the scalar loop)."""

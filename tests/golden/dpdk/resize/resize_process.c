@@ -237,16 +237,16 @@ static const uint16_t resize_lut_row_out[480] = {
     216, 65535, 217, 65535, 218, 65535, 219, 65535, 220, 65535, 65535, 221, 65535, 222, 65535, 223
 };
 
-/* Byte idx of plane p in each u16 lane of m (0 elsewhere), lane by lane: the 16-bit vector maps' read
+/* Byte idx of plane p in each u16 lane of m (0 elsewhere and past count), lane by lane: the 16-bit vector maps' read
  * where the lanes do not all lie in the step's 128-byte window (indices that go backwards or spread further). */
 __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vl"), noinline, cold))
-static __m512i nicc_plane_bytes16(const uint8_t *p, __m512i idx, __mmask32 m)
+static __m512i nicc_plane_bytes16(const uint8_t *p, __m512i idx, __mmask32 m, uint32_t count)
 {
     uint16_t at[32], out[32];
 
     _mm512_storeu_si512(at, idx);
     for (int l = 0; l < 32; l++)
-        out[l] = (m >> l & 1) ? p[at[l]] : 0;
+        out[l] = (m >> l & 1) && at[l] < count ? p[at[l]] : 0;
     return _mm512_loadu_si512(out);
 }
 
@@ -288,32 +288,36 @@ static const uint8_t resize_vmap_pl0_2h[64] __attribute__((aligned(64))) = {
      18,  21,  24,  27,  30,  33,  36,  39,  42,  45,  48,  51,  54,  57,  60,  63
 };
 __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vl")))
-static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, uint32_t a2, const uint8_t *a3, uint32_t a4, uint16_t *a5, uint16_t *a6, uint16_t *a7)
+static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, const uint8_t *a2, uint32_t a3, uint16_t *a4, uint16_t *a5, uint16_t *a6)
 {
     const __m512i iota = _mm512_cvtepu8_epi16(_mm256_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31));
     const __m512i va0 = _mm512_set1_epi16((short)(a0));
     const __m512i va1 = _mm512_set1_epi16((short)(a1));
     uint8_t pl0[3][512] __attribute__((aligned(64)));
-    for (uint32_t e = 0; e < a2; e += 64) {    /* the planes: field j of element e at [j][e] */
-        const uint8_t *s = a3 + 10 + (size_t)e * 3U;
-        const uint32_t nb = (a2 - e) * 3U;
+    for (uint32_t e = 0; e < a3; e += 64) {    /* the planes: field j of element e at [j][e] */
+        const uint8_t *s = a2 + 10 + (size_t)e * 3U;
+        const uint32_t nb = (a3 - e) * 3U;
         if (nb >= 192U) {
             const __m512i q0 = _mm512_loadu_si512(s + 0);
             const __m512i q1 = _mm512_loadu_si512(s + 64);
             const __m512i q2 = _mm512_loadu_si512(s + 128);
-            _mm512_store_si512(pl0[0] + e, _mm512_mask_blend_epi8(0xfffff80000000000ULL, _mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_0), q1), _mm512_permutexvar_epi8(_mm512_load_si512(resize_vmap_pl0_0h), q2)));
-            _mm512_store_si512(pl0[1] + e, _mm512_mask_blend_epi8(0xfffff80000000000ULL, _mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_1), q1), _mm512_permutexvar_epi8(_mm512_load_si512(resize_vmap_pl0_1h), q2)));
-            _mm512_store_si512(pl0[2] + e, _mm512_mask_blend_epi8(0xfffffc0000000000ULL, _mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_2), q1), _mm512_permutexvar_epi8(_mm512_load_si512(resize_vmap_pl0_2h), q2)));
+            _mm512_store_si512(pl0[0] + e, _mm512_mask_permutexvar_epi8(_mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_0), q1), 0xfffff80000000000ULL, _mm512_load_si512(resize_vmap_pl0_0h), q2));
+            _mm512_store_si512(pl0[1] + e, _mm512_mask_permutexvar_epi8(_mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_1), q1), 0xfffff80000000000ULL, _mm512_load_si512(resize_vmap_pl0_1h), q2));
+            _mm512_store_si512(pl0[2] + e, _mm512_mask_permutexvar_epi8(_mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_2), q1), 0xfffffc0000000000ULL, _mm512_load_si512(resize_vmap_pl0_2h), q2));
         } else {
-            const __m512i q0 = _mm512_maskz_loadu_epi8(nicc_mask64(nb, 0), nb > 0 ? s + 0 : a3);
-            const __m512i q1 = _mm512_maskz_loadu_epi8(nicc_mask64(nb, 64), nb > 64 ? s + 64 : a3);
-            const __m512i q2 = _mm512_maskz_loadu_epi8(nicc_mask64(nb, 128), nb > 128 ? s + 128 : a3);
-            _mm512_store_si512(pl0[0] + e, _mm512_mask_blend_epi8(0xfffff80000000000ULL, _mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_0), q1), _mm512_permutexvar_epi8(_mm512_load_si512(resize_vmap_pl0_0h), q2)));
-            _mm512_store_si512(pl0[1] + e, _mm512_mask_blend_epi8(0xfffff80000000000ULL, _mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_1), q1), _mm512_permutexvar_epi8(_mm512_load_si512(resize_vmap_pl0_1h), q2)));
-            _mm512_store_si512(pl0[2] + e, _mm512_mask_blend_epi8(0xfffffc0000000000ULL, _mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_2), q1), _mm512_permutexvar_epi8(_mm512_load_si512(resize_vmap_pl0_2h), q2)));
+            const __m512i q0 = _mm512_maskz_loadu_epi8(nicc_mask64(nb, 0), nb > 0 ? s + 0 : a2);
+            const __m512i q1 = _mm512_maskz_loadu_epi8(nicc_mask64(nb, 64), nb > 64 ? s + 64 : a2);
+            const __m512i q2 = _mm512_maskz_loadu_epi8(nicc_mask64(nb, 128), nb > 128 ? s + 128 : a2);
+            _mm512_store_si512(pl0[0] + e, _mm512_mask_permutexvar_epi8(_mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_0), q1), 0xfffff80000000000ULL, _mm512_load_si512(resize_vmap_pl0_0h), q2));
+            _mm512_store_si512(pl0[1] + e, _mm512_mask_permutexvar_epi8(_mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_1), q1), 0xfffff80000000000ULL, _mm512_load_si512(resize_vmap_pl0_1h), q2));
+            _mm512_store_si512(pl0[2] + e, _mm512_mask_permutexvar_epi8(_mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_2), q1), 0xfffffc0000000000ULL, _mm512_load_si512(resize_vmap_pl0_2h), q2));
         }
     }
-    const __m512i va4 = _mm512_set1_epi16((short)(a4));
+    for (uint32_t j = 0; j < 3; j++) {    /* zeros past the last step: a window reads 0 there */
+        _mm512_store_si512(pl0[j] + ((a3 + 63U) & ~63U), _mm512_setzero_si512());
+        _mm512_store_si512(pl0[j] + ((a3 + 63U) & ~63U) + 64, _mm512_setzero_si512());
+    }
+    const __m512i v1U = _mm512_set1_epi16((short)(1U));
     for (uint32_t i0 = 0; i0 < n; i0 += 32) {
         const __mmask32 lm = n - i0 >= 32 ? (__mmask32)~0U : (__mmask32)((1U << (n - i0)) - 1);
         const __m512i vi = _mm512_add_epi16(_mm512_set1_epi16((short)(i0)), iota);
@@ -322,27 +326,25 @@ static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, uint32_t a2, const
         const __m512i v1 = _mm512_add_epi16(va0, v0);
         const __m512i v2 = _mm512_maskz_loadu_epi16(lm, resize_lut_col_ofs + (i0 + a0));
         const __m512i v3 = _mm512_sub_epi16(v2, va1);
-        const __mmask32 g0 = _mm512_mask_cmplt_epu16_mask(lm, v3, _mm512_set1_epi16((short)(a2)));
         const uint32_t pl0b0 = (uint16_t)_mm_cvtsi128_si32(_mm512_castsi512_si128(v3));
-        const uint32_t pl0b = pl0b0 <= a2 ? pl0b0 : 0;    /* the window's start */
+        const uint32_t pl0b = pl0b0 <= a3 ? pl0b0 : 0;    /* the window's start */
         const __m512i pl0r0 = _mm512_sub_epi16(v3, _mm512_set1_epi16((short)pl0b));
-        const int pl0in0 = _mm512_mask_cmpgt_epu16_mask(g0, pl0r0, _mm512_set1_epi16(127)) == 0;
+        const int pl0in0 = _mm512_mask_cmpgt_epu16_mask(lm, pl0r0, _mm512_set1_epi16(127)) == 0;
         const __m512i pl0_0lo = _mm512_loadu_si512(pl0[0] + pl0b);
         const __m512i pl0_0hi = _mm512_loadu_si512(pl0[0] + pl0b + 64);
-        const __m512i v4 = __builtin_expect(pl0in0, 1) ? _mm512_maskz_mov_epi16(g0, _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_0lo, pl0r0, pl0_0hi)) : nicc_plane_bytes16(pl0[0], v3, g0);
+        const __m512i v4 = __builtin_expect(pl0in0, 1) ? _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_0lo, pl0r0, pl0_0hi) : nicc_plane_bytes16(pl0[0], v3, lm, a3);
         const __m512i pl0_1lo = _mm512_loadu_si512(pl0[1] + pl0b);
         const __m512i pl0_1hi = _mm512_loadu_si512(pl0[1] + pl0b + 64);
-        const __m512i v5 = __builtin_expect(pl0in0, 1) ? _mm512_maskz_mov_epi16(g0, _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_1lo, pl0r0, pl0_1hi)) : nicc_plane_bytes16(pl0[1], v3, g0);
+        const __m512i v5 = __builtin_expect(pl0in0, 1) ? _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_1lo, pl0r0, pl0_1hi) : nicc_plane_bytes16(pl0[1], v3, lm, a3);
         const __m512i pl0_2lo = _mm512_loadu_si512(pl0[2] + pl0b);
         const __m512i pl0_2hi = _mm512_loadu_si512(pl0[2] + pl0b + 64);
-        const __m512i v6 = __builtin_expect(pl0in0, 1) ? _mm512_maskz_mov_epi16(g0, _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_2lo, pl0r0, pl0_2hi)) : nicc_plane_bytes16(pl0[2], v3, g0);
-        const __m512i v7 = _mm512_add_epi16(v3, va4);
-        const __mmask32 g1 = _mm512_mask_cmplt_epu16_mask(lm, v7, _mm512_set1_epi16((short)(a2)));
+        const __m512i v6 = __builtin_expect(pl0in0, 1) ? _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_2lo, pl0r0, pl0_2hi) : nicc_plane_bytes16(pl0[2], v3, lm, a3);
+        const __m512i v7 = _mm512_add_epi16(v3, v1U);
         const __m512i pl0r1 = _mm512_sub_epi16(v7, _mm512_set1_epi16((short)pl0b));
-        const int pl0in1 = _mm512_mask_cmpgt_epu16_mask(g1, pl0r1, _mm512_set1_epi16(127)) == 0;
-        const __m512i v8 = __builtin_expect(pl0in1, 1) ? _mm512_maskz_mov_epi16(g1, _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_0lo, pl0r1, pl0_0hi)) : nicc_plane_bytes16(pl0[0], v7, g1);
-        const __m512i v9 = __builtin_expect(pl0in1, 1) ? _mm512_maskz_mov_epi16(g1, _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_1lo, pl0r1, pl0_1hi)) : nicc_plane_bytes16(pl0[1], v7, g1);
-        const __m512i v10 = __builtin_expect(pl0in1, 1) ? _mm512_maskz_mov_epi16(g1, _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_2lo, pl0r1, pl0_2hi)) : nicc_plane_bytes16(pl0[2], v7, g1);
+        const int pl0in1 = _mm512_mask_cmpgt_epu16_mask(lm, pl0r1, _mm512_set1_epi16(127)) == 0;
+        const __m512i v8 = __builtin_expect(pl0in1, 1) ? _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_0lo, pl0r1, pl0_0hi) : nicc_plane_bytes16(pl0[0], v7, lm, a3);
+        const __m512i v9 = __builtin_expect(pl0in1, 1) ? _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_1lo, pl0r1, pl0_1hi) : nicc_plane_bytes16(pl0[1], v7, lm, a3);
+        const __m512i v10 = __builtin_expect(pl0in1, 1) ? _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_2lo, pl0r1, pl0_2hi) : nicc_plane_bytes16(pl0[2], v7, lm, a3);
         const __m512i v11 = _mm512_maskz_loadu_epi16(lm, resize_lut_col_c0 + (i0 + a0));
         const __m512i v12 = _mm512_maskz_loadu_epi16(lm, resize_lut_col_c1 + (i0 + a0));
         const __m512i v13 = v4;
@@ -360,13 +362,13 @@ static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, uint32_t a2, const
         const __m512i v25 = v10;
         const __m512i v26 = _mm512_mullo_epi16(v12, v25);
         const __m512i v27 = _mm512_adds_epu16(v24, v26);
-        _mm512_mask_storeu_epi16(a5 + i0, lm, v17);
-        _mm512_mask_storeu_epi16(a6 + i0, lm, v22);
-        _mm512_mask_storeu_epi16(a7 + i0, lm, v27);
+        _mm512_mask_storeu_epi16(a4 + i0, lm, v17);
+        _mm512_mask_storeu_epi16(a5 + i0, lm, v22);
+        _mm512_mask_storeu_epi16(a6 + i0, lm, v27);
     }
 }
 #else
-static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, uint32_t a2, const uint8_t *a3, uint32_t a4, uint16_t *a5, uint16_t *a6, uint16_t *a7)
+static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, const uint8_t *a2, uint32_t a3, uint16_t *a4, uint16_t *a5, uint16_t *a6)
 {
     (void)n;
     __builtin_unreachable();     /* nicc_simd_vbmi() is 0 off x86 */
@@ -375,15 +377,15 @@ static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, uint32_t a2, const
 
 #if NICC_X86
 __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vl")))
-static void resize_vmap46(uint32_t n, const uint16_t *a0, const uint16_t *a1, const uint16_t *a2, uint32_t a3, const uint16_t *a4, const uint16_t *a5, const uint16_t *a6, uint32_t a7, uint32_t a8, uint32_t a9, uint32_t a10, uint32_t a11, uint8_t *a12, uint8_t *a13, uint8_t *a14)
+static void resize_vmap46(uint32_t n, const uint16_t *a0, const uint16_t *a1, const uint16_t *a2, uint32_t a3, const uint16_t *a4, const uint16_t *a5, const uint16_t *a6, uint32_t a7, uint32_t a8, uint8_t *a9, uint8_t *a10, uint8_t *a11)
 {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i va3 = _mm512_set1_epi32((int)(a3));
     const __m512i va7 = _mm512_set1_epi32((int)(a7));
     const __m512i va8 = _mm512_set1_epi32((int)(a8));
-    const __m512i va9 = _mm512_set1_epi32((int)(a9));
-    const __m512i va10 = _mm512_set1_epi32((int)(a10));
-    const __m512i va11 = _mm512_set1_epi32((int)(a11));
+    const __m512i v16U = _mm512_set1_epi32((int)(16U));
+    const __m512i v15U = _mm512_set1_epi32((int)(15U));
+    const __m512i v1U = _mm512_set1_epi32((int)(1U));
     for (uint32_t i0 = 0; i0 < n; i0 += 16) {
         const __mmask16 lm = n - i0 >= 16 ? (__mmask16)~0U : (__mmask16)((1U << (n - i0)) - 1);
         const __m512i vi = _mm512_add_epi32(_mm512_set1_epi32((int)(i0)), iota);
@@ -401,9 +403,9 @@ static void resize_vmap46(uint32_t n, const uint16_t *a0, const uint16_t *a1, co
         const __m512i v10 = v1;
         const __m512i v11 = _mm512_mullo_epi32(v10, va8);
         const __m512i v12 = _mm512_add_epi32(v9, v11);
-        const __m512i v13 = _mm512_srlv_epi32(v12, va9);
-        const __m512i v14 = _mm512_srlv_epi32(v12, va10);
-        const __m512i v15 = _mm512_and_si512(v14, va11);
+        const __m512i v13 = _mm512_srlv_epi32(v12, v16U);
+        const __m512i v14 = _mm512_srlv_epi32(v12, v15U);
+        const __m512i v15 = _mm512_and_si512(v14, v1U);
         const __m512i v16 = _mm512_add_epi32(v13, v15);
         const __m512i v17 = _mm512_min_epu32(v16, _mm512_set1_epi32((int)(255U)));
         const __m512i v18 = v6;
@@ -411,9 +413,9 @@ static void resize_vmap46(uint32_t n, const uint16_t *a0, const uint16_t *a1, co
         const __m512i v20 = v2;
         const __m512i v21 = _mm512_mullo_epi32(v20, va8);
         const __m512i v22 = _mm512_add_epi32(v19, v21);
-        const __m512i v23 = _mm512_srlv_epi32(v22, va9);
-        const __m512i v24 = _mm512_srlv_epi32(v22, va10);
-        const __m512i v25 = _mm512_and_si512(v24, va11);
+        const __m512i v23 = _mm512_srlv_epi32(v22, v16U);
+        const __m512i v24 = _mm512_srlv_epi32(v22, v15U);
+        const __m512i v25 = _mm512_and_si512(v24, v1U);
         const __m512i v26 = _mm512_add_epi32(v23, v25);
         const __m512i v27 = _mm512_min_epu32(v26, _mm512_set1_epi32((int)(255U)));
         const __m512i v28 = v7;
@@ -421,18 +423,18 @@ static void resize_vmap46(uint32_t n, const uint16_t *a0, const uint16_t *a1, co
         const __m512i v30 = v3;
         const __m512i v31 = _mm512_mullo_epi32(v30, va8);
         const __m512i v32 = _mm512_add_epi32(v29, v31);
-        const __m512i v33 = _mm512_srlv_epi32(v32, va9);
-        const __m512i v34 = _mm512_srlv_epi32(v32, va10);
-        const __m512i v35 = _mm512_and_si512(v34, va11);
+        const __m512i v33 = _mm512_srlv_epi32(v32, v16U);
+        const __m512i v34 = _mm512_srlv_epi32(v32, v15U);
+        const __m512i v35 = _mm512_and_si512(v34, v1U);
         const __m512i v36 = _mm512_add_epi32(v33, v35);
         const __m512i v37 = _mm512_min_epu32(v36, _mm512_set1_epi32((int)(255U)));
-        _mm512_mask_cvtepi32_storeu_epi8(a12 + i0, lm, v17);
-        _mm512_mask_cvtepi32_storeu_epi8(a13 + i0, lm, v27);
-        _mm512_mask_cvtepi32_storeu_epi8(a14 + i0, lm, v37);
+        _mm_mask_storeu_epi8(a9 + i0, lm, _mm512_cvtepi32_epi8(v17));
+        _mm_mask_storeu_epi8(a10 + i0, lm, _mm512_cvtepi32_epi8(v27));
+        _mm_mask_storeu_epi8(a11 + i0, lm, _mm512_cvtepi32_epi8(v37));
     }
 }
 #else
-static void resize_vmap46(uint32_t n, const uint16_t *a0, const uint16_t *a1, const uint16_t *a2, uint32_t a3, const uint16_t *a4, const uint16_t *a5, const uint16_t *a6, uint32_t a7, uint32_t a8, uint32_t a9, uint32_t a10, uint32_t a11, uint8_t *a12, uint8_t *a13, uint8_t *a14)
+static void resize_vmap46(uint32_t n, const uint16_t *a0, const uint16_t *a1, const uint16_t *a2, uint32_t a3, const uint16_t *a4, const uint16_t *a5, const uint16_t *a6, uint32_t a7, uint32_t a8, uint8_t *a9, uint8_t *a10, uint8_t *a11)
 {
     (void)n;
     __builtin_unreachable();     /* nicc_simd_vbmi() is 0 off x86 */
@@ -562,7 +564,7 @@ int resize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
     uint16_t map_g[112];
     uint16_t map_b[112];
     if (nicc_simd_vbmi()) {
-        resize_vmap((uint32_t)(112U), (uint32_t)(v8), (uint32_t)(x02), (uint32_t)(n_pixels), io, (uint32_t)(1U), map_r, map_g, map_b);
+        resize_vmap((uint32_t)(112U), (uint32_t)(v8), (uint32_t)(x02), io, (uint32_t)(n_pixels), map_r, map_g, map_b);
     } else {
         for (uint32_t i9 = 0; i9 < 112U; i9++) {
             uint16_t v10 = (uint16_t)i9;
@@ -618,7 +620,7 @@ int resize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
     uint8_t map_b45[112];
     if (!((v42 == 65535U))) {
         if (nicc_simd_vbmi()) {
-            resize_vmap46((uint32_t)(112U), map_r, map_g, map_b, (uint32_t)(v8), &img_rd->h_r[0], &img_rd->h_g[0], &img_rd->h_b[0], (uint32_t)(v39), (uint32_t)(v41), (uint32_t)(16U), (uint32_t)(15U), (uint32_t)(1U), map_r43, map_g44, map_b45);
+            resize_vmap46((uint32_t)(112U), map_r, map_g, map_b, (uint32_t)(v8), &img_rd->h_r[0], &img_rd->h_g[0], &img_rd->h_b[0], (uint32_t)(v39), (uint32_t)(v41), map_r43, map_g44, map_b45);
         } else {
             for (uint32_t i47 = 0; i47 < 112U; i47++) {
                 uint16_t v48 = (uint16_t)i47;
