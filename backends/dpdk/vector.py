@@ -251,6 +251,10 @@ class VectorMap:
                 raise InternalError(f"a vector {op.value} of bools")
             return f"({self.K})({a} {sym} {b})"
         full = t.bits == self.W
+        if op is Op.ADD and self.r.ranges.fits(n):
+            r = self.rounding_shift(n)
+            if r is not None:
+                return r
         if op in (Op.ADD, Op.SUB, Op.MUL) and self.r.ranges.fits(n):
             # the value ranges show the exact result fits the type: no wrap, no saturation to render
             return f"_mm512_{'mullo' if op is Op.MUL else op.value}_{e}({a}, {b})"
@@ -284,6 +288,26 @@ class VectorMap:
         else:
             raise InternalError(f"no vector rule for {op.value}")
         return x if full else f"_mm512_and_si512({x}, {self.mask(t.bits)})"
+
+    def rounding_shift(self, n: Node) -> str | None:
+        """``(x >> k) + ((x >> (k - 1)) & 1)`` (a fixed-point value rounded half up: E4's vertical pass) as
+        ``(x + 2^(k-1)) >> k``, equal for every x, where the value ranges show the add cannot wrap."""
+        def const(v: Node) -> int | None:
+            return int(v.attr("value")) if v.op is Op.CONST else None
+
+        for hi, lo in (n.args, n.args[::-1]):
+            if hi.op is not Op.SHR or lo.op is not Op.AND or lo.args[0].op is not Op.SHR:
+                continue
+            x, k = hi.args[0], const(hi.args[1])
+            low = lo.args[0]
+            one = const(lo.args[1]) if const(lo.args[1]) is not None else None
+            if low.args[0] is not x or k is None or not 1 <= k < self.W or const(low.args[1]) != k - 1 or one != 1:
+                continue
+            if not isinstance(x.type, Scalar) or self.r.ranges.of(x)[1] + (1 << (k - 1)) >= 1 << x.type.bits:
+                continue
+            return (f"_mm512_srli_{self.e}(_mm512_add_{self.e}({self.val(x)}, {self.splat(f'{1 << (k - 1)}U')}), "
+                    f"{k})")
+        return None
 
     def r_compare(self, n: Node, a: str, b: str) -> str:
         if n.args[0].type == BOOL:

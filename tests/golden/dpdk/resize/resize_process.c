@@ -406,7 +406,7 @@ static void resize_vmap46(uint32_t n, const uint16_t *a0, const uint16_t *a1, co
         const __m512i v13 = _mm512_srlv_epi32(v12, v16U);
         const __m512i v14 = _mm512_srlv_epi32(v12, v15U);
         const __m512i v15 = _mm512_and_si512(v14, v1U);
-        const __m512i v16 = _mm512_add_epi32(v13, v15);
+        const __m512i v16 = _mm512_srli_epi32(_mm512_add_epi32(v12, _mm512_set1_epi32((int)(32768U))), 16);
         const __m512i v17 = _mm512_min_epu32(v16, _mm512_set1_epi32((int)(255U)));
         const __m512i v18 = v6;
         const __m512i v19 = _mm512_mullo_epi32(v18, va7);
@@ -416,7 +416,7 @@ static void resize_vmap46(uint32_t n, const uint16_t *a0, const uint16_t *a1, co
         const __m512i v23 = _mm512_srlv_epi32(v22, v16U);
         const __m512i v24 = _mm512_srlv_epi32(v22, v15U);
         const __m512i v25 = _mm512_and_si512(v24, v1U);
-        const __m512i v26 = _mm512_add_epi32(v23, v25);
+        const __m512i v26 = _mm512_srli_epi32(_mm512_add_epi32(v22, _mm512_set1_epi32((int)(32768U))), 16);
         const __m512i v27 = _mm512_min_epu32(v26, _mm512_set1_epi32((int)(255U)));
         const __m512i v28 = v7;
         const __m512i v29 = _mm512_mullo_epi32(v28, va7);
@@ -426,7 +426,7 @@ static void resize_vmap46(uint32_t n, const uint16_t *a0, const uint16_t *a1, co
         const __m512i v33 = _mm512_srlv_epi32(v32, v16U);
         const __m512i v34 = _mm512_srlv_epi32(v32, v15U);
         const __m512i v35 = _mm512_and_si512(v34, v1U);
-        const __m512i v36 = _mm512_add_epi32(v33, v35);
+        const __m512i v36 = _mm512_srli_epi32(_mm512_add_epi32(v32, _mm512_set1_epi32((int)(32768U))), 16);
         const __m512i v37 = _mm512_min_epu32(v36, _mm512_set1_epi32((int)(255U)));
         _mm_mask_storeu_epi8(a9 + i0, lm, _mm512_cvtepi32_epi8(v17));
         _mm_mask_storeu_epi8(a10 + i0, lm, _mm512_cvtepi32_epi8(v27));
