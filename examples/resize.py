@@ -4,7 +4,8 @@ Output equals cv2.resize(img, (224, 224), interpolation=cv2.INTER_LINEAR_EXACT).
 Each source row arrives as two tiles, columns [0, 321) then [320, 640); a tile
 determines 112 output columns, and the second source row of an output row
 completes it. Per image (64 in flight, slot = image_id & 63) the NIC keeps the
-previous source row after the horizontal pass: 224 x 3 u16 with 8 fractional bits.
+previous source row after the horizontal pass (224 x 3 u16 with 8 fractional bits) where the next
+row's output row weighs it.
 """
 import nicc.dsl as nd
 from nicc.dsl.lib.resize import NONE, StreamPlan
@@ -43,6 +44,7 @@ COL_C1 = nd.rom(PLAN.col_c1, nd.u16, name="col_c1")
 ROW_OUT = nd.rom(PLAN.row_out, nd.u16, name="row_out")      # per source row: the output row it completes
 ROW_W0 = nd.rom(PLAN.row_w0, nd.u16, name="row_w0")         # weight of the previous source row
 ROW_W1 = nd.rom(PLAN.row_w1, nd.u16, name="row_w1")         # weight of this one
+ROW_KEEP = nd.rom(PLAN.row_keep, nd.u8, name="row_keep")    # 1: the next row's output weighs this row
 
 
 @nd.pipeline(port=9004, traffic=image_tiles)
@@ -78,7 +80,7 @@ def resize(rec: Tile):
                 .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"}
 
     out = nd.map(vertical, cols, h)
-    s.h.write_at(ox0, h)
+    s.h.write_at(ox0, h, when=ROW_KEEP[rec.row] == 1)   # only a row some output row weighs is kept
     s.write(image_id=rec.image_id, next_row=nd.where(second, rec.row + 1, rec.row),
             next_x0=nd.where(second, nd.const(T0.x0, nd.u16), nd.const(T1.x0, nd.u16)))
     out_row = ROW_OUT[rec.row]

@@ -158,6 +158,14 @@ class StreamPlan:
         return cls(src, dst, tuple(plan_tiles), ax.ofs.astype(np.uint16), ax.c0, ax.c1, row_out, w0, w1)
 
     @property
+    def row_keep(self) -> np.ndarray:
+        """uint8 per source row: 1 if the next source row completes an output row that weighs this one
+        (its horizontal pass must be kept for it), else 0 (nothing will read it)."""
+        keep = np.zeros(self.src[1], np.uint8)
+        keep[:-1] = (self.row_out[1:] != NONE) & (self.row_w0[1:] != 0)
+        return keep
+
+    @property
     def max_tile(self) -> int:
         return max(t.n for t in self.tiles)
 
