@@ -300,8 +300,8 @@ class VectorMap:
                 continue
             x, k = hi.args[0], const(hi.args[1])
             low = lo.args[0]
-            one = const(lo.args[1]) if const(lo.args[1]) is not None else None
-            if low.args[0] is not x or k is None or not 1 <= k < self.W or const(low.args[1]) != k - 1 or one != 1:
+            if low.args[0] is not x or k is None or not 1 <= k < self.W or const(low.args[1]) != k - 1 or \
+                    const(lo.args[1]) != 1:
                 continue
             if not isinstance(x.type, Scalar) or self.r.ranges.of(x)[1] + (1 << (k - 1)) >= 1 << x.type.bits:
                 continue

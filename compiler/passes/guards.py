@@ -87,7 +87,8 @@ def guard_maps(p: Pipeline) -> Pipeline:
         conds = stop_conditions(p, m)
         if conds:
             m.set_attr("guard", "stop")
-            checks = [n for n in p.body.nodes if n.op in STOPS and n.args[0] in conds]
+            ids = {id(c) for c in conds}
+            checks = [n for n in p.body.nodes if n.op in STOPS and id(n.args[0]) in ids]
             p.note(m, "guard=stop", "computed only when the packet passes the check" +
                    ("s" if len(checks) > 1 else "") + " at " + ", ".join(f"line {c.loc.line}" for c in checks)
                    + " (nothing else uses its results before)")
