@@ -153,16 +153,17 @@ class StreamRules(abc.ABC):
             return None
         off, arr = rest[0], rest[1]
         members = t.struct.fields
-        if self.variable_memcpy and isinstance(arr, LocalArray) and not self.bound_to_max and arr.trip and \
-                self.ranges.of(n.args[1])[1] + arr.trip <= t.max and all(arr.struct.field(m) == mt for m, mt in members):
+        u32 = self.ty(U32)
+        copies = self.variable_memcpy and isinstance(arr, LocalArray) and not self.bound_to_max and \
+            all(arr.struct.field(m) == mt for m, mt in members)     # a map's results: one copy per member
+        if copies and arr.trip and self.ranges.of(n.args[1])[1] + arr.trip <= t.max:
             # a constant count that the value ranges show always fits from any offset: constant-size copies
             self.emit_line(f"if ({when}) {{")
-            for m, mt in members:
-                dst = f"{rec}->{f}" if m == "_" else f"{rec}->{f}_{m}"
-                self.emit_line(f"    memcpy(&{dst}[{off}], {arr.fields[m]}, {arr.trip}U * sizeof({self.ty(mt)}));")
+            self.indent += 1
+            self.copy_members(rec, f, off, arr, members, f"{arr.trip}U")
+            self.indent -= 1
             self.emit_line("}")
             return None
-        u32 = self.ty(U32)
         k = self.fresh("k")
         self.emit_line(f"if ({when} && {off} < {t.max}U) {{")
         self.indent += 1
@@ -174,11 +175,8 @@ class StreamRules(abc.ABC):
         if arr.max < t.max:
             self.emit_line(f"if ({k} > {arr.max}U)")
             self.emit_line(f"    {k} = {arr.max}U;")
-        if self.variable_memcpy and isinstance(arr, LocalArray) and not self.bound_to_max and \
-                all(arr.struct.field(m) == mt for m, mt in members):
-            for m, mt in members:           # a map's results into the record: one copy per member
-                dst = f"{rec}->{f}" if m == "_" else f"{rec}->{f}_{m}"
-                self.emit_line(f"memcpy(&{dst}[{off}], {arr.fields[m]}, {k} * sizeof({self.ty(mt)}));")
+        if copies:
+            self.copy_members(rec, f, off, arr, members, k)
             self.indent -= 1
             self.emit_line("}")
             return None
@@ -199,6 +197,12 @@ class StreamRules(abc.ABC):
         self.indent -= 1
         self.emit_line("}")
         return None
+
+    def copy_members(self, rec: str, f: str, off: str, arr: LocalArray, members, count: str) -> None:
+        """``count`` elements of a map's results into the record's array ``f`` from ``off``: a memcpy per member."""
+        for m, mt in members:
+            dst = f"{rec}->{f}" if m == "_" else f"{rec}->{f}_{m}"
+            self.emit_line(f"memcpy(&{dst}[{off}], {arr.fields[m]}, {count} * sizeof({self.ty(mt)}));")
 
     # -- constant tables, ranges, element reads ----------------------------------------------------
     def rom_ref(self, table: str) -> str:

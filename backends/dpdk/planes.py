@@ -25,8 +25,9 @@ from . import simd
 
 WINDOW = 128                        # bytes one vpermi2b reaches
 
-HELPER = f"""/* Byte idx of plane p in each u16 lane of m (0 elsewhere and past count), lane by lane: the 16-bit vector maps' read
- * where the lanes do not all lie in the step's 128-byte window (indices that go backwards or spread further). */
+HELPER = f"""/* Byte idx of plane p in each u16 lane of m (0 elsewhere and past count), lane by lane: the 16-bit
+ * vector maps' read where the lanes do not all lie in the step's 128-byte window (indices that go
+ * backwards or spread further). */
 __attribute__((target("{simd.VECTOR_TARGET}"), noinline, cold))
 static __m512i nicc_plane_bytes16(const uint8_t *p, __m512i idx, __mmask32 m, uint32_t count)
 {{

@@ -5,14 +5,16 @@ elements (E4's horizontal and vertical passes; :func:`nicc.backends.vectorize.ve
 decides) runs in a function of its own, compiled with ``target("avx512f,avx512bw,avx512vl,
 avx512vbmi")``: every value of the body is a vector of 16 u32 lanes, one element each, holding the
 value zero-extended (a ``bool`` is a lane mask); where every value fits 16 bits, 32 u16 lanes
-(``lane_bits``; payload arrays are then read from byte planes, :mod:`nicc.backends.dpdk.planes`). Each op has a rule (the ``r_*`` methods) that
+(``lane_bits``; payload arrays are then read from byte planes, :mod:`nicc.backends.dpdk.planes`).
+Each op has a rule (the ``r_*`` methods) that
 keeps the IR's meaning exactly: wrapping results are masked to their width, saturating ones clamped,
 shifts by the width or more give 0 (``vpsllvd``/``vpsrlvd`` give 0 from 32; below, the mask clears
 what left the width).
 
 Reads:
 
-* a payload array (``io``), in 32-bit lanes: per element and index, the big-endian dword that ends at the last field
+* a payload array (``io``), in 32-bit lanes: per element and index, the big-endian dword that
+  ends at the last field
   read (the bytes before it lie in the payload or the headers, never past the element); a lane whose
   index is past the count reads 0, as ``gather`` says. The first read of an array in a step loads a
   256-byte window of the payload from lane 0's dword (bytes past the array's end masked off: masked

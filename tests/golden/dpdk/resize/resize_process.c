@@ -270,8 +270,9 @@ static const uint16_t resize_lut_row_out[480] = {
     216, 65535, 217, 65535, 218, 65535, 219, 65535, 220, 65535, 65535, 221, 65535, 222, 65535, 223
 };
 
-/* Byte idx of plane p in each u16 lane of m (0 elsewhere and past count), lane by lane: the 16-bit vector maps' read
- * where the lanes do not all lie in the step's 128-byte window (indices that go backwards or spread further). */
+/* Byte idx of plane p in each u16 lane of m (0 elsewhere and past count), lane by lane: the 16-bit
+ * vector maps' read where the lanes do not all lie in the step's 128-byte window (indices that go
+ * backwards or spread further). */
 __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vl"), noinline, cold))
 static __m512i nicc_plane_bytes16(const uint8_t *p, __m512i idx, __mmask32 m, uint32_t count)
 {
