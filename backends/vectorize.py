@@ -18,7 +18,6 @@ from ..compiler.ir import COMPARE, Node, Op, Pipeline
 from ..compiler.types import BOOL, Array, Scalar
 
 MIN_ELEMENTS = 16                  # fewer elements than one vector: the scalar loop
-MAX_PLANE_BYTES = 16384            # payload arrays read as planes at most (their planes are on the stack)
 
 BINARY = (Op.ADD, Op.SUB, Op.MUL, Op.AND, Op.OR, Op.XOR, Op.SHL, Op.SHR)
 BODY_OPS = set(BINARY) | set(COMPARE) | {Op.NOT, Op.SELECT, Op.CAST, Op.CONST, Op.ELEM, Op.GATHER, Op.YIELD}
@@ -97,9 +96,8 @@ def vector_map_reason(p: Pipeline, m: Node) -> str | None:
 
 def planar(t: Array) -> bool:
     """Whether a payload array of type ``t`` can be read as byte planes: elements of 1 to 4 one-byte
-    fields (RGB pixels), small enough for planes on the stack (:mod:`nicc.backends.dpdk.planes`)."""
-    return (1 <= len(t.struct.fields) <= 4 and t.max * len(t.struct.fields) <= MAX_PLANE_BYTES and
-            all(isinstance(ft, Scalar) and ft.kind == "u" and ft.bits == 8 for _, ft in t.struct.fields))
+    fields (RGB pixels) (:mod:`nicc.backends.dpdk.planes`)."""
+    return 1 <= len(t.struct.fields) <= 4 and all(isinstance(ft, Scalar) and ft.kind == "u" and ft.bits == 8 for _, ft in t.struct.fields)
 
 
 def lane_bits(m: Node, per: set[int]) -> int:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import abc
 
 from ...compiler.ir import ARITH, COMPARE, Node, Op, Pipeline
-from ...compiler.passes.guards import stop_conditions
+from ...compiler.passes.guards import guard_of
 from ...compiler.types import Array, Scalar
 from ..lowering import RULES, TargetRules, trip_count
 from .cstyle import CRenderer, cond, wrap
@@ -292,16 +292,16 @@ class CCore(StreamRules, EmitRules, CRenderer):
         def store(i, vals):
             for name, v in zip(y.attr("names"), vals):
                 self.emit_line(f"{outs[name]}[{i}] = {v};")
-        guards = stop_conditions(self.pipeline, n) if n.attr("guard") == "stop" else []
-        if guards:          # guard=stop: when a condition holds, the packet stops before any use of the results
-            self.emit_line(f"if (!({' || '.join(str(self.env[c]) for c in guards)})) {{")
+        guard = guard_of(self.pipeline, n)
+        if guard:           # guard=stop|uses: computed only when something reads the results
+            self.emit_line(f"if ({guard.c(self.env)}) {{")
             self.indent += 1
         fallback = self.vector_map(n, list(arrays), per_elem, outs)
         self.map_loop(n, list(arrays), per_elem, store, trip, backward=False)
         if fallback:
             self.indent -= 1
             self.emit_line("}")
-        if guards:
+        if guard:
             self.indent -= 1
             self.emit_line("}")
         return LocalArray(first.count, t.struct, t.max, trip, fields=outs)

@@ -2,48 +2,66 @@
 
 A map with 32 u16 lanes a step (every value fits 16 bits: E4's horizontal pass) that gathers
 fields of a payload array whose elements are 1 to 4 one-byte fields (RGB pixels) reads them from
-planes, not from the interleaved payload: the call first splits the array's elements into one
-stack array per field read (plane j holds field j of every element), 64 elements a step with the
-byte permutes of :func:`nicc.backends.dpdk.simd.gather_indices`; in the loop, each plane's 128-byte
-window at lane 0's index (``vpermi2b`` reaches 128 bytes) serves every read of that plane in the
-step: one permute per read, zero-extended into the lanes by a zero mask on the odd bytes. A read
-whose lanes do not all lie in the window (indices that go backwards or spread over more than 128
-elements in 32 lanes) is read lane by lane from the plane (``nicc_plane_bytes16``).
+planes, not from the interleaved bytes: each step loads the array's 128 elements from lane 0's
+index (the window; ``2F`` vectors for ``F``-byte elements) and splits them in registers into one
+128-byte plane per field read (plane j holds field j of the window's elements), 64 elements a
+vector with the byte permutes of :func:`nicc.backends.dpdk.simd.gather_indices`. Each read of a
+plane is then one ``vpermi2b`` (it reaches 128 bytes), zero-extended into the lanes by a zero mask
+on the odd bytes. Nothing goes through memory: the planes live in registers for one step.
 
-An element past the count reads 0, as ``gather`` says, with no mask: the split's last step loads
-the array's bytes masked (the rest 0), and two vectors of zeros follow it in each plane, so a
-window (which starts at most at the count) sees 0 past the count. Planes are sized for the array's
-maximum plus that, so every load stays inside them; the split reads exactly the array's bytes.
+Two reads of one field at indices ``i`` and ``i + 1`` (E4's two neighbouring pixels) are one
+permute: the byte pair ``(i, i + 1)`` in each u16 lane, then the low byte for ``i`` and the high byte
+for ``i + 1`` (when ``i + 1`` is a wrapping u16 add and no index in a window can be 65535, whose
+``i + 1`` wraps to 0).
+
+A read whose lanes do not all lie in the window (indices that go backwards or spread over more than
+128 elements in 32 lanes; for a pair, 127) is read lane by lane from the payload
+(``nicc_field_bytes16``, cold). An element past the count reads 0, as ``gather`` says, with no mask
+per read: the window's loads are masked at the array's last byte, and a window starts at most at the
+count (lane 0's index past it: at 0, so that the lanes fall outside and take the lane-by-lane read).
 
     p = Planes(vector_map)
-    p.read(arr, "g", "v12", ["r", "g", "b"])   # field g at indices v12 (the fields read: planes)
+    p.read(arr, arr_node, "g", idx, "v12")     # field g at index node idx (vector v12) in the step's lanes
 """
 from __future__ import annotations
 
+from ...compiler.ir import Node, Op
 from ..c.values import PacketArray, field_offset
 from . import simd
 
 WINDOW = 128                        # bytes one vpermi2b reaches
 
-HELPER = f"""/* Byte idx of plane p in each u16 lane of m (0 elsewhere and past count), lane by lane: the 16-bit
- * vector maps' read where the lanes do not all lie in the step's 128-byte window (indices that go
- * backwards or spread further). */
+HELPER = f"""/* Bytes f and f + stride of elements idx of a payload array (p: its field's first byte) in the low and
+ * high byte of each u16 lane of m (pair) or the low byte alone, 0 elsewhere and past count, lane by lane:
+ * the 16-bit vector maps' read where the lanes do not all lie in the step's window. */
 __attribute__((target("{simd.VECTOR_TARGET}"), noinline, cold))
-static __m512i nicc_plane_bytes16(const uint8_t *p, __m512i idx, __mmask32 m, uint32_t count)
+static __m512i nicc_field_bytes16(const uint8_t *p, uint32_t stride, __m512i idx, __mmask32 m, uint32_t count,
+                                  int pair)
 {{
     uint16_t at[32], out[32];
 
     _mm512_storeu_si512(at, idx);
-    for (int l = 0; l < 32; l++)
-        out[l] = (m >> l & 1) && at[l] < count ? p[at[l]] : 0;
+    for (int l = 0; l < 32; l++) {{
+        uint32_t i = at[l];
+
+        out[l] = !(m >> l & 1) ? 0 : (uint16_t)((i < count ? p[i * stride] : 0) |
+                                                (pair && (uint16_t)(i + 1) < count ? p[(uint16_t)(i + 1) * stride] : 0) << 8);
+    }}
     return _mm512_loadu_si512(out);
 }}
 """
 
 
-def plane_size(max_elems: int) -> int:
-    """Bytes of one plane: the split's whole 64-element steps, then the 128 bytes of zeros."""
-    return -(-(max_elems + WINDOW) // simd.BLOCK) * simd.BLOCK
+def next_index(j: Node) -> Node | None:
+    """``i`` when ``j`` is ``i + 1``: a wrapping 16-bit add of the constant 1 (so that ``nicc_field_bytes16``
+    reads the same element), else None."""
+    if j.op is not Op.ADD or j.type.bits != 16 or j.attr("overflow") != "wrap":
+        return None
+    a, b = j.args
+    for x, y in ((a, b), (b, a)):
+        if y.op is Op.CONST and int(y.attr("value")) == 1:
+            return x
+    return None
 
 
 class Planes:
@@ -51,81 +69,121 @@ class Planes:
 
     def __init__(self, vm):
         self.vm = vm
-        self.of: dict[int, tuple[str, dict[str, int]]] = {}     # array -> (C name, field -> plane)
-        self.window: dict[int, str] = {}                        # array -> its window base in this step
-        self.loads: dict[tuple[int, str], tuple[str, str]] = {}
-        self.rel: dict[tuple, tuple[str, str]] = {}             # (array, index) -> (offsets, all inside)
+        self.names: dict[int, str] = {}                         # array -> its C prefix
+        self.window: dict[int, str] = {}                        # array -> its window start in this step
+        self.planes: dict[tuple[int, str], tuple[str, str]] = {}   # (array, field) -> its two plane vectors
+        self.rel: dict[tuple, tuple[str, str]] = {}             # (array, index, span) -> (offsets, all inside)
+        self.pairs: dict[tuple, str] = {}                       # (array, field, index i) -> bytes (i, i + 1)
         self.consts: list[str] = []
+        self.declared: set[str] = set()
 
-    def _split(self, arr: PacketArray, fields: list[str]) -> tuple[str, dict[str, int]]:
-        """Declare the planes and split the array's elements into them, before the loop."""
+    # -- the window of a step -------------------------------------------------------------------------
+    def _window(self, arr: PacketArray, iv: str) -> str:
+        """Lane 0's index (0 past the count) and the window's ``2F`` vectors from it: once per step."""
         vm = self.vm
-        k = len(self.of)
-        name, F = f"pl{k}", arr.struct.nbytes
-        io = vm.param("io", "const uint8_t *{name}", "io")
-        cnt = vm.count_of(arr)
-        kern = simd.Kernel(f"{vm.fn}_pl{k}", F, F, ())
-        h = vm.hoisted
-        h.append(f"uint8_t {name}[{len(fields)}][{plane_size(arr.max)}] __attribute__((aligned(64)));")
-        gathers = []
-        for j, f in enumerate(fields):
-            first, second, mask = simd.gather_indices(kern, field_offset(arr.struct, f))
-            c = f"{vm.fn}_pl{k}_{j}"
+        if id(arr) not in self.window:
+            name = self.names.setdefault(id(arr), f"pl{len(self.names)}")
+            F, cnt = arr.struct.nbytes, vm.count_of(arr)
+            io = vm.param("io", "const uint8_t *{name}", "io")
+            wb = self.window[id(arr)] = f"{name}b"
+            n = 2 * F
+            vm.lines += [
+                f"const uint32_t {wb}0 = (uint16_t)_mm_cvtsi128_si32(_mm512_castsi512_si128({iv}));",
+                f"const uint32_t {wb} = {wb}0 <= {cnt} ? {wb}0 : 0;    /* the window's start */",
+                f"const uint8_t *{name}s = {io} + {arr.offset} + (size_t){wb} * {F}U;",
+                f"const uint32_t {name}n = ({cnt} - {wb}) * {F}U;    /* the array's bytes from there */",
+                f"__m512i {', '.join(f'{name}q{v}' for v in range(n))};",
+                f"if ({name}n >= {64 * n}U) {{",
+                *[f"    {name}q{v} = _mm512_loadu_si512({name}s + {64 * v});" for v in range(n)],
+                "} else {               /* the last window: the bytes past the array read 0 */",
+                *[f"    {name}q{v} = _mm512_maskz_loadu_epi8(nicc_mask64({name}n, {64 * v}), {name}n > {64 * v} ? "
+                  f"{name}s + {64 * v} : {name}s);" for v in range(n)],
+                "}"]
+        return self.window[id(arr)]
+
+    def _split(self, arr: PacketArray, fname: str, q: list[str]) -> str:
+        """Field ``fname`` of the 64 elements in vectors ``q`` (``F`` of them), one byte each."""
+        name, F = self.names[id(arr)], arr.struct.nbytes
+        if F == 1:
+            return q[0]
+        first, second, mask = simd.gather_indices(simd.Kernel(f"{self.vm.fn}_{name}", F, F, ()),
+                                                  field_offset(arr.struct, fname))
+        c = f"{self.vm.fn}_{name}_{fname}"
+        if c not in self.declared:
+            self.declared.add(c)
             self.consts.append(simd._vec(c, first))
-            x = "q0" if F == 1 else f"_mm512_permutex2var_epi8(q0, _mm512_load_si512({c}), q1)"
             if mask:
                 self.consts.append(simd._vec(c + "h", second))
-                if F == 3:              # the bytes from the third vector merged in by a masked permute
-                    x = f"_mm512_mask_permutexvar_epi8({x}, 0x{mask:016x}ULL, _mm512_load_si512({c}h), q2)"
-                else:
-                    hi = f"_mm512_permutex2var_epi8(q2, _mm512_load_si512({c}h), q3)"
-                    x = f"_mm512_mask_blend_epi8(0x{mask:016x}ULL, {x}, {hi})"
-            gathers.append(f"_mm512_store_si512({name}[{j}] + e, {x});")
-        src = f"{io} + {arr.offset}"
-        full = [f"const __m512i q{v} = _mm512_loadu_si512(s + {64 * v});" for v in range(F)]
-        tail = [f"const __m512i q{v} = _mm512_maskz_loadu_epi8(nicc_mask64(nb, {64 * v}), nb > {64 * v} ? "
-                f"s + {64 * v} : {io});" for v in range(F)]
-        h.append("for (uint32_t e = 0; e < " + cnt + "; e += 64) {    /* the planes: field j of element e at [j][e] */")
-        h.append(f"    const uint8_t *s = {src} + (size_t)e * {F}U;")
-        h.append(f"    const uint32_t nb = ({cnt} - e) * {F}U;")
-        h.append(f"    if (nb >= {64 * F}U) {{")
-        h += [f"        {x}" for x in full + gathers]
-        h.append("    } else {")
-        h += [f"        {x}" for x in tail + gathers]
-        h.append("    }")
-        h.append("}")
-        h.append(f"for (uint32_t j = 0; j < {len(fields)}; j++) {{    /* zeros past the last step: a window reads 0 there */")
-        h.append(f"    _mm512_store_si512({name}[j] + (({cnt} + 63U) & ~63U), _mm512_setzero_si512());")
-        h.append(f"    _mm512_store_si512({name}[j] + (({cnt} + 63U) & ~63U) + 64, _mm512_setzero_si512());")
-        h.append("}")
-        return name, {f: j for j, f in enumerate(fields)}
+        x = f"_mm512_permutex2var_epi8({q[0]}, _mm512_load_si512({c}), {q[1]})"
+        if not mask:
+            return x
+        if F == 3:                      # the bytes from the third vector merged in by a masked permute
+            return f"_mm512_mask_permutexvar_epi8({x}, 0x{mask:016x}ULL, _mm512_load_si512({c}h), {q[2]})"
+        hi = f"_mm512_permutex2var_epi8({q[2]}, _mm512_load_si512({c}h), {q[3]})"
+        return f"_mm512_mask_blend_epi8(0x{mask:016x}ULL, {x}, {hi})"
 
-    def read(self, arr: PacketArray, fname: str, iv: str, fields: list[str]) -> str:
-        """Field ``fname`` of elements ``iv`` (u16 lanes; 0 past the count) in the step's lanes."""
-        vm = self.vm
-        if id(arr) not in self.of:
-            self.of[id(arr)] = self._split(arr, fields)
-        name, plane = self.of[id(arr)]
-        cnt = vm.count_of(arr)
-        wb = self.window.get(id(arr))
-        if wb is None:
-            wb = self.window[id(arr)] = f"{name}b"
-            vm.lines.append(f"const uint32_t {wb}0 = (uint16_t)_mm_cvtsi128_si32(_mm512_castsi512_si128({iv}));")
-            vm.lines.append(f"const uint32_t {wb} = {wb}0 <= {cnt} ? {wb}0 : 0;    /* the window's start */")
-        if (id(arr), iv) not in self.rel:   # once per index: its offsets in the window, and whether all lie in it
-            k = len(self.rel)
-            self.rel[(id(arr), iv)] = (f"{name}r{k}", f"{name}in{k}")
-            vm.lines.append(f"const __m512i {name}r{k} = _mm512_sub_epi16({iv}, _mm512_set1_epi16((short){wb}));")
-            vm.lines.append(f"const int {name}in{k} = _mm512_mask_cmpgt_epu16_mask(lm, {name}r{k}, "
-                            f"_mm512_set1_epi16({WINDOW - 1})) == 0;")
-        rel, inside = self.rel[(id(arr), iv)]
+    def _plane(self, arr: PacketArray, fname: str) -> tuple[str, str]:
+        """The field's 128-byte plane of the window: two vectors, split once per step."""
         key = (id(arr), fname)
-        if key not in self.loads:
-            p = f"{name}[{plane[fname]}]"
-            lo, hi = f"{name}_{plane[fname]}lo", f"{name}_{plane[fname]}hi"
-            vm.lines.append(f"const __m512i {lo} = _mm512_loadu_si512({p} + {wb});")
-            vm.lines.append(f"const __m512i {hi} = _mm512_loadu_si512({p} + {wb} + 64);")
-            self.loads[key] = (lo, hi)
-        lo, hi = self.loads[key]
-        return (f"__builtin_expect({inside}, 1) ? _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, {lo}, {rel}, "
-                f"{hi}) : nicc_plane_bytes16({name}[{plane[fname]}], {iv}, lm, {cnt})")
+        if key not in self.planes:
+            name, F = self.names[id(arr)], arr.struct.nbytes
+            q = [f"{name}q{v}" for v in range(2 * F)]
+            lo, hi = f"{name}_{fname}lo", f"{name}_{fname}hi"
+            self.vm.lines.append(f"const __m512i {lo} = {self._split(arr, fname, q[:F])};")
+            self.vm.lines.append(f"const __m512i {hi} = {self._split(arr, fname, q[F:])};")
+            self.planes[key] = (lo, hi)
+        return self.planes[key]
+
+    def _relative(self, arr: PacketArray, iv: str, span: int) -> tuple[str, str]:
+        """Once per index: its offsets in the window (for a pair, ``span`` 2: the two bytes' offsets in
+        each u16 lane), and whether ``span`` bytes from each lie in it."""
+        key = (id(arr), iv, span)
+        if key not in self.rel:
+            name, k = self.names[id(arr)], len(self.rel)
+            wb = self.window[id(arr)]
+            r, inside = f"{name}r{k}", f"{name}in{k}"
+            self.vm.lines.append(f"const __m512i {r} = _mm512_sub_epi16({iv}, _mm512_set1_epi16((short){wb}));")
+            self.vm.lines.append(f"const int {inside} = _mm512_mask_cmpgt_epu16_mask(lm, {r}, "
+                                 f"_mm512_set1_epi16({WINDOW - span})) == 0;")
+            if span == 2:                   # the pair's byte indices: rel, rel + 1
+                self.vm.lines.append(f"const __m512i {r}p = _mm512_add_epi16(_mm512_mullo_epi16({r}, "
+                                     "_mm512_set1_epi16(0x0101)), _mm512_set1_epi16(0x0100));")
+                r += "p"
+            self.rel[key] = (r, inside)
+        return self.rel[key]
+
+    # -- reads --------------------------------------------------------------------------------------
+    def pair_base(self, arr_node: Node, fname: str, idx: Node) -> tuple[Node, int] | None:
+        """(i, 0 or 1) when this read of ``fname`` at ``idx`` is one of a pair: reads of the same field
+        at ``i`` and ``i + 1`` in the map."""
+        reads = [b for b in self.vm.per_elem if b.op is Op.GATHER and b.args[0] is arr_node and b.attr("field") == fname]
+        i = next_index(idx)
+        if i is not None and any(b.args[1] is i for b in reads):
+            return i, 1
+        if any(next_index(b.args[1]) is idx for b in reads):
+            return idx, 0
+        return None
+
+    def read(self, arr: PacketArray, arr_node: Node, fname: str, idx: Node, iv: str) -> str:
+        """Field ``fname`` of elements ``idx`` (vector ``iv``; u16 lanes; 0 past the count) in the step's lanes."""
+        vm = self.vm
+        self._window(arr, iv)
+        cnt, F = vm.count_of(arr), arr.struct.nbytes
+        io = vm.param("io", "const uint8_t *{name}", "io")
+        field = f"{io} + {arr.offset + field_offset(arr.struct, fname)}"
+        lo, hi = self._plane(arr, fname)
+        pair = self.pair_base(arr_node, fname, idx) if arr.max + WINDOW < 1 << 16 else None
+        if pair is None:
+            rel, inside = self._relative(arr, iv, 1)
+            return (f"__builtin_expect({inside}, 1) ? _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, {lo}, "
+                    f"{rel}, {hi}) : nicc_field_bytes16({field}, {F}U, {iv}, lm, {cnt}, 0)")
+        base, half = pair
+        key = (id(arr), fname, id(base))
+        if key not in self.pairs:           # the first of the two reads: both bytes at once
+            biv = vm.val(base)              # defined already: i + 1 is computed from it
+            rel, inside = self._relative(arr, biv, 2)
+            pv = self.pairs[key] = f"{self.names[id(arr)]}_{fname}p{len(self.pairs)}"
+            vm.lines.append(f"const __m512i {pv} = __builtin_expect({inside}, 1) ? _mm512_permutex2var_epi8({lo}, "
+                            f"{rel}, {hi}) : nicc_field_bytes16({field}, {F}U, {biv}, lm, {cnt}, 1);")
+        pv = self.pairs[key]
+        return f"_mm512_srli_epi16({pv}, 8)" if half else f"_mm512_and_si512({pv}, _mm512_set1_epi16(0xff))"

@@ -156,7 +156,7 @@ class DpdkRenderer(CCore):
         except Fallback as e:
             self.emit_line(f"/* the scalar loop only: {e} */")
             return False
-        if k.planes.of and "planes" not in self.once:
+        if k.planes.names and "planes" not in self.once:
             self.once.add("planes")
             self.vector_kernels.append(planes.HELPER)
         self.vector_kernels.append(code)

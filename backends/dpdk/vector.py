@@ -213,8 +213,7 @@ class VectorMap:
                 raise Fallback("a payload array that may reach past the payload end")
             iv = self.val(idx)
             if self.W == 16:                    # vectorize.planar: 1-4 one-byte fields
-                read = {b.attr("field") for b in self.per_elem if b.op is Op.GATHER and b.args[0] is n.args[0]}
-                return self.planes.read(arr, f, iv, [name for name, _ in arr.struct.fields if name in read])
+                return self.planes.read(arr, n.args[0], f, idx, iv)
             cnt = self.count_of(arr)
             key = ("inrange", iv, cnt)
             if key not in self.gathered:

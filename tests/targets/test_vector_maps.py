@@ -58,7 +58,7 @@ def test_the_maps_are_vectors(name):
     if name in ("narrow", "pixels"):
         assert "__mmask32 lm" in src, "a map of 16-bit values runs 32 lanes a step"
     if name in ("pixels", "resize"):
-        assert "nicc_plane_bytes16(" in src, "one-byte fields of the payload are read from planes"
+        assert "nicc_field_bytes16(" in src, "one-byte fields of the payload are read as planes"
 
 
 @pytest.mark.toolchain

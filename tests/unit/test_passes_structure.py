@@ -12,6 +12,8 @@ REC9 = ("%0:u16 = payload_len\n%1:u16 = const[value=9]\n%2:bool = ne %0, %1\nrej
         "%3:u8 = field[name=a, offset=0, endian=be, checked=1]\n%4:u16 = const[value=2]\n"
         "%5:u32[2] = array[name=xs, offset=1, checked=1] %4\n")
 MAP = "%6:u32[2] = map %5 {\n  %7:u32 = elem[input=0, field=_]\n  %8:u32 = crc32 %7\n  yield[names=(_)] %8\n}\n"
+USE2 = ("%9:u32[2] = map %5, %6 {\n  %10:u32 = elem[input=0, field=_]\n  %11:u32 = elem[input=1, field=_]\n"
+        "  %12:u32 = xor %10, %11\n  yield[names=(_)] %12\n}\n")
 TABLE = "table @t : u8 -> u8 = [\n" + ", ".join(str(i) for i in range(256)) + "\n]"
 
 CASES = {
@@ -88,6 +90,20 @@ CASES = {
                                                              "passes the check at line 1 (nothing else uses its "
                                                              "results before)\n", 1)
         + "verdict_if[verdict=drop, group=none] %10\nemit[endian=(be, be)] %3, %6\n" + END),
+    "guard_maps: a map read only by a write when= and by a guarded map: computed when either reads it": (
+        guard_maps, "stream @s [4] {h:u32[2]}",
+        REC9 + MAP + USE2 + "%13:u8 = const[value=3]\n%14:bool = eq %3, %13\n%15:u32 = const[value=0]\n"
+        "%16:u16 = const[value=0]\nstream_write[stream=s, field=h] %15, %16, %6, %14\n"
+        "%17:u8 = const[value=7]\n%18:bool = eq %3, %17\nverdict_if[verdict=drop, group=none] %18\n"
+        "emit[endian=(be)] %9\n" + END,
+        REC9 + "%17:u8 = const[value=7]\n%18:bool = eq %3, %17\n%13:u8 = const[value=3]\n%14:bool = eq %3, %13\n"
+        + MAP.replace("map %5", "map[guard=uses] %5").replace("{\n", "{\n# guard=uses: computed only when the write "
+                                                             "at line 1 happens or the map at line 1 runs\n", 1)
+        + USE2.replace("map %5", "map[guard=stop] %5").replace("{\n", "{\n# guard=stop: computed only when the "
+                                                              "packet passes the check at line 1 (nothing else uses "
+                                                              "its results before)\n", 1)
+        + "%15:u32 = const[value=0]\n%16:u16 = const[value=0]\nstream_write[stream=s, field=h] %15, %16, %6, %14\n"
+        "verdict_if[verdict=drop, group=none] %18\nemit[endian=(be)] %9\n" + END),
     "guard_maps: not when the condition reads state (written after the map, it could differ)": (
         guard_maps, "state @s : u8[4] = 0",
         REC9 + MAP + "%9:u8 = state_read[state=s] %3\n%10:bool = cast[overflow=wrap] %9\n"

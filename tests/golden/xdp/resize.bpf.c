@@ -48,9 +48,9 @@ struct nicc_scratch {
     __u16 map_r[112];
     __u16 map_g[112];
     __u16 map_b[112];
-    __u8 map_r54[112];
-    __u8 map_g55[112];
-    __u8 map_b56[112];
+    __u8 map_r57[112];
+    __u8 map_g58[112];
+    __u8 map_b59[112];
 };
 
 struct {
@@ -427,178 +427,181 @@ int nicc_resize(struct xdp_md *ctx)
     __u16 v8 = (v3 ? 112U : 0U); /* @13 */
     /* resize.py:67: a, b = rec.pixels[lx], rec.pixels[lx + 1] */
     __u32 n_pixels = n1 < 321U ? n1 : 321U; /* @14 */
+    /* resize.py:86: out_row = ROW_OUT[rec.row] */
+    __u32 ix = (__u32)row; /* @15 */
+
+    barrier_var(ix);
+    __u16 v9 = (ix < 480U ? nicc_lut_row_out[ix] : 0);
+    /* resize.py:83: s.h.write_at(ox0, h, when=ROW_KEEP[rec.row] == 1)   # only a row some output row weighs is kept */
+    __u32 ix10 = (__u32)row; /* @16 */
+
+    barrier_var(ix10);
+    __u8 v11 = (ix10 < 480U ? nicc_lut_row_keep[ix10] : 0);
+    __u8 v12 = (v11 == 1U); /* @17 */
     /* resize.py:72: h = cols.map(horizontal) */
-    for (__u32 i9 = 0; i9 < 112U; i9++) { /* @15 */
-        __u16 v10 = (__u16)i9; /* @16 */
-        /* resize.py:65: dx = ox0 + k */
-        __u16 v11 = (__u16)(v8 + v10); /* @17 */
-        /* resize.py:66: lx = COL_OFS[dx] - rec.x0 */
-        __u32 ix = (__u32)v11; /* @18 */
+    if (!((v9 == 65535U)) || v12) { /* @18 */
+        for (__u32 i13 = 0; i13 < 112U; i13++) {
+            __u16 v14 = (__u16)i13; /* @19 */
+            /* resize.py:65: dx = ox0 + k */
+            __u16 v15 = (__u16)(v8 + v14); /* @20 */
+            /* resize.py:66: lx = COL_OFS[dx] - rec.x0 */
+            __u32 ix16 = (__u32)v15; /* @21 */
 
-        barrier_var(ix);
-        __u16 v12 = (ix < 224U ? nicc_lut_col_ofs[ix] : 0);
-        __u16 v13 = (__u16)(v12 - x02); /* @19 */
-        /* resize.py:67: a, b = rec.pixels[lx], rec.pixels[lx + 1] */
-        __u8 v14 = 0; /* @20 */
-        if (v13 < n_pixels && v13 < 321U) {
-            const __u8 *e15 = io + 10 + v13 * 3;
-            if (e15 + 3 > io_end)
-                return (img ? img->busy = 0 : 0), nicc_done(cnt, NICC_UNHANDLED);
-            v14 = *e15;
-        }
-        __u8 v16 = 0; /* @20 */
-        if (v13 < n_pixels && v13 < 321U) {
-            const __u8 *e17 = io + 10 + v13 * 3;
-            if (e17 + 3 > io_end)
-                return (img ? img->busy = 0 : 0), nicc_done(cnt, NICC_UNHANDLED);
-            v16 = *(e17 + 1);
-        }
-        __u8 v18 = 0; /* @20 */
-        if (v13 < n_pixels && v13 < 321U) {
-            const __u8 *e19 = io + 10 + v13 * 3;
-            if (e19 + 3 > io_end)
-                return (img ? img->busy = 0 : 0), nicc_done(cnt, NICC_UNHANDLED);
-            v18 = *(e19 + 2);
-        }
-        __u16 v20 = (__u16)(v13 + 1U); /* @21 */
-        __u8 v21 = 0; /* @22 */
-        if (v20 < n_pixels && v20 < 321U) {
-            const __u8 *e22 = io + 10 + v20 * 3;
-            if (e22 + 3 > io_end)
-                return (img ? img->busy = 0 : 0), nicc_done(cnt, NICC_UNHANDLED);
-            v21 = *e22;
-        }
-        __u8 v23 = 0; /* @22 */
-        if (v20 < n_pixels && v20 < 321U) {
-            const __u8 *e24 = io + 10 + v20 * 3;
-            if (e24 + 3 > io_end)
-                return (img ? img->busy = 0 : 0), nicc_done(cnt, NICC_UNHANDLED);
-            v23 = *(e24 + 1);
-        }
-        __u8 v25 = 0; /* @22 */
-        if (v20 < n_pixels && v20 < 321U) {
-            const __u8 *e26 = io + 10 + v20 * 3;
-            if (e26 + 3 > io_end)
-                return (img ? img->busy = 0 : 0), nicc_done(cnt, NICC_UNHANDLED);
-            v25 = *(e26 + 2);
-        }
-        /* resize.py:68: c0, c1 = nd.Fixed(COL_C0[dx], 8), nd.Fixed(COL_C1[dx], 8) */
-        __u32 ix27 = (__u32)v11; /* @23 */
+            barrier_var(ix16);
+            __u16 v17 = (ix16 < 224U ? nicc_lut_col_ofs[ix16] : 0);
+            __u16 v18 = (__u16)(v17 - x02); /* @22 */
+            /* resize.py:67: a, b = rec.pixels[lx], rec.pixels[lx + 1] */
+            __u8 v19 = 0; /* @23 */
+            if (v18 < n_pixels && v18 < 321U) {
+                const __u8 *e20 = io + 10 + v18 * 3;
+                if (e20 + 3 > io_end)
+                    return (img ? img->busy = 0 : 0), nicc_done(cnt, NICC_UNHANDLED);
+                v19 = *e20;
+            }
+            __u8 v21 = 0; /* @23 */
+            if (v18 < n_pixels && v18 < 321U) {
+                const __u8 *e22 = io + 10 + v18 * 3;
+                if (e22 + 3 > io_end)
+                    return (img ? img->busy = 0 : 0), nicc_done(cnt, NICC_UNHANDLED);
+                v21 = *(e22 + 1);
+            }
+            __u8 v23 = 0; /* @23 */
+            if (v18 < n_pixels && v18 < 321U) {
+                const __u8 *e24 = io + 10 + v18 * 3;
+                if (e24 + 3 > io_end)
+                    return (img ? img->busy = 0 : 0), nicc_done(cnt, NICC_UNHANDLED);
+                v23 = *(e24 + 2);
+            }
+            __u16 v25 = (__u16)(v18 + 1U); /* @24 */
+            __u8 v26 = 0; /* @25 */
+            if (v25 < n_pixels && v25 < 321U) {
+                const __u8 *e27 = io + 10 + v25 * 3;
+                if (e27 + 3 > io_end)
+                    return (img ? img->busy = 0 : 0), nicc_done(cnt, NICC_UNHANDLED);
+                v26 = *e27;
+            }
+            __u8 v28 = 0; /* @25 */
+            if (v25 < n_pixels && v25 < 321U) {
+                const __u8 *e29 = io + 10 + v25 * 3;
+                if (e29 + 3 > io_end)
+                    return (img ? img->busy = 0 : 0), nicc_done(cnt, NICC_UNHANDLED);
+                v28 = *(e29 + 1);
+            }
+            __u8 v30 = 0; /* @25 */
+            if (v25 < n_pixels && v25 < 321U) {
+                const __u8 *e31 = io + 10 + v25 * 3;
+                if (e31 + 3 > io_end)
+                    return (img ? img->busy = 0 : 0), nicc_done(cnt, NICC_UNHANDLED);
+                v30 = *(e31 + 2);
+            }
+            /* resize.py:68: c0, c1 = nd.Fixed(COL_C0[dx], 8), nd.Fixed(COL_C1[dx], 8) */
+            __u32 ix32 = (__u32)v15; /* @26 */
 
-        barrier_var(ix27);
-        __u16 v28 = (ix27 < 224U ? nicc_lut_col_c0[ix27] : 0);
-        __u32 ix29 = (__u32)v11; /* @24 */
+            barrier_var(ix32);
+            __u16 v33 = (ix32 < 224U ? nicc_lut_col_c0[ix32] : 0);
+            __u32 ix34 = (__u32)v15; /* @27 */
 
-        barrier_var(ix29);
-        __u16 v30 = (ix29 < 224U ? nicc_lut_col_c1[ix29] : 0);
-        /* resize.py:70: return {ch: (c0 * getattr(a, ch).cast(nd.u16) + c1 * getattr(b, ch).cast(nd.u16)).raw for ch in "rgb"} */
-        __u16 v31 = (__u16)v14; /* @25 */
-        __u16 v32 = (__u16)(v28 * v31); /* @26 */
-        __u16 v33 = (__u16)v21; /* @27 */
-        __u16 v34 = (__u16)(v30 * v33); /* @28 */
-        __u16 v35 = nicc_add_sat_u16(v32, v34); /* @29 */
-        __u16 v36 = (__u16)v16; /* @25 */
-        __u16 v37 = (__u16)(v28 * v36); /* @26 */
-        __u16 v38 = (__u16)v23; /* @27 */
-        __u16 v39 = (__u16)(v30 * v38); /* @28 */
-        __u16 v40 = nicc_add_sat_u16(v37, v39); /* @29 */
-        __u16 v41 = (__u16)v18; /* @25 */
-        __u16 v42 = (__u16)(v28 * v41); /* @26 */
-        __u16 v43 = (__u16)v25; /* @27 */
-        __u16 v44 = (__u16)(v30 * v43); /* @28 */
-        __u16 v45 = nicc_add_sat_u16(v42, v44); /* @29 */
-        /* resize.py:72: h = cols.map(horizontal) */
-        s->map_r[i9] = v35; /* @15 */
-        s->map_g[i9] = v40;
-        s->map_b[i9] = v45;
+            barrier_var(ix34);
+            __u16 v35 = (ix34 < 224U ? nicc_lut_col_c1[ix34] : 0);
+            /* resize.py:70: return {ch: (c0 * getattr(a, ch).cast(nd.u16) + c1 * getattr(b, ch).cast(nd.u16)).raw for ch in "rgb"} */
+            __u16 v36 = (__u16)v19; /* @28 */
+            __u16 v37 = (__u16)(v33 * v36); /* @29 */
+            __u16 v38 = (__u16)v26; /* @30 */
+            __u16 v39 = (__u16)(v35 * v38); /* @31 */
+            __u16 v40 = nicc_add_sat_u16(v37, v39); /* @32 */
+            __u16 v41 = (__u16)v21; /* @28 */
+            __u16 v42 = (__u16)(v33 * v41); /* @29 */
+            __u16 v43 = (__u16)v28; /* @30 */
+            __u16 v44 = (__u16)(v35 * v43); /* @31 */
+            __u16 v45 = nicc_add_sat_u16(v42, v44); /* @32 */
+            __u16 v46 = (__u16)v23; /* @28 */
+            __u16 v47 = (__u16)(v33 * v46); /* @29 */
+            __u16 v48 = (__u16)v30; /* @30 */
+            __u16 v49 = (__u16)(v35 * v48); /* @31 */
+            __u16 v50 = nicc_add_sat_u16(v47, v49); /* @32 */
+            /* resize.py:72: h = cols.map(horizontal) */
+            s->map_r[i13] = v40; /* @18 */
+            s->map_g[i13] = v45;
+            s->map_b[i13] = v50;
+        }
     }
     /* resize.py:74: w0 = nd.Fixed(ROW_W0[rec.row].cast(nd.u32), 8) */
-    __u32 ix46 = (__u32)row; /* @30 */
+    __u32 ix51 = (__u32)row; /* @33 */
 
-    barrier_var(ix46);
-    __u16 v47 = (ix46 < 480U ? nicc_lut_row_w0[ix46] : 0);
-    __u32 v48 = (__u32)v47; /* @31 */
+    barrier_var(ix51);
+    __u16 v52 = (ix51 < 480U ? nicc_lut_row_w0[ix51] : 0);
+    __u32 v53 = (__u32)v52; /* @34 */
     /* resize.py:75: w1 = nd.Fixed(ROW_W1[rec.row].cast(nd.u32), 8) */
-    __u32 ix49 = (__u32)row; /* @32 */
+    __u32 ix54 = (__u32)row; /* @35 */
 
-    barrier_var(ix49);
-    __u16 v50 = (ix49 < 480U ? nicc_lut_row_w1[ix49] : 0);
-    __u32 v51 = (__u32)v50; /* @33 */
-    /* resize.py:86: out_row = ROW_OUT[rec.row] */
-    __u32 ix52 = (__u32)row; /* @34 */
-
-    barrier_var(ix52);
-    __u16 v53 = (ix52 < 480U ? nicc_lut_row_out[ix52] : 0);
+    barrier_var(ix54);
+    __u16 v55 = (ix54 < 480U ? nicc_lut_row_w1[ix54] : 0);
+    __u32 v56 = (__u32)v55; /* @36 */
     /* resize.py:82: out = nd.map(vertical, cols, h) */
-    if (!((v53 == 65535U))) { /* @35 */
-        for (__u32 i57 = 0; i57 < 112U; i57++) {
-            __u16 v58 = (__u16)i57; /* @36 */
-            __u16 r = s->map_r[i57]; /* @36 */
-            __u16 g = s->map_g[i57]; /* @36 */
-            __u16 b = s->map_b[i57]; /* @36 */
+    if (!((v9 == 65535U))) { /* @37 */
+        for (__u32 i60 = 0; i60 < 112U; i60++) {
+            __u16 v61 = (__u16)i60; /* @38 */
+            __u16 r = s->map_r[i60]; /* @38 */
+            __u16 g = s->map_g[i60]; /* @38 */
+            __u16 b = s->map_b[i60]; /* @38 */
             /* resize.py:78: up = prev[ox0 + k] */
-            __u16 v59 = (__u16)(v8 + v58); /* @37 */
-            __u32 ix60 = (__u32)v59; /* @38 */
+            __u16 v62 = (__u16)(v8 + v61); /* @39 */
+            __u32 ix63 = (__u32)v62; /* @40 */
 
-            barrier_var(ix60);
-            __u16 v61 = (img && ix60 < 224U ? img->h_r[ix60] : 0);
-            __u32 ix62 = (__u32)v59; /* @38 */
+            barrier_var(ix63);
+            __u16 v64 = (img && ix63 < 224U ? img->h_r[ix63] : 0);
+            __u32 ix65 = (__u32)v62; /* @40 */
 
-            barrier_var(ix62);
-            __u16 v63 = (img && ix62 < 224U ? img->h_g[ix62] : 0);
-            __u32 ix64 = (__u32)v59; /* @38 */
+            barrier_var(ix65);
+            __u16 v66 = (img && ix65 < 224U ? img->h_g[ix65] : 0);
+            __u32 ix67 = (__u32)v62; /* @40 */
 
-            barrier_var(ix64);
-            __u16 v65 = (img && ix64 < 224U ? img->h_b[ix64] : 0);
+            barrier_var(ix67);
+            __u16 v68 = (img && ix67 < 224U ? img->h_b[ix67] : 0);
             /* resize.py:79: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
-            __u32 v66 = (__u32)v61; /* @39 */
-            __u32 v67 = (__u32)(v66 * v48); /* @40 */
-            __u32 v68 = (__u32)r; /* @41 */
-            __u32 v69 = (__u32)(v68 * v51); /* @42 */
-            __u32 v70 = (__u32)(v67 + v69); /* @43 */
+            __u32 v69 = (__u32)v64; /* @41 */
+            __u32 v70 = (__u32)(v69 * v53); /* @42 */
+            __u32 v71 = (__u32)r; /* @43 */
+            __u32 v72 = (__u32)(v71 * v56); /* @44 */
+            __u32 v73 = (__u32)(v70 + v72); /* @45 */
             /* resize.py:80: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
-            __u32 v71 = (16U >= 32 ? 0 : (__u32)(v70 >> 16U)); /* @44 */
-            __u32 v72 = (15U >= 32 ? 0 : (__u32)(v70 >> 15U)); /* @44 */
-            __u32 v73 = (__u32)(v72 & 1U); /* @45 */
-            __u32 v74 = (__u32)(v71 + v73); /* @46 */
-            __u8 v75 = (v74 > 255U ? 255U : (__u8)v74); /* @47 */
+            __u32 v74 = (16U >= 32 ? 0 : (__u32)(v73 >> 16U)); /* @46 */
+            __u32 v75 = (15U >= 32 ? 0 : (__u32)(v73 >> 15U)); /* @46 */
+            __u32 v76 = (__u32)(v75 & 1U); /* @47 */
+            __u32 v77 = (__u32)(v74 + v76); /* @48 */
+            __u8 v78 = (v77 > 255U ? 255U : (__u8)v77); /* @49 */
             /* resize.py:79: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
-            __u32 v76 = (__u32)v63; /* @39 */
-            __u32 v77 = (__u32)(v76 * v48); /* @40 */
-            __u32 v78 = (__u32)g; /* @41 */
-            __u32 v79 = (__u32)(v78 * v51); /* @42 */
-            __u32 v80 = (__u32)(v77 + v79); /* @43 */
+            __u32 v79 = (__u32)v66; /* @41 */
+            __u32 v80 = (__u32)(v79 * v53); /* @42 */
+            __u32 v81 = (__u32)g; /* @43 */
+            __u32 v82 = (__u32)(v81 * v56); /* @44 */
+            __u32 v83 = (__u32)(v80 + v82); /* @45 */
             /* resize.py:80: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
-            __u32 v81 = (16U >= 32 ? 0 : (__u32)(v80 >> 16U)); /* @44 */
-            __u32 v82 = (15U >= 32 ? 0 : (__u32)(v80 >> 15U)); /* @44 */
-            __u32 v83 = (__u32)(v82 & 1U); /* @45 */
-            __u32 v84 = (__u32)(v81 + v83); /* @46 */
-            __u8 v85 = (v84 > 255U ? 255U : (__u8)v84); /* @47 */
+            __u32 v84 = (16U >= 32 ? 0 : (__u32)(v83 >> 16U)); /* @46 */
+            __u32 v85 = (15U >= 32 ? 0 : (__u32)(v83 >> 15U)); /* @46 */
+            __u32 v86 = (__u32)(v85 & 1U); /* @47 */
+            __u32 v87 = (__u32)(v84 + v86); /* @48 */
+            __u8 v88 = (v87 > 255U ? 255U : (__u8)v87); /* @49 */
             /* resize.py:79: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
-            __u32 v86 = (__u32)v65; /* @39 */
-            __u32 v87 = (__u32)(v86 * v48); /* @40 */
-            __u32 v88 = (__u32)b; /* @41 */
-            __u32 v89 = (__u32)(v88 * v51); /* @42 */
-            __u32 v90 = (__u32)(v87 + v89); /* @43 */
+            __u32 v89 = (__u32)v68; /* @41 */
+            __u32 v90 = (__u32)(v89 * v53); /* @42 */
+            __u32 v91 = (__u32)b; /* @43 */
+            __u32 v92 = (__u32)(v91 * v56); /* @44 */
+            __u32 v93 = (__u32)(v90 + v92); /* @45 */
             /* resize.py:80: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
-            __u32 v91 = (16U >= 32 ? 0 : (__u32)(v90 >> 16U)); /* @44 */
-            __u32 v92 = (15U >= 32 ? 0 : (__u32)(v90 >> 15U)); /* @44 */
-            __u32 v93 = (__u32)(v92 & 1U); /* @45 */
-            __u32 v94 = (__u32)(v91 + v93); /* @46 */
-            __u8 v95 = (v94 > 255U ? 255U : (__u8)v94); /* @47 */
+            __u32 v94 = (16U >= 32 ? 0 : (__u32)(v93 >> 16U)); /* @46 */
+            __u32 v95 = (15U >= 32 ? 0 : (__u32)(v93 >> 15U)); /* @46 */
+            __u32 v96 = (__u32)(v95 & 1U); /* @47 */
+            __u32 v97 = (__u32)(v94 + v96); /* @48 */
+            __u8 v98 = (v97 > 255U ? 255U : (__u8)v97); /* @49 */
             /* resize.py:82: out = nd.map(vertical, cols, h) */
-            s->map_r54[i57] = v75; /* @35 */
-            s->map_g55[i57] = v85;
-            s->map_b56[i57] = v95;
+            s->map_r57[i60] = v78; /* @37 */
+            s->map_g58[i60] = v88;
+            s->map_b59[i60] = v98;
         }
     }
     /* resize.py:83: s.h.write_at(ox0, h, when=ROW_KEEP[rec.row] == 1)   # only a row some output row weighs is kept */
-    __u32 ix96 = (__u32)row; /* @48 */
-
-    barrier_var(ix96);
-    __u8 v97 = (ix96 < 480U ? nicc_lut_row_keep[ix96] : 0);
-    __u8 v98 = (v97 == 1U); /* @49 */
-    if (v98 && img && v8 < 224U) { /* @50 */
+    if (v12 && img && v8 < 224U) { /* @50 */
         __u32 k99 = 224U - v8;
 
         if (112U < k99)
@@ -627,7 +630,7 @@ int nicc_resize(struct xdp_md *ctx)
     if (img) /* @53 */
         img->next_x0 = v102;
     /* resize.py:87: nd.drop_if(out_row == NONE) */
-    if (v53 == 65535U) /* @54 */
+    if (v9 == 65535U) /* @54 */
         return (img ? img->busy = 0 : 0), nicc_done(cnt, NICC_DROP);
     /* resize.py:88: return nd.to_host(rec.image_id, out_row, ox0, n_out, out) */
     if (!io_copy) { /* @55 */
@@ -643,16 +646,16 @@ int nicc_resize(struct xdp_md *ctx)
     if (io + 10 > io_end)
         return (img ? img->busy = 0 : 0), nicc_done(cnt, NICC_UNHANDLED);
     nicc_st32be(io, image_id);
-    nicc_st16be(io + 4, v53);
+    nicc_st16be(io + 4, v9);
     nicc_st16be(io + 6, v8);
     nicc_st16be(io + 8, 112U);
     for (__u32 i103 = 0; i103 < 112U; i103++) {
         __u8 *o104 = io + 10 + i103 * 3;
         if (o104 + 3 > io_end)
             return (img ? img->busy = 0 : 0), nicc_done(cnt, NICC_UNHANDLED);
-        *o104 = s->map_r54[i103];
-        *(o104 + 1) = s->map_g55[i103];
-        *(o104 + 2) = s->map_b56[i103];
+        *o104 = s->map_r57[i103];
+        *(o104 + 1) = s->map_g58[i103];
+        *(o104 + 2) = s->map_b59[i103];
     }
     return (img ? img->busy = 0 : 0), nicc_finish(ctx, cnt, io_copy, 346U, NICC_PASS); /* @56 */
 }

@@ -148,10 +148,12 @@ JUMP = nd.rom([3 * i for i in range(96)] + [(5 * i) % 300 for i in range(96)] + 
 def pixels(rec: V5):
     """Maps of 16-bit values that gather one-byte fields of payload arrays (1 to 4 fields an element):
     32 lanes a step, read from byte planes through a 128-byte window, lane by lane where the lanes
-    spread further or go backwards; indices past the count read 0."""
+    spread further or go backwards; indices past the count read 0; reads of i and i + 1 as pairs."""
     def f(i):
-        a = rec.px[JUMP[i]]
-        b = rec.px[i + rec.k]                # base + i: in the window, or past the count
+        j, ik = JUMP[i], i + rec.k
+        a = rec.px[j]
+        b = rec.px[ik]                       # base + i: in the window, or past the count
+        a1, b1 = rec.px[j + 1], rec.px[ik + 1]  # pairs (i, i + 1): 300 past the count, 65535 + 1 wraps to 0
         c = rec.two[(i >> 3) & 31]          # past the 24 elements: 0
         d = rec.four[(i * 2) & 63]
         e = rec.one[i & 63]
@@ -159,6 +161,7 @@ def pixels(rec: V5):
             s = a.r.cast(nd.u16) * b.g.cast(nd.u16) + c.x.cast(nd.u16) * 300
             t = b.b - a.b + d.c
         w = (a.g.cast(nd.u16) << (d.a & 15)) ^ (b.r.cast(nd.u16) * 257 + e.cast(nd.u16))
-        return {"s": s, "t": t, "w": w, "y": c.y ^ d.d, "b": (d.b > a.r).cast(nd.u8)}
+        return {"s": s, "t": t, "w": w, "y": c.y ^ d.d, "b": (d.b > a.r).cast(nd.u8),
+                "p": (a1.g.cast(nd.u16) << 8) ^ b1.b.cast(nd.u16) ^ (a.g.cast(nd.u16) * 3)}
     m = nd.range(rec.n, max=300).map(f)
     return nd.to_host(rec.n, m, m)

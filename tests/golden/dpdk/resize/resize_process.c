@@ -270,87 +270,68 @@ static const uint16_t resize_lut_row_out[480] = {
     216, 65535, 217, 65535, 218, 65535, 219, 65535, 220, 65535, 65535, 221, 65535, 222, 65535, 223
 };
 
-/* Byte idx of plane p in each u16 lane of m (0 elsewhere and past count), lane by lane: the 16-bit
- * vector maps' read where the lanes do not all lie in the step's 128-byte window (indices that go
- * backwards or spread further). */
+/* Bytes f and f + stride of elements idx of a payload array (p: its field's first byte) in the low and
+ * high byte of each u16 lane of m (pair) or the low byte alone, 0 elsewhere and past count, lane by lane:
+ * the 16-bit vector maps' read where the lanes do not all lie in the step's window. */
 __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vl"), noinline, cold))
-static __m512i nicc_plane_bytes16(const uint8_t *p, __m512i idx, __mmask32 m, uint32_t count)
+static __m512i nicc_field_bytes16(const uint8_t *p, uint32_t stride, __m512i idx, __mmask32 m, uint32_t count,
+                                  int pair)
 {
     uint16_t at[32], out[32];
 
     _mm512_storeu_si512(at, idx);
-    for (int l = 0; l < 32; l++)
-        out[l] = (m >> l & 1) && at[l] < count ? p[at[l]] : 0;
+    for (int l = 0; l < 32; l++) {
+        uint32_t i = at[l];
+
+        out[l] = !(m >> l & 1) ? 0 : (uint16_t)((i < count ? p[i * stride] : 0) |
+                                                (pair && (uint16_t)(i + 1) < count ? p[(uint16_t)(i + 1) * stride] : 0) << 8);
+    }
     return _mm512_loadu_si512(out);
 }
 
 #if NICC_X86
-static const uint8_t resize_vmap_pl0_0[64] __attribute__((aligned(64))) = {
+static const uint8_t resize_vmap_pl0_r[64] __attribute__((aligned(64))) = {
       0,   3,   6,   9,  12,  15,  18,  21,  24,  27,  30,  33,  36,  39,  42,  45,
      48,  51,  54,  57,  60,  63,  66,  69,  72,  75,  78,  81,  84,  87,  90,  93,
      96,  99, 102, 105, 108, 111, 114, 117, 120, 123, 126,   0,   0,   0,   0,   0,
       0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0
 };
-static const uint8_t resize_vmap_pl0_0h[64] __attribute__((aligned(64))) = {
+static const uint8_t resize_vmap_pl0_rh[64] __attribute__((aligned(64))) = {
       0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
       0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
       0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   1,   4,   7,  10,  13,
      16,  19,  22,  25,  28,  31,  34,  37,  40,  43,  46,  49,  52,  55,  58,  61
 };
-static const uint8_t resize_vmap_pl0_1[64] __attribute__((aligned(64))) = {
+static const uint8_t resize_vmap_pl0_g[64] __attribute__((aligned(64))) = {
       1,   4,   7,  10,  13,  16,  19,  22,  25,  28,  31,  34,  37,  40,  43,  46,
      49,  52,  55,  58,  61,  64,  67,  70,  73,  76,  79,  82,  85,  88,  91,  94,
      97, 100, 103, 106, 109, 112, 115, 118, 121, 124, 127,   0,   0,   0,   0,   0,
       0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0
 };
-static const uint8_t resize_vmap_pl0_1h[64] __attribute__((aligned(64))) = {
+static const uint8_t resize_vmap_pl0_gh[64] __attribute__((aligned(64))) = {
       0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
       0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
       0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   2,   5,   8,  11,  14,
      17,  20,  23,  26,  29,  32,  35,  38,  41,  44,  47,  50,  53,  56,  59,  62
 };
-static const uint8_t resize_vmap_pl0_2[64] __attribute__((aligned(64))) = {
+static const uint8_t resize_vmap_pl0_b[64] __attribute__((aligned(64))) = {
       2,   5,   8,  11,  14,  17,  20,  23,  26,  29,  32,  35,  38,  41,  44,  47,
      50,  53,  56,  59,  62,  65,  68,  71,  74,  77,  80,  83,  86,  89,  92,  95,
      98, 101, 104, 107, 110, 113, 116, 119, 122, 125,   0,   0,   0,   0,   0,   0,
       0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0
 };
-static const uint8_t resize_vmap_pl0_2h[64] __attribute__((aligned(64))) = {
+static const uint8_t resize_vmap_pl0_bh[64] __attribute__((aligned(64))) = {
       0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
       0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
       0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   3,   6,   9,  12,  15,
      18,  21,  24,  27,  30,  33,  36,  39,  42,  45,  48,  51,  54,  57,  60,  63
 };
 __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vl")))
-static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, const uint8_t *a2, uint32_t a3, uint16_t *a4, uint16_t *a5, uint16_t *a6)
+static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, uint32_t a2, const uint8_t *a3, uint16_t *a4, uint16_t *a5, uint16_t *a6)
 {
     const __m512i iota = _mm512_cvtepu8_epi16(_mm256_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31));
     const __m512i va0 = _mm512_set1_epi16((short)(a0));
     const __m512i va1 = _mm512_set1_epi16((short)(a1));
-    uint8_t pl0[3][512] __attribute__((aligned(64)));
-    for (uint32_t e = 0; e < a3; e += 64) {    /* the planes: field j of element e at [j][e] */
-        const uint8_t *s = a2 + 10 + (size_t)e * 3U;
-        const uint32_t nb = (a3 - e) * 3U;
-        if (nb >= 192U) {
-            const __m512i q0 = _mm512_loadu_si512(s + 0);
-            const __m512i q1 = _mm512_loadu_si512(s + 64);
-            const __m512i q2 = _mm512_loadu_si512(s + 128);
-            _mm512_store_si512(pl0[0] + e, _mm512_mask_permutexvar_epi8(_mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_0), q1), 0xfffff80000000000ULL, _mm512_load_si512(resize_vmap_pl0_0h), q2));
-            _mm512_store_si512(pl0[1] + e, _mm512_mask_permutexvar_epi8(_mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_1), q1), 0xfffff80000000000ULL, _mm512_load_si512(resize_vmap_pl0_1h), q2));
-            _mm512_store_si512(pl0[2] + e, _mm512_mask_permutexvar_epi8(_mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_2), q1), 0xfffffc0000000000ULL, _mm512_load_si512(resize_vmap_pl0_2h), q2));
-        } else {
-            const __m512i q0 = _mm512_maskz_loadu_epi8(nicc_mask64(nb, 0), nb > 0 ? s + 0 : a2);
-            const __m512i q1 = _mm512_maskz_loadu_epi8(nicc_mask64(nb, 64), nb > 64 ? s + 64 : a2);
-            const __m512i q2 = _mm512_maskz_loadu_epi8(nicc_mask64(nb, 128), nb > 128 ? s + 128 : a2);
-            _mm512_store_si512(pl0[0] + e, _mm512_mask_permutexvar_epi8(_mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_0), q1), 0xfffff80000000000ULL, _mm512_load_si512(resize_vmap_pl0_0h), q2));
-            _mm512_store_si512(pl0[1] + e, _mm512_mask_permutexvar_epi8(_mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_1), q1), 0xfffff80000000000ULL, _mm512_load_si512(resize_vmap_pl0_1h), q2));
-            _mm512_store_si512(pl0[2] + e, _mm512_mask_permutexvar_epi8(_mm512_permutex2var_epi8(q0, _mm512_load_si512(resize_vmap_pl0_2), q1), 0xfffffc0000000000ULL, _mm512_load_si512(resize_vmap_pl0_2h), q2));
-        }
-    }
-    for (uint32_t j = 0; j < 3; j++) {    /* zeros past the last step: a window reads 0 there */
-        _mm512_store_si512(pl0[j] + ((a3 + 63U) & ~63U), _mm512_setzero_si512());
-        _mm512_store_si512(pl0[j] + ((a3 + 63U) & ~63U) + 64, _mm512_setzero_si512());
-    }
     const __m512i v1U = _mm512_set1_epi16((short)(1U));
     for (uint32_t i0 = 0; i0 < n; i0 += 32) {
         const __mmask32 lm = n - i0 >= 32 ? (__mmask32)~0U : (__mmask32)((1U << (n - i0)) - 1);
@@ -361,24 +342,44 @@ static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, const uint8_t *a2,
         const __m512i v2 = _mm512_maskz_loadu_epi16(lm, resize_lut_col_ofs + (i0 + a0));
         const __m512i v3 = _mm512_sub_epi16(v2, va1);
         const uint32_t pl0b0 = (uint16_t)_mm_cvtsi128_si32(_mm512_castsi512_si128(v3));
-        const uint32_t pl0b = pl0b0 <= a3 ? pl0b0 : 0;    /* the window's start */
+        const uint32_t pl0b = pl0b0 <= a2 ? pl0b0 : 0;    /* the window's start */
+        const uint8_t *pl0s = a3 + 10 + (size_t)pl0b * 3U;
+        const uint32_t pl0n = (a2 - pl0b) * 3U;    /* the array's bytes from there */
+        __m512i pl0q0, pl0q1, pl0q2, pl0q3, pl0q4, pl0q5;
+        if (pl0n >= 384U) {
+            pl0q0 = _mm512_loadu_si512(pl0s + 0);
+            pl0q1 = _mm512_loadu_si512(pl0s + 64);
+            pl0q2 = _mm512_loadu_si512(pl0s + 128);
+            pl0q3 = _mm512_loadu_si512(pl0s + 192);
+            pl0q4 = _mm512_loadu_si512(pl0s + 256);
+            pl0q5 = _mm512_loadu_si512(pl0s + 320);
+        } else {               /* the last window: the bytes past the array read 0 */
+            pl0q0 = _mm512_maskz_loadu_epi8(nicc_mask64(pl0n, 0), pl0n > 0 ? pl0s + 0 : pl0s);
+            pl0q1 = _mm512_maskz_loadu_epi8(nicc_mask64(pl0n, 64), pl0n > 64 ? pl0s + 64 : pl0s);
+            pl0q2 = _mm512_maskz_loadu_epi8(nicc_mask64(pl0n, 128), pl0n > 128 ? pl0s + 128 : pl0s);
+            pl0q3 = _mm512_maskz_loadu_epi8(nicc_mask64(pl0n, 192), pl0n > 192 ? pl0s + 192 : pl0s);
+            pl0q4 = _mm512_maskz_loadu_epi8(nicc_mask64(pl0n, 256), pl0n > 256 ? pl0s + 256 : pl0s);
+            pl0q5 = _mm512_maskz_loadu_epi8(nicc_mask64(pl0n, 320), pl0n > 320 ? pl0s + 320 : pl0s);
+        }
+        const __m512i pl0_rlo = _mm512_mask_permutexvar_epi8(_mm512_permutex2var_epi8(pl0q0, _mm512_load_si512(resize_vmap_pl0_r), pl0q1), 0xfffff80000000000ULL, _mm512_load_si512(resize_vmap_pl0_rh), pl0q2);
+        const __m512i pl0_rhi = _mm512_mask_permutexvar_epi8(_mm512_permutex2var_epi8(pl0q3, _mm512_load_si512(resize_vmap_pl0_r), pl0q4), 0xfffff80000000000ULL, _mm512_load_si512(resize_vmap_pl0_rh), pl0q5);
         const __m512i pl0r0 = _mm512_sub_epi16(v3, _mm512_set1_epi16((short)pl0b));
-        const int pl0in0 = _mm512_mask_cmpgt_epu16_mask(lm, pl0r0, _mm512_set1_epi16(127)) == 0;
-        const __m512i pl0_0lo = _mm512_loadu_si512(pl0[0] + pl0b);
-        const __m512i pl0_0hi = _mm512_loadu_si512(pl0[0] + pl0b + 64);
-        const __m512i v4 = __builtin_expect(pl0in0, 1) ? _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_0lo, pl0r0, pl0_0hi) : nicc_plane_bytes16(pl0[0], v3, lm, a3);
-        const __m512i pl0_1lo = _mm512_loadu_si512(pl0[1] + pl0b);
-        const __m512i pl0_1hi = _mm512_loadu_si512(pl0[1] + pl0b + 64);
-        const __m512i v5 = __builtin_expect(pl0in0, 1) ? _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_1lo, pl0r0, pl0_1hi) : nicc_plane_bytes16(pl0[1], v3, lm, a3);
-        const __m512i pl0_2lo = _mm512_loadu_si512(pl0[2] + pl0b);
-        const __m512i pl0_2hi = _mm512_loadu_si512(pl0[2] + pl0b + 64);
-        const __m512i v6 = __builtin_expect(pl0in0, 1) ? _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_2lo, pl0r0, pl0_2hi) : nicc_plane_bytes16(pl0[2], v3, lm, a3);
+        const int pl0in0 = _mm512_mask_cmpgt_epu16_mask(lm, pl0r0, _mm512_set1_epi16(126)) == 0;
+        const __m512i pl0r0p = _mm512_add_epi16(_mm512_mullo_epi16(pl0r0, _mm512_set1_epi16(0x0101)), _mm512_set1_epi16(0x0100));
+        const __m512i pl0_rp0 = __builtin_expect(pl0in0, 1) ? _mm512_permutex2var_epi8(pl0_rlo, pl0r0p, pl0_rhi) : nicc_field_bytes16(a3 + 10, 3U, v3, lm, a2, 1);
+        const __m512i v4 = _mm512_and_si512(pl0_rp0, _mm512_set1_epi16(0xff));
+        const __m512i pl0_glo = _mm512_mask_permutexvar_epi8(_mm512_permutex2var_epi8(pl0q0, _mm512_load_si512(resize_vmap_pl0_g), pl0q1), 0xfffff80000000000ULL, _mm512_load_si512(resize_vmap_pl0_gh), pl0q2);
+        const __m512i pl0_ghi = _mm512_mask_permutexvar_epi8(_mm512_permutex2var_epi8(pl0q3, _mm512_load_si512(resize_vmap_pl0_g), pl0q4), 0xfffff80000000000ULL, _mm512_load_si512(resize_vmap_pl0_gh), pl0q5);
+        const __m512i pl0_gp1 = __builtin_expect(pl0in0, 1) ? _mm512_permutex2var_epi8(pl0_glo, pl0r0p, pl0_ghi) : nicc_field_bytes16(a3 + 11, 3U, v3, lm, a2, 1);
+        const __m512i v5 = _mm512_and_si512(pl0_gp1, _mm512_set1_epi16(0xff));
+        const __m512i pl0_blo = _mm512_mask_permutexvar_epi8(_mm512_permutex2var_epi8(pl0q0, _mm512_load_si512(resize_vmap_pl0_b), pl0q1), 0xfffffc0000000000ULL, _mm512_load_si512(resize_vmap_pl0_bh), pl0q2);
+        const __m512i pl0_bhi = _mm512_mask_permutexvar_epi8(_mm512_permutex2var_epi8(pl0q3, _mm512_load_si512(resize_vmap_pl0_b), pl0q4), 0xfffffc0000000000ULL, _mm512_load_si512(resize_vmap_pl0_bh), pl0q5);
+        const __m512i pl0_bp2 = __builtin_expect(pl0in0, 1) ? _mm512_permutex2var_epi8(pl0_blo, pl0r0p, pl0_bhi) : nicc_field_bytes16(a3 + 12, 3U, v3, lm, a2, 1);
+        const __m512i v6 = _mm512_and_si512(pl0_bp2, _mm512_set1_epi16(0xff));
         const __m512i v7 = _mm512_add_epi16(v3, v1U);
-        const __m512i pl0r1 = _mm512_sub_epi16(v7, _mm512_set1_epi16((short)pl0b));
-        const int pl0in1 = _mm512_mask_cmpgt_epu16_mask(lm, pl0r1, _mm512_set1_epi16(127)) == 0;
-        const __m512i v8 = __builtin_expect(pl0in1, 1) ? _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_0lo, pl0r1, pl0_0hi) : nicc_plane_bytes16(pl0[0], v7, lm, a3);
-        const __m512i v9 = __builtin_expect(pl0in1, 1) ? _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_1lo, pl0r1, pl0_1hi) : nicc_plane_bytes16(pl0[1], v7, lm, a3);
-        const __m512i v10 = __builtin_expect(pl0in1, 1) ? _mm512_maskz_permutex2var_epi8(0x5555555555555555ULL, pl0_2lo, pl0r1, pl0_2hi) : nicc_plane_bytes16(pl0[2], v7, lm, a3);
+        const __m512i v8 = _mm512_srli_epi16(pl0_rp0, 8);
+        const __m512i v9 = _mm512_srli_epi16(pl0_gp1, 8);
+        const __m512i v10 = _mm512_srli_epi16(pl0_bp2, 8);
         const __m512i v11 = _mm512_maskz_loadu_epi16(lm, resize_lut_col_c0 + (i0 + a0));
         const __m512i v12 = _mm512_maskz_loadu_epi16(lm, resize_lut_col_c1 + (i0 + a0));
         const __m512i v13 = v4;
@@ -402,7 +403,7 @@ static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, const uint8_t *a2,
     }
 }
 #else
-static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, const uint8_t *a2, uint32_t a3, uint16_t *a4, uint16_t *a5, uint16_t *a6)
+static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, uint32_t a2, const uint8_t *a3, uint16_t *a4, uint16_t *a5, uint16_t *a6)
 {
     (void)n;
     __builtin_unreachable();     /* nicc_simd_vbmi() is 0 off x86 */
@@ -411,7 +412,7 @@ static void resize_vmap(uint32_t n, uint32_t a0, uint32_t a1, const uint8_t *a2,
 
 #if NICC_X86
 __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vl")))
-static void resize_vmap46(uint32_t n, const uint16_t *a0, const uint16_t *a1, const uint16_t *a2, uint32_t a3, const uint16_t *a4, const uint16_t *a5, const uint16_t *a6, uint32_t a7, uint32_t a8, uint8_t *a9, uint8_t *a10, uint8_t *a11)
+static void resize_vmap48(uint32_t n, const uint16_t *a0, const uint16_t *a1, const uint16_t *a2, uint32_t a3, const uint16_t *a4, const uint16_t *a5, const uint16_t *a6, uint32_t a7, uint32_t a8, uint8_t *a9, uint8_t *a10, uint8_t *a11)
 {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i va3 = _mm512_set1_epi32((int)(a3));
@@ -468,7 +469,7 @@ static void resize_vmap46(uint32_t n, const uint16_t *a0, const uint16_t *a1, co
     }
 }
 #else
-static void resize_vmap46(uint32_t n, const uint16_t *a0, const uint16_t *a1, const uint16_t *a2, uint32_t a3, const uint16_t *a4, const uint16_t *a5, const uint16_t *a6, uint32_t a7, uint32_t a8, uint8_t *a9, uint8_t *a10, uint8_t *a11)
+static void resize_vmap48(uint32_t n, const uint16_t *a0, const uint16_t *a1, const uint16_t *a2, uint32_t a3, const uint16_t *a4, const uint16_t *a5, const uint16_t *a6, uint32_t a7, uint32_t a8, uint8_t *a9, uint8_t *a10, uint8_t *a11)
 {
     (void)n;
     __builtin_unreachable();     /* nicc_simd_vbmi() is 0 off x86 */
@@ -593,126 +594,129 @@ int resize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
     uint16_t v8 = (v3 ? 112U : 0U);
     /* resize.py:67: a, b = rec.pixels[lx], rec.pixels[lx + 1] */
     uint32_t n_pixels = n1 < 321U ? n1 : 321U;
+    /* resize.py:86: out_row = ROW_OUT[rec.row] */
+    uint16_t v9 = (row < 480U ? resize_lut_row_out[row] : 0);
+    /* resize.py:83: s.h.write_at(ox0, h, when=ROW_KEEP[rec.row] == 1)   # only a row some output row weighs is kept */
+    uint8_t v10 = (row < 480U ? resize_lut_row_keep[row] : 0);
+    bool v11 = (v10 == 1U);
     /* resize.py:72: h = cols.map(horizontal) */
     uint16_t map_r[112];
     uint16_t map_g[112];
     uint16_t map_b[112];
-    if (nicc_simd_vbmi()) {
-        resize_vmap((uint32_t)(112U), (uint32_t)(v8), (uint32_t)(x02), io, (uint32_t)(n_pixels), map_r, map_g, map_b);
-    } else {
-        for (uint32_t i9 = 0; i9 < 112U; i9++) {
-            uint16_t v10 = (uint16_t)i9;
-            /* resize.py:65: dx = ox0 + k */
-            uint16_t v11 = (uint16_t)(v8 + v10);
-            /* resize.py:66: lx = COL_OFS[dx] - rec.x0 */
-            uint16_t v12 = resize_lut_col_ofs[v11];
-            uint16_t v13 = (uint16_t)(v12 - x02);
-            /* resize.py:67: a, b = rec.pixels[lx], rec.pixels[lx + 1] */
-            uint8_t v14 = (v13 < n_pixels ? *(io + 10 + v13 * 3) : 0);
-            uint8_t v15 = (v13 < n_pixels ? *(io + 10 + v13 * 3 + 1) : 0);
-            uint8_t v16 = (v13 < n_pixels ? *(io + 10 + v13 * 3 + 2) : 0);
-            uint16_t v17 = (uint16_t)(v13 + 1U);
-            uint8_t v18 = (v17 < n_pixels ? *(io + 10 + v17 * 3) : 0);
-            uint8_t v19 = (v17 < n_pixels ? *(io + 10 + v17 * 3 + 1) : 0);
-            uint8_t v20 = (v17 < n_pixels ? *(io + 10 + v17 * 3 + 2) : 0);
-            /* resize.py:68: c0, c1 = nd.Fixed(COL_C0[dx], 8), nd.Fixed(COL_C1[dx], 8) */
-            uint16_t v21 = resize_lut_col_c0[v11];
-            uint16_t v22 = resize_lut_col_c1[v11];
-            /* resize.py:70: return {ch: (c0 * getattr(a, ch).cast(nd.u16) + c1 * getattr(b, ch).cast(nd.u16)).raw for ch in "rgb"} */
-            uint16_t v23 = (uint16_t)v14;
-            uint16_t v24 = (uint16_t)(v21 * v23);
-            uint16_t v25 = (uint16_t)v18;
-            uint16_t v26 = (uint16_t)(v22 * v25);
-            uint16_t v27 = resize_add_sat_u16(v24, v26);
-            uint16_t v28 = (uint16_t)v15;
-            uint16_t v29 = (uint16_t)(v21 * v28);
-            uint16_t v30 = (uint16_t)v19;
-            uint16_t v31 = (uint16_t)(v22 * v30);
-            uint16_t v32 = resize_add_sat_u16(v29, v31);
-            uint16_t v33 = (uint16_t)v16;
-            uint16_t v34 = (uint16_t)(v21 * v33);
-            uint16_t v35 = (uint16_t)v20;
-            uint16_t v36 = (uint16_t)(v22 * v35);
-            uint16_t v37 = resize_add_sat_u16(v34, v36);
-            /* resize.py:72: h = cols.map(horizontal) */
-            map_r[i9] = v27;
-            map_g[i9] = v32;
-            map_b[i9] = v37;
+    if (!((v9 == 65535U)) || v11) {
+        if (nicc_simd_vbmi()) {
+            resize_vmap((uint32_t)(112U), (uint32_t)(v8), (uint32_t)(x02), (uint32_t)(n_pixels), io, map_r, map_g, map_b);
+        } else {
+            for (uint32_t i12 = 0; i12 < 112U; i12++) {
+                uint16_t v13 = (uint16_t)i12;
+                /* resize.py:65: dx = ox0 + k */
+                uint16_t v14 = (uint16_t)(v8 + v13);
+                /* resize.py:66: lx = COL_OFS[dx] - rec.x0 */
+                uint16_t v15 = resize_lut_col_ofs[v14];
+                uint16_t v16 = (uint16_t)(v15 - x02);
+                /* resize.py:67: a, b = rec.pixels[lx], rec.pixels[lx + 1] */
+                uint8_t v17 = (v16 < n_pixels ? *(io + 10 + v16 * 3) : 0);
+                uint8_t v18 = (v16 < n_pixels ? *(io + 10 + v16 * 3 + 1) : 0);
+                uint8_t v19 = (v16 < n_pixels ? *(io + 10 + v16 * 3 + 2) : 0);
+                uint16_t v20 = (uint16_t)(v16 + 1U);
+                uint8_t v21 = (v20 < n_pixels ? *(io + 10 + v20 * 3) : 0);
+                uint8_t v22 = (v20 < n_pixels ? *(io + 10 + v20 * 3 + 1) : 0);
+                uint8_t v23 = (v20 < n_pixels ? *(io + 10 + v20 * 3 + 2) : 0);
+                /* resize.py:68: c0, c1 = nd.Fixed(COL_C0[dx], 8), nd.Fixed(COL_C1[dx], 8) */
+                uint16_t v24 = resize_lut_col_c0[v14];
+                uint16_t v25 = resize_lut_col_c1[v14];
+                /* resize.py:70: return {ch: (c0 * getattr(a, ch).cast(nd.u16) + c1 * getattr(b, ch).cast(nd.u16)).raw for ch in "rgb"} */
+                uint16_t v26 = (uint16_t)v17;
+                uint16_t v27 = (uint16_t)(v24 * v26);
+                uint16_t v28 = (uint16_t)v21;
+                uint16_t v29 = (uint16_t)(v25 * v28);
+                uint16_t v30 = resize_add_sat_u16(v27, v29);
+                uint16_t v31 = (uint16_t)v18;
+                uint16_t v32 = (uint16_t)(v24 * v31);
+                uint16_t v33 = (uint16_t)v22;
+                uint16_t v34 = (uint16_t)(v25 * v33);
+                uint16_t v35 = resize_add_sat_u16(v32, v34);
+                uint16_t v36 = (uint16_t)v19;
+                uint16_t v37 = (uint16_t)(v24 * v36);
+                uint16_t v38 = (uint16_t)v23;
+                uint16_t v39 = (uint16_t)(v25 * v38);
+                uint16_t v40 = resize_add_sat_u16(v37, v39);
+                /* resize.py:72: h = cols.map(horizontal) */
+                map_r[i12] = v30;
+                map_g[i12] = v35;
+                map_b[i12] = v40;
+            }
         }
     }
     /* resize.py:74: w0 = nd.Fixed(ROW_W0[rec.row].cast(nd.u32), 8) */
-    uint16_t v38 = (row < 480U ? resize_lut_row_w0[row] : 0);
-    uint32_t v39 = (uint32_t)v38;
+    uint16_t v41 = (row < 480U ? resize_lut_row_w0[row] : 0);
+    uint32_t v42 = (uint32_t)v41;
     /* resize.py:75: w1 = nd.Fixed(ROW_W1[rec.row].cast(nd.u32), 8) */
-    uint16_t v40 = (row < 480U ? resize_lut_row_w1[row] : 0);
-    uint32_t v41 = (uint32_t)v40;
-    /* resize.py:86: out_row = ROW_OUT[rec.row] */
-    uint16_t v42 = (row < 480U ? resize_lut_row_out[row] : 0);
+    uint16_t v43 = (row < 480U ? resize_lut_row_w1[row] : 0);
+    uint32_t v44 = (uint32_t)v43;
     /* resize.py:82: out = nd.map(vertical, cols, h) */
-    uint8_t map_r43[112];
-    uint8_t map_g44[112];
-    uint8_t map_b45[112];
-    if (!((v42 == 65535U))) {
+    uint8_t map_r45[112];
+    uint8_t map_g46[112];
+    uint8_t map_b47[112];
+    if (!((v9 == 65535U))) {
         if (nicc_simd_vbmi()) {
-            resize_vmap46((uint32_t)(112U), map_r, map_g, map_b, (uint32_t)(v8), &img_rd->h_r[0], &img_rd->h_g[0], &img_rd->h_b[0], (uint32_t)(v39), (uint32_t)(v41), map_r43, map_g44, map_b45);
+            resize_vmap48((uint32_t)(112U), map_r, map_g, map_b, (uint32_t)(v8), &img_rd->h_r[0], &img_rd->h_g[0], &img_rd->h_b[0], (uint32_t)(v42), (uint32_t)(v44), map_r45, map_g46, map_b47);
         } else {
-            for (uint32_t i47 = 0; i47 < 112U; i47++) {
-                uint16_t v48 = (uint16_t)i47;
-                uint16_t r = map_r[i47];
-                uint16_t g = map_g[i47];
-                uint16_t b = map_b[i47];
+            for (uint32_t i49 = 0; i49 < 112U; i49++) {
+                uint16_t v50 = (uint16_t)i49;
+                uint16_t r = map_r[i49];
+                uint16_t g = map_g[i49];
+                uint16_t b = map_b[i49];
                 /* resize.py:78: up = prev[ox0 + k] */
-                uint16_t v49 = (uint16_t)(v8 + v48);
-                uint16_t v50 = img_rd->h_r[v49];
-                uint16_t v51 = img_rd->h_g[v49];
-                uint16_t v52 = img_rd->h_b[v49];
+                uint16_t v51 = (uint16_t)(v8 + v50);
+                uint16_t v52 = img_rd->h_r[v51];
+                uint16_t v53 = img_rd->h_g[v51];
+                uint16_t v54 = img_rd->h_b[v51];
                 /* resize.py:79: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
-                uint32_t v53 = (uint32_t)v50;
-                uint32_t v54 = (uint32_t)(v53 * v39);
-                uint32_t v55 = (uint32_t)r;
-                uint32_t v56 = (uint32_t)(v55 * v41);
-                uint32_t v57 = (uint32_t)(v54 + v56);
+                uint32_t v55 = (uint32_t)v52;
+                uint32_t v56 = (uint32_t)(v55 * v42);
+                uint32_t v57 = (uint32_t)r;
+                uint32_t v58 = (uint32_t)(v57 * v44);
+                uint32_t v59 = (uint32_t)(v56 + v58);
                 /* resize.py:80: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
-                uint32_t v58 = (16U >= 32 ? 0 : (uint32_t)(v57 >> 16U));
-                uint32_t v59 = (15U >= 32 ? 0 : (uint32_t)(v57 >> 15U));
-                uint32_t v60 = (uint32_t)(v59 & 1U);
-                uint32_t v61 = (uint32_t)(v58 + v60);
-                uint8_t v62 = (v61 > 255U ? 255U : (uint8_t)v61);
+                uint32_t v60 = (16U >= 32 ? 0 : (uint32_t)(v59 >> 16U));
+                uint32_t v61 = (15U >= 32 ? 0 : (uint32_t)(v59 >> 15U));
+                uint32_t v62 = (uint32_t)(v61 & 1U);
+                uint32_t v63 = (uint32_t)(v60 + v62);
+                uint8_t v64 = (v63 > 255U ? 255U : (uint8_t)v63);
                 /* resize.py:79: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
-                uint32_t v63 = (uint32_t)v51;
-                uint32_t v64 = (uint32_t)(v63 * v39);
-                uint32_t v65 = (uint32_t)g;
-                uint32_t v66 = (uint32_t)(v65 * v41);
-                uint32_t v67 = (uint32_t)(v64 + v66);
+                uint32_t v65 = (uint32_t)v53;
+                uint32_t v66 = (uint32_t)(v65 * v42);
+                uint32_t v67 = (uint32_t)g;
+                uint32_t v68 = (uint32_t)(v67 * v44);
+                uint32_t v69 = (uint32_t)(v66 + v68);
                 /* resize.py:80: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
-                uint32_t v68 = (16U >= 32 ? 0 : (uint32_t)(v67 >> 16U));
-                uint32_t v69 = (15U >= 32 ? 0 : (uint32_t)(v67 >> 15U));
-                uint32_t v70 = (uint32_t)(v69 & 1U);
-                uint32_t v71 = (uint32_t)(v68 + v70);
-                uint8_t v72 = (v71 > 255U ? 255U : (uint8_t)v71);
+                uint32_t v70 = (16U >= 32 ? 0 : (uint32_t)(v69 >> 16U));
+                uint32_t v71 = (15U >= 32 ? 0 : (uint32_t)(v69 >> 15U));
+                uint32_t v72 = (uint32_t)(v71 & 1U);
+                uint32_t v73 = (uint32_t)(v70 + v72);
+                uint8_t v74 = (v73 > 255U ? 255U : (uint8_t)v73);
                 /* resize.py:79: return {ch: (nd.Fixed(getattr(up, ch).cast(nd.u32), 8) * w0 + nd.Fixed(getattr(cur, ch).cast(nd.u32), 8) * w1) */
-                uint32_t v73 = (uint32_t)v52;
-                uint32_t v74 = (uint32_t)(v73 * v39);
-                uint32_t v75 = (uint32_t)b;
-                uint32_t v76 = (uint32_t)(v75 * v41);
-                uint32_t v77 = (uint32_t)(v74 + v76);
+                uint32_t v75 = (uint32_t)v54;
+                uint32_t v76 = (uint32_t)(v75 * v42);
+                uint32_t v77 = (uint32_t)b;
+                uint32_t v78 = (uint32_t)(v77 * v44);
+                uint32_t v79 = (uint32_t)(v76 + v78);
                 /* resize.py:80: .round(0, "half_up").to(nd.u8, "sat") for ch in "rgb"} */
-                uint32_t v78 = (16U >= 32 ? 0 : (uint32_t)(v77 >> 16U));
-                uint32_t v79 = (15U >= 32 ? 0 : (uint32_t)(v77 >> 15U));
-                uint32_t v80 = (uint32_t)(v79 & 1U);
-                uint32_t v81 = (uint32_t)(v78 + v80);
-                uint8_t v82 = (v81 > 255U ? 255U : (uint8_t)v81);
+                uint32_t v80 = (16U >= 32 ? 0 : (uint32_t)(v79 >> 16U));
+                uint32_t v81 = (15U >= 32 ? 0 : (uint32_t)(v79 >> 15U));
+                uint32_t v82 = (uint32_t)(v81 & 1U);
+                uint32_t v83 = (uint32_t)(v80 + v82);
+                uint8_t v84 = (v83 > 255U ? 255U : (uint8_t)v83);
                 /* resize.py:82: out = nd.map(vertical, cols, h) */
-                map_r43[i47] = v62;
-                map_g44[i47] = v72;
-                map_b45[i47] = v82;
+                map_r45[i49] = v64;
+                map_g46[i49] = v74;
+                map_b47[i49] = v84;
             }
         }
     }
     /* resize.py:83: s.h.write_at(ox0, h, when=ROW_KEEP[rec.row] == 1)   # only a row some output row weighs is kept */
-    uint8_t v83 = (row < 480U ? resize_lut_row_keep[row] : 0);
-    bool v84 = (v83 == 1U);
-    if (v84 && img) {
+    if (v11 && img) {
         memcpy(&img->h_r[v8], map_r, 112U * sizeof(uint16_t));
         memcpy(&img->h_g[v8], map_g, 112U * sizeof(uint16_t));
         memcpy(&img->h_b[v8], map_b, 112U * sizeof(uint16_t));
@@ -729,22 +733,22 @@ int resize_process(uint8_t *pkt, uint32_t len, uint32_t room, uint32_t *out_len,
     if (img)
         img->next_x0 = v86;
     /* resize.py:87: nd.drop_if(out_row == NONE) */
-    if (v42 == 65535U)
+    if (v9 == 65535U)
         return (img && st->lcores != 1 ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), NICC_DROP;
     /* resize.py:88: return nd.to_host(rec.image_id, out_row, ox0, n_out, out) */
     if (42U + 346U > room)
         return (img && st->lcores != 1 ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), NICC_UNHANDLED;          /* the new frame does not fit its buffer */
     nicc_st32be(io, image_id);
-    nicc_st16be(io + 4, v42);
+    nicc_st16be(io + 4, v9);
     nicc_st16be(io + 6, v8);
     nicc_st16be(io + 8, 112U);
     if (nicc_simd_vbmi()) {
-        resize_interleave3(io + 10, (const uint8_t *)map_r43, (const uint8_t *)map_g44, (const uint8_t *)map_b45, 112U);
+        resize_interleave3(io + 10, (const uint8_t *)map_r45, (const uint8_t *)map_g46, (const uint8_t *)map_b47, 112U);
     } else {
         for (uint32_t i87 = 0; i87 < 112U; i87++) {
-            *(io + 10 + i87 * 3) = map_r43[i87];
-            *(io + 10 + i87 * 3 + 1) = map_g44[i87];
-            *(io + 10 + i87 * 3 + 2) = map_b45[i87];
+            *(io + 10 + i87 * 3) = map_r45[i87];
+            *(io + 10 + i87 * 3 + 1) = map_g46[i87];
+            *(io + 10 + i87 * 3 + 2) = map_b47[i87];
         }
     }
     return (img && st->lcores != 1 ? __atomic_store_n(&img->busy, 0, __ATOMIC_RELEASE) : (void)0), resize_finish(pkt, out_len, 346U, NICC_PASS);
