@@ -281,10 +281,10 @@ static __m512i nicc_field_bytes16(const uint8_t *p, uint32_t stride, __m512i idx
 
     _mm512_storeu_si512(at, idx);
     for (int l = 0; l < 32; l++) {
-        uint32_t i = at[l];
+        uint32_t i = at[l], j = (uint16_t)(i + 1);     /* i + 1 wraps as the IR's u16 add does */
 
         out[l] = !(m >> l & 1) ? 0 : (uint16_t)((i < count ? p[i * stride] : 0) |
-                                                (pair && (uint16_t)(i + 1) < count ? p[(uint16_t)(i + 1) * stride] : 0) << 8);
+                                                (pair && j < count ? p[j * stride] : 0) << 8);
     }
     return _mm512_loadu_si512(out);
 }
