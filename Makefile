@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 P4_SHARED := $(abspath ../shared/p4)
 export NICC_P4_PREFIX ?= $(if $(wildcard $(P4_SHARED)/bin/simple_switch),$(P4_SHARED))
 
-.PHONY: all deps apt p4deps venv demo test test-unit fuzz slow bench bench-replicate emulate load fresh-check goldens clean
+.PHONY: all deps apt p4deps venv demo test test-unit fuzz slow bench bench-probe bench-replicate emulate load fresh-check goldens clean
 
 all: test
 
@@ -72,6 +72,12 @@ slow: deps
 
 bench: deps
 	$(PY) benchmarks/run.py
+
+# Whether E4's DPDK time follows the machine's caches or its ALU: the generated loop with ALU and
+# pointer-chase probes between passes, for PROBE_SECONDS (percentiles and correlations on stdout).
+PROBE_SECONDS ?= 20
+bench-probe: deps
+	$(PY) -m nicc.benchmarks.probe --seconds $(PROBE_SECONDS)
 
 # DPDK replication rate on one core (issue 12: >= 5 M copies/s of a 128-byte message to 10 children),
 # beside a copy-only floor; results in benchmarks/results/replicate.json.
