@@ -97,7 +97,8 @@ def vector_map_reason(p: Pipeline, m: Node) -> str | None:
 def planar(t: Array) -> bool:
     """Whether a payload array of type ``t`` can be read as byte planes: elements of 1 to 4 one-byte
     fields (RGB pixels) (:mod:`nicc.backends.dpdk.planes`)."""
-    return 1 <= len(t.struct.fields) <= 4 and all(isinstance(ft, Scalar) and ft.kind == "u" and ft.bits == 8 for _, ft in t.struct.fields)
+    return 1 <= len(t.struct.fields) <= 4 and all(isinstance(ft, Scalar) and ft.kind == "u" and ft.bits == 8
+                                                   for _, ft in t.struct.fields)
 
 
 def lane_bits(m: Node, per: set[int]) -> int:

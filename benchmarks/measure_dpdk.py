@@ -31,8 +31,10 @@ def _pkg(*args: str) -> list[str]:
     return subprocess.run(["pkg-config", *args, "libdpdk"], capture_output=True, text=True, check=True).stdout.split()
 
 
-def build_loop(ir: Pipeline, baseline: Baseline | None, workdir: str) -> str:
-    """Build the loop binary for ``ir`` (with the hand-written C baseline if there is one)."""
+def build_with_pipeline(ir: Pipeline, workdir: str, source: str, exe_name: str, extra: tuple[str, ...] = (),
+                        defs: tuple[str, ...] = (), what: str = "the DPDK bench loop") -> str:
+    """Build ``source`` (with ``-DPIPE=NAME``) against ``ir``'s generated per-packet function, from the
+    current nicc (only ``NAME_process.c/.h`` and ``NAME_tables.c`` are used)."""
     why = DpdkTarget().unavailable()
     if why:
         raise TargetUnavailable(f"target dpdk is unavailable here: {why}")
@@ -42,18 +44,21 @@ def build_loop(ir: Pipeline, baseline: Baseline | None, workdir: str) -> str:
     for fname in own:
         with open(os.path.join(workdir, fname), "w") as f:
             f.write(files[fname])
-    srcs = [LOOP_SRC] + [os.path.join(workdir, f) for f in own if f.endswith(".c")]
-    defs = [f"-DPIPE={ir.name}"]
-    if baseline is not None and baseline.c is not None:
-        srcs.append(baseline.c)
-        defs.append("-DPIPE_HAND")
-    exe = os.path.join(workdir, f"{ir.name}_bench")
-    cmd = ["gcc", *CFLAGS, *_pkg("--cflags"), *defs, "-I", workdir, "-I", RUNTIME, "-I", BASELINES, *srcs, "-o", exe,
-           *_pkg("--libs")]
+    srcs = [source] + [os.path.join(workdir, f) for f in own if f.endswith(".c")] + list(extra)
+    exe = os.path.join(workdir, exe_name)
+    cmd = ["gcc", *CFLAGS, *_pkg("--cflags"), f"-DPIPE={ir.name}", *defs, "-I", workdir, "-I", RUNTIME,
+           "-I", BASELINES, *srcs, "-o", exe, *_pkg("--libs")]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
-        raise RuntimeError(f"building the DPDK bench loop failed:\n{' '.join(cmd)}\n{r.stderr[-4000:]}")
+        raise RuntimeError(f"building {what} failed:\n{' '.join(cmd)}\n{r.stderr[-4000:]}")
     return exe
+
+
+def build_loop(ir: Pipeline, baseline: Baseline | None, workdir: str) -> str:
+    """Build the loop binary for ``ir`` (with the hand-written C baseline if there is one)."""
+    hand = baseline is not None and baseline.c is not None
+    return build_with_pipeline(ir, workdir, LOOP_SRC, f"{ir.name}_bench", (baseline.c,) if hand else (),
+                               ("-DPIPE_HAND",) if hand else ())
 
 
 def read_outputs(path: str) -> list[Outcome]:

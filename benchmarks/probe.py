@@ -19,10 +19,10 @@ import tempfile
 
 import numpy as np
 
-from ..backends.dpdk import RUNTIME, generate
 from ..compiler.ir import Pipeline
-from ..runtime.dpdk import DpdkTarget, frames_blob
+from ..runtime.dpdk import frames_blob
 from ..runtime.target import TargetUnavailable
+from .measure_dpdk import build_with_pipeline
 from .registry import HERE
 from .workloads import frame_set
 
@@ -30,34 +30,10 @@ SOURCE = os.path.join(HERE, "cache_probe.c")
 COLUMNS = ("pipeline_ns", "alu_ns", "l1_ns", "l2_ns", "l3_ns")
 
 
-def _pkg(*args: str) -> list[str]:
-    return subprocess.run(["pkg-config", *args, "libdpdk"], capture_output=True, text=True, check=True).stdout.split()
-
-
-def build(ir: Pipeline, workdir: str) -> str:
-    """The probe binary for ``ir`` (its generated per-packet function, from the current nicc)."""
-    why = DpdkTarget().unavailable()
-    if why:
-        raise TargetUnavailable(f"target dpdk is unavailable here: {why}")
-    files = generate(ir)
-    own = [f for f in (f"{ir.name}_process.c", f"{ir.name}_process.h", f"{ir.name}_tables.c") if f in files]
-    for name in own:
-        with open(os.path.join(workdir, name), "w") as f:
-            f.write(files[name])
-    exe = os.path.join(workdir, f"{ir.name}_probe")
-    cmd = ["gcc", "-O2", "-Wall", "-Wno-unused-function", *_pkg("--cflags"), f"-DPIPE={ir.name}", "-I", workdir,
-           "-I", RUNTIME, SOURCE, *[os.path.join(workdir, f) for f in own if f.endswith(".c")], "-o", exe,
-           *_pkg("--libs")]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"building the cache probe failed:\n{' '.join(cmd)}\n{r.stderr[-4000:]}")
-    return exe
-
-
 def run_probe(ir: Pipeline, seconds: float = 20, packets: int = 1024, seed: int = 1) -> dict[str, list[float]]:
     """Samples of the pipeline's ns a packet and of the probes, over ``seconds``."""
     with tempfile.TemporaryDirectory(prefix="nicc-probe-") as tmp:
-        exe = build(ir, tmp)
+        exe = build_with_pipeline(ir, tmp, SOURCE, f"{ir.name}_probe", what="the cache probe")
         frames = os.path.join(tmp, "frames")
         with open(frames, "wb") as f:
             f.write(frames_blob(frame_set(ir, "full", packets, seed)))

@@ -31,13 +31,15 @@ PURE = frozenset({Op.CONST, Op.ROM, Op.ADD, Op.SUB, Op.MUL, Op.AND, Op.OR, Op.XO
                   Op.NOT, Op.SELECT, Op.CAST, *COMPARE})
 
 
+def _uses(u: Node, m: Node) -> bool:
+    """Whether node ``u`` takes ``m`` as an argument (in its body too)."""
+    inner = list(u.body.walk()) if u.body else []
+    return any(a is m for n in [u, *inner] for a in n.args)
+
+
 def _first_use(nodes: list[Node], m: Node, start: int) -> int:
-    """The position of the first node from ``start`` on that uses ``m`` (in its body too)."""
-    for j in range(start, len(nodes)):
-        inner = list(nodes[j].body.walk()) if nodes[j].body else []
-        if any(a is m for n in [nodes[j], *inner] for a in n.args):
-            return j
-    return len(nodes)
+    """The position of the first node from ``start`` on that uses ``m``."""
+    return next((j for j in range(start, len(nodes)) if _uses(nodes[j], m)), len(nodes))
 
 
 def _cone(cond: Node, before: set[int], at: dict[int, int], lo: int) -> list[Node] | None:
@@ -119,10 +121,7 @@ def guard_of(p: Pipeline, m: Node) -> Guard | None:
     i = nodes.index(m)
     before = {id(n) for n in nodes[:i]}
     uses: list = []
-    for u in nodes[i + 1:]:
-        inner = list(u.body.walk()) if u.body else []
-        if not any(a is m for n in [u, *inner] for a in n.args):
-            continue
+    for u in (u for u in nodes[i + 1:] if _uses(u, m)):
         c = _use_condition(p, m, u, before)
         if c is None:
             uses = None
@@ -182,10 +181,7 @@ def guard_maps(p: Pipeline) -> Pipeline:
         stops = [d.args[0] for d in nodes[i + 1:_first_use(nodes, m, i + 1)]
                  if d.op in STOPS and d.args[0].op is not Op.CONST]
         conds = list(stops)
-        for u in nodes[i + 1:]:
-            inner = list(u.body.walk()) if u.body else []
-            if not any(a is m for n in [u, *inner] for a in n.args):
-                continue
+        for u in (u for u in nodes[i + 1:] if _uses(u, m)):
             if u.op in (Op.STREAM_WRITE, Op.STATE_WRITE) and u.args[-1].op is not Op.CONST:
                 conds.append(u.args[-1])
             elif u.op is Op.MAP and u.attr("guard"):
