@@ -5,7 +5,12 @@
 ``normalize_lut.h``: float16((x / 255 - mean[c]) / std[c]) in float32 for every u8 x and channel
 (torch's ``t.float().div(255).sub(mean).div(std).half()``), stored as the float16 bit patterns.
 ``crc32_table.h``: the reflected CRC-32 table (polynomial 0xEDB88320) of zlib's byte-at-a-time loop.
-Both headers are plain C usable from host C and from BPF C. tests/targets/test_baselines.py checks
+``resize_tables.h``: E4's geometry and OpenCV's INTER_LINEAR_EXACT weights (8 fractional bits) for
+640x480 -> 224x224 in two tiles a row, from ``nicc.dsl.lib.resize.StreamPlan`` (the arithmetic
+examples/resize.py uses; the reference interpreter that the baseline is checked against is itself
+checked against ``cv2.resize``): per source row the output row it completes and the two row weights,
+and per output column and channel, in the pixels' interleaved order, the byte of the left source
+pixel and the two column weights. Plain C usable from host C and from BPF C. tests/targets/test_baselines.py checks
 that the checked-in headers are what this script writes, and the values against torch and zlib.
 """
 from __future__ import annotations
@@ -56,7 +61,38 @@ def crc32_table_h() -> str:
             f"static const unsigned int crc32_table[256] = {{\n{_rows(crc32_table(), '0x{:08x}', 8)}\n}};\n\n#endif\n")
 
 
-HEADERS = {"normalize_lut.h": normalize_lut_h, "crc32_table.h": crc32_table_h}
+def resize_tables_h() -> str:
+    from nicc.dsl.lib.resize import StreamPlan
+    from nicc.dsl.lib.traffic import E4_PLAN
+    p = StreamPlan.make(*E4_PLAN)
+    (t0, t1), dw, sh = p.tiles, p.dst[0], p.src[1]
+    lane = np.arange(3 * dw)
+    byte = 3 * p.col_ofs.astype(np.int64)[lane // 3] + lane % 3
+    defs = [("RESIZE_SRC_H", sh), ("RESIZE_DST_W", dw), ("RESIZE_NONE", 0xFFFF),
+            ("RESIZE_T0_X0", t0.x0), ("RESIZE_T0_N", t0.n), ("RESIZE_T0_OUT_X0", t0.out_x0), ("RESIZE_T0_N_OUT", t0.n_out),
+            ("RESIZE_T1_X0", t1.x0), ("RESIZE_T1_N", t1.n), ("RESIZE_T1_OUT_X0", t1.out_x0), ("RESIZE_T1_N_OUT", t1.n_out)]
+    tabs = [("unsigned short", "resize_row_out", p.row_out, sh, "output row completed by each source row, or RESIZE_NONE"),
+            ("unsigned short", "resize_row_w0", p.row_w0, sh, "weight of the previous source row"),
+            ("unsigned short", "resize_row_w1", p.row_w1, sh, "weight of this one"),
+            ("unsigned char", "resize_row_keep", p.row_keep, sh, "1: the next row's output row weighs this row"),
+            ("unsigned short", "resize_lane_byte", byte, 3 * dw, "per output column and channel: byte of its left pixel"),
+            ("unsigned short", "resize_lane_c0", p.col_c0[lane // 3], 3 * dw, "... the left pixel's weight"),
+            ("unsigned short", "resize_lane_c1", p.col_c1[lane // 3], 3 * dw, "... the right pixel's")]
+    in_place = all((byte[3 * t.out_x0:3 * (t.out_x0 + t.n_out)] - 3 * t.x0 >= np.arange(3 * t.n_out)).all() for t in p.tiles)
+    if (t0.n_out + t1.n_out != dw or t0.out_x0 != 0 or t1.out_x0 != t0.n_out or byte.max() + 3 >= 3 * p.src[0] or not in_place
+            or not (p.row_w0.astype(int) + p.row_w1 == 256)[p.row_out != 0xFFFF].all()):
+        raise ValueError("E4's plan changed: the baseline assumes two tiles of contiguous output columns whose "
+                         "output bytes can overwrite the pixels in place (lane l reads no byte below l)")
+    return ("/* Written by benchmarks/baselines/tables.py: E4's geometry (640x480 -> 224x224, two tiles a row) and\n"
+            " * OpenCV's INTER_LINEAR_EXACT weights with 8 fractional bits (nicc.dsl.lib.resize.StreamPlan). */\n"
+            "#ifndef BASELINE_RESIZE_TABLES_H\n#define BASELINE_RESIZE_TABLES_H\n\n"
+            + "".join(f"#define {k} {v}\n" for k, v in defs) + "\n"
+            + "\n".join(f"/* {doc} */\nstatic const {ty} {name}[{n}] __attribute__((aligned(64))) = {{\n"
+                        f"{_rows(vals, '{}', 16)}\n}};\n" for ty, name, vals, n, doc in tabs)
+            + "\n#endif\n")
+
+
+HEADERS = {"normalize_lut.h": normalize_lut_h, "crc32_table.h": crc32_table_h, "resize_tables.h": resize_tables_h}
 
 
 def main() -> int:
